@@ -1,0 +1,35 @@
+// synpref/common/progress.h: a progress bar for long operations.
+//
+// Drawn on stderr only when stderr is a terminal and the CI variable is unset, so logs in CI and
+// pipes stay clean. Shows percent (when the total is known), bytes/s, records/s and ETA.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace synpref {
+
+class Progress {
+ public:
+  // total_bytes = 0 when unknown (stdin). enabled = false forces quiet.
+  Progress(std::string label, uint64_t total_bytes, bool enabled = true);
+  ~Progress();
+  // Cheap to call per record: redraws at most ~10 times a second.
+  void update(uint64_t bytes_done, uint64_t records_done) {
+    if (!active_ || (++calls_ & 1023) != 0) return;
+    draw(bytes_done, records_done, false);
+  }
+  void finish(uint64_t bytes_done, uint64_t records_done);
+  static bool terminal_wanted();
+
+ private:
+  void draw(uint64_t bytes_done, uint64_t records_done, bool final);
+  std::string label_;
+  uint64_t total_bytes_;
+  bool active_;
+  uint64_t calls_ = 0;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+}  // namespace synpref

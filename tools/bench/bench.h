@@ -1,0 +1,63 @@
+// tools/bench/bench.h: synpref-bench, one benchmark tool with named workloads.
+//
+// A workload's setup() prepares inputs (generated data, models) once and returns a function that
+// runs one repetition and reports metrics in domain units (MB/s, pairs/s, tokens/s, MiB). The
+// runner does a warm-up, repeats, and prints medians (and min/max) with commit and hardware.
+// Peers measured side by side are just more metrics of the same repetition (e.g. "tiktoken MB/s").
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "synpref/common/status.h"
+
+namespace synpref::bench {
+
+struct Metric {
+  std::string name;
+  double value;
+  std::string unit;
+  bool higher_is_better = true;
+};
+
+struct Context {
+  std::map<std::string, std::string> params;  // from --param key=value
+  double param(const std::string& key, double fallback) const {
+    auto it = params.find(key);
+    return it == params.end() ? fallback : std::stod(it->second);
+  }
+  std::string param_str(const std::string& key, const std::string& fallback) const {
+    auto it = params.find(key);
+    return it == params.end() ? fallback : it->second;
+  }
+};
+
+using RunOnce = std::function<Result<std::vector<Metric>>()>;
+
+struct Workload {
+  std::string name;
+  std::string description;
+  std::function<Result<RunOnce>(Context&)> setup;
+  int default_reps = 5;
+};
+
+std::vector<Workload>& workloads();
+
+struct AutoRegister {
+  explicit AutoRegister(Workload w) { workloads().push_back(std::move(w)); }
+};
+
+// Peak resident set size of this process so far, in bytes (getrusage).
+uint64_t peak_rss_bytes();
+// Current resident set size, in bytes (/proc/self/statm).
+uint64_t current_rss_bytes();
+
+}  // namespace synpref::bench
+
+#define SYNPREF_BENCH_CONCAT_INNER(a, b) a##b
+#define SYNPREF_BENCH_CONCAT(a, b) SYNPREF_BENCH_CONCAT_INNER(a, b)
+#define SYNPREF_WORKLOAD(...)                                 \
+  static ::synpref::bench::AutoRegister SYNPREF_BENCH_CONCAT( \
+      synpref_workload_, __LINE__)(::synpref::bench::Workload{__VA_ARGS__})
