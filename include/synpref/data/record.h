@@ -50,7 +50,7 @@ struct Provenance {
   std::string annotator;  // human annotator id
   std::string judge;      // LLM judge or model name
   double confidence = std::nan("");
-  std::string time;       // ISO 8601, free string
+  std::string time;  // ISO 8601, free string
   bool empty() const {
     return source.empty() && annotator.empty() && judge.empty() && std::isnan(confidence) && time.empty();
   }
