@@ -425,6 +425,7 @@ struct ZstdBackend : FdBackend {
   std::vector<char> out = std::vector<char>(ZSTD_CStreamOutSize());
   ZstdBackend(int f, std::string n) : FdBackend(f, std::move(n), true) {
     ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, 3);
+    ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 1);  // so corruption is detected on read
   }
   ~ZstdBackend() override { ZSTD_freeCCtx(ctx); }
   Status pump(const char* data, size_t n, ZSTD_EndDirective mode) {
