@@ -63,6 +63,9 @@ inline Status data_error(std::string m) {
 inline Status unsupported(std::string m) {
   return {StatusCode::unsupported, std::move(m)};
 }
+inline Status internal_error(std::string m) {
+  return {StatusCode::internal, std::move(m)};
+}
 
 // Result<T>: a value or a non-ok Status. (std::expected needs C++23 and a newer clang than
 // Debian 12's, which builds our fuzz targets.)
