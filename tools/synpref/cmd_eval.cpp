@@ -1,0 +1,173 @@
+// `synpref eval`: score a reward model on one of the seven benchmarks, the way its authors do.
+//
+//   synpref eval --benchmark NAME --data PATH --scores FILE [--out report.json] [--dump-scores FILE]
+//   synpref eval table REPORT... [--breakdown]
+//
+// Rules, tie policies, response orders and the report format: docs/EVAL.md.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "command.h"
+#include "synpref/common/io.h"
+#include "synpref/eval/benchmark.h"
+#include "synpref/eval/report.h"
+#include "synpref/eval/scores.h"
+#include "synpref/eval/scoring.h"
+
+namespace {
+
+using namespace synpref;
+
+struct EvalArgs {
+  std::string benchmark;
+  std::string data;
+  std::string scores;
+  std::string out;
+  std::string dump_scores;
+  std::string model_name;
+  bool llmbar = false;
+  bool allow_missing = false;
+  uint32_t replicates = 1000;
+  uint64_t seed = 1234;
+  double confidence = 0.95;
+};
+
+struct TableArgs {
+  std::vector<std::string> reports;
+  bool breakdown = false;
+};
+
+Status write_text(const std::string& path, const std::string& text) {
+  SP_ASSIGN_OR_RETURN(auto writer, io::Writer::open(path));
+  writer->append(text);
+  return writer->close();
+}
+
+std::string pct(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", 100 * v);
+  return buf;
+}
+
+Status run_eval(const EvalArgs& args) {
+  auto benchmark = eval::parse_benchmark(args.benchmark);
+  if (!benchmark) {
+    std::string names;
+    for (auto b : eval::all_benchmarks())
+      names += std::string(names.empty() ? "" : ", ") + std::string(eval::benchmark_name(b));
+    return invalid_argument("--benchmark '" + args.benchmark + "' is not one of: " + names);
+  }
+  if (args.data.empty()) return invalid_argument("--data PATH is required (the benchmark's released files)");
+  if (args.scores.empty()) {
+    return invalid_argument(
+        "--scores FILE is required: JSON lines {\"id\": ..., \"scores\": [...]} (docs/EVAL.md); "
+        "scoring with --model DIR needs the model engine, which is not in this build yet");
+  }
+  eval::LoadOptions load_options;
+  load_options.llmbar = args.llmbar;
+  SP_ASSIGN_OR_RETURN(eval::Dataset dataset, eval::load_benchmark(*benchmark, args.data, load_options));
+  SP_ASSIGN_OR_RETURN(eval::ScoreTable table, eval::read_scores(args.scores));
+  SP_ASSIGN_OR_RETURN(eval::ItemScores scores, eval::match_scores(dataset, table));
+  if (!scores.missing.empty() && !args.allow_missing) {
+    std::string ids;
+    for (size_t k = 0; k < scores.missing.size() && k < 5; ++k)
+      ids += (k ? ", " : "") + dataset.items[scores.missing[k]].id;
+    return data_error(
+        args.scores + ": " + std::to_string(scores.missing.size()) + " of " +
+        std::to_string(dataset.items.size()) + " items have no scores (first: " + ids +
+        "); official numbers need every item. Pass --allow-missing to score the rest (the report is "
+        "then marked partial and lists the missing ids)");
+  }
+  eval::BootstrapOptions bootstrap{args.replicates, args.seed, args.confidence};
+  SP_ASSIGN_OR_RETURN(eval::Evaluation evaluation, eval::evaluate(dataset, scores, bootstrap));
+
+  eval::ScoreSource source;
+  source.scores_path = args.scores;
+  SP_ASSIGN_OR_RETURN(eval::FileHashes hashes, eval::hash_file(args.scores));
+  source.scores_sha256 = hashes.sha256;
+  source.scores_xxh3_128 = hashes.xxh3_128;
+  source.model = args.model_name;
+  if (source.model.empty()) {
+    std::string stem = std::filesystem::path(args.scores).filename().string();
+    source.model = stem.substr(0, stem.find('.'));
+  }
+  eval::ReportInputs inputs{&dataset, &scores, &evaluation, source, bootstrap, args.data};
+  std::string report = eval::report_json(inputs);
+  if (!args.out.empty()) SP_RETURN_IF_ERROR(write_text(args.out, report));
+  if (!args.dump_scores.empty()) SP_RETURN_IF_ERROR(eval::write_scores(args.dump_scores, dataset, scores));
+
+  if (cli::global_options().json) {
+    std::fputs(report.c_str(), stdout);
+    return Status::ok();
+  }
+  const eval::Metric* headline = eval::find_metric(evaluation, evaluation.headline);
+  std::printf("%s  model=%s  items=%llu%s\n", std::string(eval::benchmark_name(dataset.benchmark)).c_str(),
+              source.model.c_str(), static_cast<unsigned long long>(evaluation.n_items),
+              evaluation.partial ? "  (partial)" : "");
+  std::printf("%s = %s  (%.0f%% CI %s .. %s)\n", headline->name.c_str(), pct(headline->value).c_str(),
+              100 * args.confidence, pct(headline->ci_low).c_str(), pct(headline->ci_high).c_str());
+  for (const auto& m : evaluation.metrics) {
+    if (m.name == headline->name) continue;
+    std::printf("  %-48s %7s  [%s, %s]  n=%.0f\n", m.name.c_str(), pct(m.value).c_str(),
+                pct(m.ci_low).c_str(), pct(m.ci_high).c_str(), m.n);
+  }
+  for (const auto& note : evaluation.notes) std::printf("note: %s\n", note.c_str());
+  if (!args.out.empty()) std::printf("report: %s\n", args.out.c_str());
+  return Status::ok();
+}
+
+Status run_table(const TableArgs& args) {
+  std::vector<eval::ReportSummary> reports;
+  for (const auto& path : args.reports) {
+    SP_ASSIGN_OR_RETURN(eval::ReportSummary summary, eval::read_report(path));
+    reports.push_back(std::move(summary));
+  }
+  SP_ASSIGN_OR_RETURN(std::string table, eval::format_table(reports, args.breakdown));
+  std::fputs(table.c_str(), stdout);
+  return Status::ok();
+}
+
+void add_eval(CLI::App& app) {
+  auto eval_args = std::make_shared<EvalArgs>();
+  auto table_args = std::make_shared<TableArgs>();
+  auto* cmd = app.add_subcommand("eval", "Score a reward model on a benchmark with its official rule");
+  std::string names;
+  for (auto b : eval::all_benchmarks())
+    names += std::string(names.empty() ? "" : ", ") + std::string(eval::benchmark_name(b));
+  cmd->add_option("--benchmark", eval_args->benchmark, "One of: " + names);
+  cmd->add_option("--data", eval_args->data, "The benchmark's released file or folder (walked recursively)");
+  cmd->add_option(
+      "--scores", eval_args->scores,
+      "Precomputed rewards: JSON lines {\"id\": ..., \"scores\": [...]} in the documented response order");
+  cmd->add_option("--out", eval_args->out, "Write the JSON report here");
+  cmd->add_option("--dump-scores", eval_args->dump_scores,
+                  "Write the per-item scores (same format as --scores)");
+  cmd->add_option("--model-name", eval_args->model_name,
+                  "Model name in the report (default: the scores file stem)");
+  cmd->add_flag("--llmbar", eval_args->llmbar,
+                "rewardbench: --data is an LLMBar Dataset folder; its 5 sets become the llmbar-* subsets");
+  cmd->add_flag("--allow-missing", eval_args->allow_missing,
+                "Score the items that have scores; the report is marked partial and lists the missing ids");
+  cmd->add_option("--bootstrap", eval_args->replicates, "Bootstrap replicates for the intervals (0 = none)")
+      ->capture_default_str();
+  cmd->add_option("--seed", eval_args->seed, "Bootstrap seed")->capture_default_str();
+  cmd->add_option("--confidence", eval_args->confidence, "Interval level")->capture_default_str();
+
+  auto* table =
+      cmd->add_subcommand("table", "Print Table 1 (one row per model, seven benchmarks and the mean)");
+  table->add_option("reports", table_args->reports, "Report files from `synpref eval --out`")->required();
+  table->add_flag("--breakdown", table_args->breakdown,
+                  "Also print every benchmark's metrics with intervals");
+  table->callback([table_args] { cli::set_action([table_args] { return run_table(*table_args); }); });
+  cmd->callback([cmd, table, eval_args] {
+    if (table->parsed()) return;  // `eval table` set its own action
+    cli::set_action([eval_args] { return run_eval(*eval_args); });
+  });
+}
+
+SYNPREF_COMMAND(600, add_eval);
+
+}  // namespace
