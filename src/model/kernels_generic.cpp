@@ -1,0 +1,19 @@
+// Portable one-lane build of the kernels (any CPU); bitwise equal to the SIMD builds.
+// Compiled with this ISA's flags (src/model/CMakeLists.txt); selected at run time by kernels.cpp.
+#define SP_ISA_GENERIC 1
+#include "simd.h"
+
+namespace {
+constexpr int kMR = 4, kNV = 8, kRG = 4, kCV = 4, kDV = 4;
+}  // namespace
+
+#include "kernels_impl.h"
+
+namespace synpref::model::kernels {
+
+// Constant-initialized (no code runs before the CPU check in kernels.cpp).
+extern const KernelSet kKernelsGeneric;
+const KernelSet kKernelsGeneric = {
+    "generic", kMR, kNR, gemm_block, rmsnorm_rows, silu_mul, exp_array, attention, attention_scratch_floats};
+
+}  // namespace synpref::model::kernels

@@ -1,0 +1,128 @@
+// Model internals: weights (one packed buffer + named views), the forward pass over packed batches.
+#pragma once
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "synpref/model/model.h"
+#include "synpref/model/safetensors.h"
+#include "thread_pool.h"
+
+namespace synpref::model {
+
+// 64-byte aligned heap buffer (panels and activations are read with full-width vector loads).
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  // Returns false when the allocation fails.
+  bool allocate(size_t bytes) {
+    std::free(data_);
+    data_ = nullptr;
+    size_ = 0;
+    if (bytes == 0) return true;
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, (bytes + 63) / 64 * 64) != 0) return false;
+    data_ = static_cast<uint8_t*>(p);
+    size_ = bytes;
+    return true;
+  }
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// A float scratch array that only grows (reused across forward passes: no page faults per call).
+struct Scratch {
+  std::vector<float> v;
+  float* get(size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+  }
+};
+
+struct LayerWeights {
+  // f32 copies (small): norms and biases; nullptr when absent.
+  const float* attn_norm = nullptr;  // (C)
+  const float* ffn_norm = nullptr;   // (C)
+  const float* q_norm = nullptr;     // (D) Qwen3
+  const float* k_norm = nullptr;     // (D) Qwen3
+  const float* b_qkv = nullptr;      // (Hq*D + 2*Hkv*D) when attention_bias
+  const float* b_o = nullptr;        // (C) when attention_bias
+  const float* b_gate_up = nullptr;  // (2F) when mlp_bias
+  const float* b_down = nullptr;     // (C) when mlp_bias
+  // Packed matrices (views into Model::Impl::packed).
+  kernels::PackedMatrix w_qkv;      // (Hq*D + 2*Hkv*D, C): q, k, v projections stacked
+  kernels::PackedMatrix w_o;        // (C, Hq*D)
+  kernels::PackedMatrix w_gate_up;  // (2F, C): gate then up
+  kernels::PackedMatrix w_down;     // (C, F)
+};
+
+// One packed batch: rows of several sequences. A sequence with a parent attends to all of the
+// parent's rows first (the shared context), then causally to its own rows.
+struct Batch {
+  struct Seq {
+    int64_t row0 = 0, n_rows = 0;
+    int parent = -1;  // index into seqs; parents have no parent themselves
+  };
+  std::vector<int32_t> ids;        // (T)
+  std::vector<int32_t> positions;  // (T) logical positions (parent length + own index)
+  std::vector<Seq> seqs;
+  int64_t n_rows() const { return static_cast<int64_t>(ids.size()); }
+};
+
+struct Model::Impl {
+  ModelConfig config;
+  std::string dir;
+  const kernels::KernelSet* kernels = nullptr;
+  std::unique_ptr<ThreadPool> pool;
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+
+  // Token embedding, memory-mapped in its checkpoint dtype: (V, C).
+  kernels::WType embed_type = kernels::WType::f32;
+  const uint8_t* embed = nullptr;
+
+  AlignedBuffer packed;      // every packed matrix, one allocation
+  std::vector<float> small;  // every norm weight and bias as f32, one allocation
+  std::vector<LayerWeights> layers;
+  const float* final_norm = nullptr;  // (C)
+  bool has_score = false;
+  kernels::PackedMatrix score;  // (num_labels, C)
+
+  // LM head (lm_head.weight or the tied embedding), packed on first use.
+  bool has_lm = false;
+  kernels::WType lm_source_type = kernels::WType::f32;
+  const uint8_t* lm_source = nullptr;  // (V, C)
+  std::once_flag lm_once;
+  AlignedBuffer lm_packed;
+  kernels::PackedMatrix lm;
+
+  // RoPE: inverse frequencies (D/2) and cos/sin tables for positions [0, rope_len).
+  std::vector<float> inv_freq;
+  std::vector<float> rope_cos, rope_sin;  // (rope_len, D/2)
+  int64_t rope_len = 0;
+
+  std::mutex mu;  // serializes forward passes (and guards the scratch below)
+  Scratch x, xn, qkv, att, gate_up, out_rows;
+  std::vector<Scratch> thread_scratch;
+
+  // loading (model_load.cpp)
+  Status load(const std::string& dir, const LoadOptions& options);
+  // forward (model.cpp). Requires `mu` held. Writes final-norm hidden states of `out_rows` to
+  // `hidden` (out_rows.size(), C).
+  Status forward(const Batch& batch, const std::vector<int64_t>& out_rows, float* hidden);
+  void matmul(const kernels::GemmArgs& args);
+  void ensure_rope(int64_t n_positions);
+  Status pack_lm_head();
+};
+
+}  // namespace synpref::model

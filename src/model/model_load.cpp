@@ -1,0 +1,414 @@
+// Loading a Hugging Face folder: config, (sharded) safetensors, validation against the tensor-name
+// table, and packing every matrix once into one buffer for the GEMM kernels.
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "model_impl.h"
+#include "random.h"
+#include "status_util.h"
+#include "synpref/common/io.h"
+
+namespace synpref::model {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Located {
+  const SafetensorsFile* file = nullptr;
+  const TensorEntry* entry = nullptr;
+};
+
+std::string shape_string(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+bool to_wtype(DType d, kernels::WType* out) {
+  switch (d) {
+    case DType::F32:
+      *out = kernels::WType::f32;
+      return true;
+    case DType::F16:
+      *out = kernels::WType::f16;
+      return true;
+    case DType::BF16:
+      *out = kernels::WType::bf16;
+      return true;
+    default:
+      return false;
+  }
+}
+
+float widen(kernels::WType t, const uint8_t* base, int64_t i) {
+  switch (t) {
+    case kernels::WType::f32: {
+      float f;
+      std::memcpy(&f, base + 4 * i, 4);
+      return f;
+    }
+    case kernels::WType::bf16: {
+      uint16_t b;
+      std::memcpy(&b, base + 2 * i, 2);
+      return kernels::bf16_to_f32(b);
+    }
+    case kernels::WType::f16: {
+      uint16_t b;
+      std::memcpy(&b, base + 2 * i, 2);
+      return kernels::f16_to_f32(b);
+    }
+  }
+  return 0;
+}
+
+// Transformers' per-layer suffixes ("self_attn.q_proj.bias", ...) of a config.
+std::set<std::string> layer_suffixes(const ModelConfig& c) {
+  std::set<std::string> out;
+  const std::string p = "layers.0.";
+  for (const auto& t : checkpoint_tensors(c, "")) {
+    if (t.layer == 0) out.insert(t.name.substr(p.size()));
+  }
+  return out;
+}
+
+}  // namespace
+
+Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) {
+  dir = dir_in;
+  kernels = kernels::select_kernels(options.kernels);
+  if (!kernels) {
+    std::string list;
+    for (const auto& k : kernels::supported_kernels()) list += (list.empty() ? "" : ", ") + k;
+    return invalid_argument("kernels '" + options.kernels +
+                            "' is unknown or not supported by this CPU (supported: auto, " + list + ")");
+  }
+  int n_threads =
+      options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (n_threads < 1) n_threads = 1;
+  pool = std::make_unique<ThreadPool>(n_threads);
+  thread_scratch.resize(static_cast<size_t>(n_threads));
+
+  // config.json
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(config_path)) {
+    return not_found(dir + ": no config.json (expected a Hugging Face model folder)");
+  }
+  SP_ASSIGN_OR_RETURN(std::string config_text, io::read_file(config_path, uint64_t{16} << 20));
+  SP_ASSIGN_OR_RETURN(config, parse_model_config(config_text, config_path));
+
+  // Weights: model.safetensors, or the shards named by model.safetensors.index.json.
+  std::map<std::string, Located> tensors;
+  const std::string single = (fs::path(dir) / "model.safetensors").string();
+  const std::string index_path = (fs::path(dir) / "model.safetensors.index.json").string();
+  std::string file_list;
+  if (fs::exists(single)) {
+    SP_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(single));
+    for (const auto& t : file->header().tensors) tensors[t.name] = {file.get(), &t};
+    file_list = single;
+    files.push_back(std::move(file));
+  } else if (fs::exists(index_path)) {
+    SP_ASSIGN_OR_RETURN(std::string index_text, io::read_file(index_path, uint64_t{256} << 20));
+    nlohmann::json index;
+    try {
+      index = nlohmann::json::parse(index_text);
+    } catch (const nlohmann::json::exception& e) {
+      return data_error(index_path + ": not valid JSON: " + e.what());
+    }
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
+      return data_error(index_path + ": missing \"weight_map\" object");
+    }
+    std::map<std::string, const SafetensorsFile*> shards;
+    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+      if (!it.value().is_string()) {
+        return data_error(index_path + ": weight_map entry for tensor '" + it.key() + "' is not a file name");
+      }
+      const std::string shard = it.value().get<std::string>();
+      if (shard.empty() || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos ||
+          shard == "." || shard == "..") {
+        return data_error(index_path + ": weight_map names shard '" + shard + "' for tensor '" + it.key() +
+                          "'; shards must be plain file names in the model folder");
+      }
+      auto sit = shards.find(shard);
+      if (sit == shards.end()) {
+        const std::string shard_path = (fs::path(dir) / shard).string();
+        auto opened = SafetensorsFile::open(shard_path);
+        if (!opened) return opened.status().with_context(index_path + " names shard '" + shard + "'");
+        sit = shards.emplace(shard, opened.value().get()).first;
+        file_list += (file_list.empty() ? "" : ", ") + shard_path;
+        files.push_back(std::move(opened).value());
+      }
+      const TensorEntry* e = sit->second->header().find(it.key());
+      if (!e) {
+        return data_error(index_path + ": weight_map puts tensor '" + it.key() + "' in " +
+                          sit->second->path() +
+                          ", which has no such tensor (index and shards disagree; re-download the model)");
+      }
+      tensors[it.key()] = {sit->second, e};
+    }
+  } else {
+    return not_found(dir +
+                     ": no model.safetensors or model.safetensors.index.json (only safetensors checkpoints "
+                     "are supported; convert pytorch_model.bin with transformers' save_pretrained)");
+  }
+  auto find = [&](const std::string& name) -> const Located* {
+    auto it = tensors.find(name);
+    return it == tensors.end() ? nullptr : &it->second;
+  };
+
+  // Base-model checkpoints (Qwen3Model.save_pretrained) have no "model." prefix.
+  std::string prefix = "model.";
+  if (!find("model.embed_tokens.weight") && find("embed_tokens.weight")) prefix = "";
+
+  // Refuse tensors the config says cannot exist (more layers, biases, QK-norm): the checkpoint and
+  // config.json disagree, and silently ignoring trained weights would give wrong scores.
+  {
+    ModelConfig every = config;
+    every.attention_bias = every.mlp_bias = every.qk_norm = true;
+    const std::set<std::string> known = layer_suffixes(every), expected = layer_suffixes(config);
+    const std::string layer_prefix = prefix + "layers.";
+    for (const auto& [name, loc] : tensors) {
+      if (name.rfind(layer_prefix, 0) != 0) continue;
+      const size_t dot = name.find('.', layer_prefix.size());
+      if (dot == std::string::npos) continue;
+      const std::string number = name.substr(layer_prefix.size(), dot - layer_prefix.size());
+      if (number.empty() || number.size() > 6 || number.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      const int64_t layer = std::stoll(number);
+      if (layer >= config.n_layer) {
+        return data_error(loc.file->path() + ": has tensor '" + name +
+                          "' but config.json says num_hidden_layers=" + std::to_string(config.n_layer) +
+                          " (contradictory config; fix config.json)");
+      }
+      const std::string suffix = name.substr(dot + 1);
+      if (known.count(suffix) && !expected.count(suffix)) {
+        return data_error(
+            loc.file->path() + ": has tensor '" + name + "' which config.json rules out (" +
+            (suffix.find("norm") != std::string::npos
+                 ? std::string(family_spec(config.family).model_type) + " has no per-head q/k norm"
+             : suffix.find("mlp") != std::string::npos ? "mlp_bias is false"
+                                                       : "attention_bias is false") +
+            "; contradictory config, fix config.json)");
+      }
+    }
+  }
+
+  // Validate every tensor the config implies (name, dtype, shape).
+  ModelConfig body = config;
+  body.head = HeadKind::none;
+  std::map<std::string, std::pair<Located, kernels::WType>> ok;
+  auto check = [&](const CheckpointTensor& t) -> Status {
+    const Located* loc = find(t.name);
+    if (!loc) {
+      return not_found(dir + ": tensor '" + t.name + "' is missing from " + file_list +
+                       " (the checkpoint does not match " + config.architecture +
+                       " as described by config.json)");
+    }
+    kernels::WType wt;
+    if (!to_wtype(loc->entry->dtype, &wt)) {
+      return unsupported(loc->file->path() + ": tensor '" + t.name + "' has dtype " +
+                         dtype_name(loc->entry->dtype) + "; synpref reads F32, F16 and BF16 weights");
+    }
+    if (loc->entry->shape != t.shape) {
+      return data_error(loc->file->path() + ": tensor '" + t.name + "' has shape " +
+                        loc->entry->shape_string() + " but config.json implies " + shape_string(t.shape) +
+                        " (contradictory config or wrong checkpoint)");
+    }
+    ok[t.name] = {*loc, wt};
+    return Status::ok();
+  };
+  const std::vector<CheckpointTensor> table = checkpoint_tensors(body, prefix);
+  for (const auto& t : table) SP_RETURN_IF_ERROR(check(t));
+
+  // Heads.
+  CheckpointTensor score_t{"score.weight", TensorRole::score, -1, {config.num_labels, config.hidden_size}};
+  bool score_from_file = false;
+  if (config.head == HeadKind::score) {
+    if (find("score.weight") || !options.init_score_head) {
+      SP_RETURN_IF_ERROR(check(score_t));
+      score_from_file = true;
+      if (config.num_labels != 1) {
+        return unsupported(config_path + ": num_labels is " + std::to_string(config.num_labels) +
+                           "; synpref scores single-output reward models (num_labels 1)");
+      }
+    }
+  }
+  const bool init_score = !score_from_file && options.init_score_head;
+  has_score = score_from_file || init_score;
+  CheckpointTensor lm_t{"lm_head.weight", TensorRole::lm_head, -1, {config.vocab_size, config.hidden_size}};
+  if (config.tie_word_embeddings) {
+    has_lm = true;
+  } else if (config.head == HeadKind::lm || find("lm_head.weight")) {
+    SP_RETURN_IF_ERROR(check(lm_t));
+    has_lm = true;
+  }
+
+  auto tensor_of = [&](const std::string& name) -> const std::pair<Located, kernels::WType>& {
+    return ok.at(name);
+  };
+  auto data_of = [&](const std::string& name) {
+    return tensor_of(name).first.file->tensor_data(*tensor_of(name).first.entry);
+  };
+  const std::string embed_name = prefix + "embed_tokens.weight";
+  embed_type = tensor_of(embed_name).second;
+  embed = data_of(embed_name);
+  if (has_lm) {
+    const std::string src = config.tie_word_embeddings ? embed_name : "lm_head.weight";
+    lm_source_type = tensor_of(src).second;
+    lm_source = data_of(src);
+  }
+
+  // Small f32 parameters: norms and biases, one allocation.
+  const int64_t C = config.hidden_size, D = config.head_dim, F = config.intermediate_size;
+  const int64_t qkv_n = config.q_dim() + 2 * config.kv_dim();
+  const int64_t per_layer_small = 2 * C + (config.qk_norm ? 2 * D : 0) +
+                                  (config.attention_bias ? qkv_n + C : 0) + (config.mlp_bias ? 2 * F + C : 0);
+  small.assign(static_cast<size_t>(per_layer_small * config.n_layer + C), 0.0f);
+  float* cursor = small.data();
+  auto take = [&](std::initializer_list<std::string> names) -> const float* {
+    float* start = cursor;
+    for (const auto& name : names) {
+      const auto& [loc, wt] = tensor_of(name);
+      const int64_t n = static_cast<int64_t>(loc.entry->n_elements());
+      const uint8_t* src = loc.file->tensor_data(*loc.entry);
+      for (int64_t i = 0; i < n; ++i) cursor[i] = widen(wt, src, i);
+      cursor += n;
+    }
+    return start;
+  };
+  layers.resize(static_cast<size_t>(config.n_layer));
+  for (int64_t l = 0; l < config.n_layer; ++l) {
+    const std::string lp = prefix + "layers." + std::to_string(l) + ".";
+    LayerWeights& L = layers[static_cast<size_t>(l)];
+    L.attn_norm = take({lp + "input_layernorm.weight"});
+    L.ffn_norm = take({lp + "post_attention_layernorm.weight"});
+    if (config.qk_norm) {
+      L.q_norm = take({lp + "self_attn.q_norm.weight"});
+      L.k_norm = take({lp + "self_attn.k_norm.weight"});
+    }
+    if (config.attention_bias) {
+      L.b_qkv =
+          take({lp + "self_attn.q_proj.bias", lp + "self_attn.k_proj.bias", lp + "self_attn.v_proj.bias"});
+      L.b_o = take({lp + "self_attn.o_proj.bias"});
+    }
+    if (config.mlp_bias) {
+      L.b_gate_up = take({lp + "mlp.gate_proj.bias", lp + "mlp.up_proj.bias"});
+      L.b_down = take({lp + "mlp.down_proj.bias"});
+    }
+  }
+  final_norm = take({prefix + "norm.weight"});
+  SP_CHECK(cursor == small.data() + small.size());
+
+  // Packed matrices: plan, allocate once, pack in parallel, drop the source pages.
+  std::vector<float> score_init;
+  if (init_score) {
+    // transformers initializes a new Linear head as normal(0, initializer_range).
+    Rng rng(options.score_head_seed, "score.weight");
+    score_init.resize(static_cast<size_t>(C));
+    for (auto& v : score_init) v = static_cast<float>(rng.normal() * config.initializer_range);
+  }
+  struct Job {
+    kernels::PackedMatrix* dst;
+    std::vector<kernels::RowSource> sources;
+    std::vector<Located> release;
+    int64_t k;
+    size_t offset = 0;
+  };
+  std::vector<Job> jobs;
+  auto add_job = [&](kernels::PackedMatrix* dst, std::initializer_list<std::string> names, int64_t k) {
+    Job job{dst, {}, {}, k};
+    for (const auto& name : names) {
+      const auto& [loc, wt] = tensor_of(name);
+      job.sources.push_back({wt, loc.file->tensor_data(*loc.entry), loc.entry->shape[0]});
+      job.release.push_back(loc);
+    }
+    jobs.push_back(std::move(job));
+  };
+  for (int64_t l = 0; l < config.n_layer; ++l) {
+    const std::string lp = prefix + "layers." + std::to_string(l) + ".";
+    LayerWeights& L = layers[static_cast<size_t>(l)];
+    add_job(&L.w_qkv,
+            {lp + "self_attn.q_proj.weight", lp + "self_attn.k_proj.weight", lp + "self_attn.v_proj.weight"},
+            C);
+    add_job(&L.w_o, {lp + "self_attn.o_proj.weight"}, config.q_dim());
+    add_job(&L.w_gate_up, {lp + "mlp.gate_proj.weight", lp + "mlp.up_proj.weight"}, C);
+    add_job(&L.w_down, {lp + "mlp.down_proj.weight"}, F);
+  }
+  if (score_from_file) add_job(&score, {"score.weight"}, C);
+  if (init_score) jobs.push_back(Job{&score, {{kernels::WType::f32, score_init.data(), 1}}, {}, C});
+
+  size_t total = 0;
+  for (auto& job : jobs) {
+    kernels::WType type = job.sources[0].type;
+    int64_t n = 0;
+    for (const auto& s : job.sources) {
+      if (s.type != type) type = kernels::WType::f32;  // mixed dtypes: widen all
+      n += s.rows;
+    }
+    job.offset = total;
+    *job.dst = kernels::PackedMatrix{type, n, job.k, kernels->nr, nullptr};
+    total += (kernels::packed_bytes(type, n, job.k, kernels->nr) + 63) / 64 * 64;
+  }
+  if (!packed.allocate(total)) {
+    return io_error(dir + ": cannot allocate " + std::to_string(total >> 20) + " MiB for the packed weights");
+  }
+  for (auto& job : jobs) {
+    job.dst->data = packed.data() + job.offset;
+    const int64_t panels = job.dst->n_panels();
+    const int64_t per_task = 8;
+    pool->parallel_for((panels + per_task - 1) / per_task, [&](int64_t task, int) {
+      const int64_t p0 = task * per_task;
+      kernels::pack_weights(job.sources, job.k, kernels->nr, job.dst->type, packed.data() + job.offset, p0,
+                            std::min(panels, p0 + per_task));
+    });
+    // The packed copy is what the kernels read; let the kernel reclaim the mapped pages.
+    for (const auto& loc : job.release) loc.file->mapped().release(loc.entry->begin, loc.entry->end);
+  }
+
+  // RoPE inverse frequencies, as transformers computes them in float32 (_compute_default_rope_parameters,
+  // _compute_linear_scaling_rope_parameters, _compute_llama3_parameters).
+  inv_freq.resize(static_cast<size_t>(D / 2));
+  for (int64_t i = 0; i < D / 2; ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(D);
+    const float base_pow = static_cast<float>(
+        std::pow(static_cast<double>(static_cast<float>(config.rope_theta)), static_cast<double>(exponent)));
+    inv_freq[static_cast<size_t>(i)] = 1.0f / base_pow;
+  }
+  const RopeScaling& rs = config.rope_scaling;
+  if (rs.type == RopeScaling::Type::linear) {
+    for (auto& f : inv_freq) f = f / static_cast<float>(rs.factor);
+  } else if (rs.type == RopeScaling::Type::llama3) {
+    const float factor = static_cast<float>(rs.factor);
+    const float low = static_cast<float>(rs.low_freq_factor), high = static_cast<float>(rs.high_freq_factor);
+    const float old_len = static_cast<float>(rs.original_max_position_embeddings);
+    const float low_freq_wavelen =
+        static_cast<float>(static_cast<double>(rs.original_max_position_embeddings) / rs.low_freq_factor);
+    const float high_freq_wavelen =
+        static_cast<float>(static_cast<double>(rs.original_max_position_embeddings) / rs.high_freq_factor);
+    const float two_pi = static_cast<float>(2.0 * 3.14159265358979323846);
+    for (auto& f : inv_freq) {
+      const float wavelen = (1.0f / f) * two_pi;  // torch: 2*pi / t == t.reciprocal() * 2*pi
+      float scaled = wavelen > low_freq_wavelen ? f / factor : f;
+      const float smooth =
+          ((1.0f / wavelen) * old_len - low) / static_cast<float>(rs.high_freq_factor - rs.low_freq_factor);
+      const float smoothed = (1.0f - smooth) * scaled / factor + smooth * scaled;
+      const bool medium = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
+      f = medium ? smoothed : scaled;
+      (void)high;
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const LoadOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  SP_RETURN_IF_ERROR(impl->load(dir, options));
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+}  // namespace synpref::model
