@@ -250,6 +250,7 @@ const std::vector<TemplateUnderTest>& templates_under_test() {
       {Family::llama31, "llama3.1", "tests/data/templates/llama-3.1-instruct.jinja"},
       {Family::llama32, "llama3.2", "tests/data/templates/llama-3.2-instruct.jinja"},
       {Family::mistral_v3, "mistral-v0.3", "tests/data/templates/mistral-7b-instruct-v0.3.jinja"},
+      {Family::mistral_v3, "mistral-tools-ns", "tests/data/templates/mistral-instruct-tools-ns.jinja"},
       {Family::mixtral, "mixtral", "tests/data/templates/mixtral-8x7b-instruct-v0.1.jinja"},
       {Family::gemma2, "gemma2", "tests/data/templates/gemma-2-it.jinja"},
       {Family::gemma3, "gemma3", "tests/data/templates/gemma-3-it.jinja"},
@@ -278,7 +279,8 @@ TEST_P(RealTemplateOracle, RendersLikeJinja2) {
               matched, errors);
 }
 
-INSTANTIATE_TEST_SUITE_P(Templates, RealTemplateOracle, ::testing::Range<size_t>(0, 9),
+INSTANTIATE_TEST_SUITE_P(Templates, RealTemplateOracle,
+                         ::testing::Range<size_t>(0, templates_under_test().size()),
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            std::string n = templates_under_test()[info.param].name;
                            for (char& c : n)
@@ -366,7 +368,8 @@ const Snippet kSnippets[] = {
     {"{{ xs[::-1] }}{{ xs[::2] }}{{ xs[1::2] }}{{ xs[-1:0:-1] }}{{ xs[:-2:-1] }}{{ 'abc'[::-1] }}{{ xs[10:] "
      "}}{{ xs[-10:2] }}",
      R"({"xs": [1, 2, 3, 4, 5]})"},
-    {"{{ 'héllo'[1] }}{{ 'héllo'[-1] }}{{ 'héllo'[1:4] }}{{ '👍🏽x'[1] }}|{{ [1,2,3][5] }}|{{ 'abc'[10] "
+    {"{{ 'héllo'[1] }}{{ 'héllo'[-1] }}{{ 'héllo'[1:4] }}{{ '👍🏽x'[1] }}|{{ [1,2,3][5] }}|{{ "
+     "'abc'[10] "
      "}}|{{ (1,2)[0] }}",
      ""},
     {"{{ d.get('a') }}{{ d['items'] }}{{ d.items() | list }}{{ d.get('zz', 9) }}{{ d.get('zz') }}{{ "
