@@ -270,7 +270,7 @@ Result<std::string> read_file(const std::string& path, uint64_t max_bytes) {
 
 LineReader::LineReader(std::unique_ptr<ByteSource> source, uint64_t max_line_bytes)
     : source_(std::move(source)), max_line_bytes_(max_line_bytes) {
-  buf_.resize((1 << 20) + kPadding);
+  buf_.resize(kChunk + kPadding);
 }
 
 Status LineReader::fill() {
@@ -281,7 +281,7 @@ Status LineReader::fill() {
     begin_ = 0;
   }
   // Keep room for a read chunk plus padding; grow only up to the line limit.
-  const size_t chunk = 1 << 20;
+  const size_t chunk = kChunk;
   if (buf_.size() < end_ + chunk + kPadding) buf_.resize(end_ + chunk + kPadding);
   SP_ASSIGN_OR_RETURN(size_t n, source_->read(buf_.data() + end_, chunk));
   if (n == 0) eof_ = true;

@@ -13,16 +13,21 @@ namespace synpref::data {
 namespace {
 
 const char* const kWords[] = {
-    "the", "model", "reward", "answer", "question", "because", "which", "should", "would", "could", "data",
-    "preference", "response", "person", "helper", "explain", "example", "first", "second", "however",
-    "therefore", "function", "return", "value", "result", "number", "people", "water", "history", "science",
-    "energy", "simple", "important", "consider", "problem", "solution", "approach", "quickly", "carefully",
-    "a", "an", "is", "are", "was", "to", "of", "and", "in", "on", "for", "with", "that", "this", "it", "you",
-    "we", "they", "not", "can", "will", "be", "have", "has", "do", "does", "what", "how", "why", "when",
-    "café", "naïve", "résumé", "Straße", "東京", "数据", "модель", "ответ", "نموذج", "🙂", "x²", "≤",
+    "the",       "model",    "reward",  "answer",     "question",  "because",  "which",     "should",
+    "would",     "could",    "data",    "preference", "response",  "person",   "helper",    "explain",
+    "example",   "first",    "second",  "however",    "therefore", "function", "return",    "value",
+    "result",    "number",   "people",  "water",      "history",   "science",  "energy",    "simple",
+    "important", "consider", "problem", "solution",   "approach",  "quickly",  "carefully", "a",
+    "an",        "is",       "are",     "was",        "to",        "of",       "and",       "in",
+    "on",        "for",      "with",    "that",       "this",      "it",       "you",       "we",
+    "they",      "not",      "can",     "will",       "be",        "have",     "has",       "do",
+    "does",      "what",     "how",     "why",        "when",      "café",     "naïve",     "résumé",
+    "Straße",    "東京",     "数据",    "модель",     "ответ",     "نموذج",    "🙂",      "x²",
+    "≤",
 };
 constexpr size_t kNumWords = sizeof(kWords) / sizeof(kWords[0]);
-const char* const kPunct[] = {".", ",", "?", "!", ":", ";", "\n", "\n\n", " \"quoted\"", " (aside)", " - ", "\t"};
+const char* const kPunct[] = {".",  ",",    "?",           "!",        ":",   ";",
+                              "\n", "\n\n", " \"quoted\"", " (aside)", " - ", "\t"};
 constexpr size_t kNumPunct = sizeof(kPunct) / sizeof(kPunct[0]);
 
 // Text of roughly `bytes` bytes from a seeded generator.
@@ -55,7 +60,9 @@ size_t lognormal_bytes(std::mt19937_64& rng, double median) {
   return static_cast<size_t>(std::clamp(v, 8.0, 64.0 * 1024));
 }
 
-void add_str(std::string& out, const std::string& s) { text::append_json_string(out, s); }
+void add_str(std::string& out, const std::string& s) {
+  text::append_json_string(out, s);
+}
 
 }  // namespace
 
@@ -63,7 +70,8 @@ uint64_t append_synthetic_record(std::string& out, const SyntheticOptions& optio
   uint64_t source_index = index;
   // Decide whether this record repeats an earlier one (a pure function of seed and index).
   if (index > 0 && options.duplicate_fraction > 0) {
-    uint64_t h = hash64(std::string_view(reinterpret_cast<const char*>(&index), sizeof index), options.seed ^ 0xd0b1e5);
+    uint64_t h = hash64(std::string_view(reinterpret_cast<const char*>(&index), sizeof index),
+                        options.seed ^ 0xd0b1e5);
     if (static_cast<double>(h >> 11) * 0x1.0p-53 < options.duplicate_fraction) {
       source_index = (h >> 7) % index;
       // Follow the chain to an original record so the repeat is exact.
@@ -126,7 +134,8 @@ class SyntheticSource final : public io::ByteSource {
         if (next_ >= options_.records) break;
         buf_.clear();
         pos_ = 0;
-        while (buf_.size() < (1 << 16) && next_ < options_.records) append_synthetic_record(buf_, options_, next_++);
+        while (buf_.size() < (1 << 16) && next_ < options_.records)
+          append_synthetic_record(buf_, options_, next_++);
       }
       size_t k = std::min(cap - n, buf_.size() - pos_);
       std::memcpy(dst + n, buf_.data() + pos_, k);

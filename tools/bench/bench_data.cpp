@@ -15,7 +15,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Resets the kernel's peak-RSS counter (VmHWM) so a workload measures only its own peak.
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
 
 uint64_t vm_hwm_bytes() {
   std::ifstream f("/proc/self/status");
@@ -80,11 +82,12 @@ Result<RunOnce> setup_convert(Context& ctx, const std::string& format) {
   });
 }
 
-SYNPREF_WORKLOAD("data.convert.chat",
-                 "parse + validate + write canonical JSONL, chat message lists (params: mb=256)",
-                 [](Context& ctx) { return setup_convert(ctx, "chat"); }, 5);
-SYNPREF_WORKLOAD("data.convert.hh", "parse + validate + write canonical JSONL, hh-rlhf transcripts (params: mb=256)",
-                 [](Context& ctx) { return setup_convert(ctx, "hh"); }, 5);
+SYNPREF_WORKLOAD(
+    "data.convert.chat", "parse + validate + write canonical JSONL, chat message lists (params: mb=256)",
+    [](Context& ctx) { return setup_convert(ctx, "chat"); }, 5);
+SYNPREF_WORKLOAD(
+    "data.convert.hh", "parse + validate + write canonical JSONL, hh-rlhf transcripts (params: mb=256)",
+    [](Context& ctx) { return setup_convert(ctx, "hh"); }, 5);
 
 Result<RunOnce> setup_dedup(Context& ctx) {
   data::SyntheticOptions options;
@@ -98,7 +101,8 @@ Result<RunOnce> setup_dedup(Context& ctx) {
     auto start = Clock::now();
     data::KeySet seen;  // default size, grows like the CLI's
     uint64_t duplicates = 0;
-    SP_ASSIGN_OR_RETURN(ConvertCounts counts, convert_all(data::synthetic_source(options), &seen, &duplicates));
+    SP_ASSIGN_OR_RETURN(ConvertCounts counts,
+                        convert_all(data::synthetic_source(options), &seen, &duplicates));
     double secs = std::chrono::duration<double>(Clock::now() - start).count();
     return std::vector<Metric>{
         {"pairs", static_cast<double>(counts.records), "pairs"},

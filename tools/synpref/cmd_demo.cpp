@@ -42,10 +42,11 @@ Status run_demo(const std::string& dir, uint64_t pairs, uint64_t seed) {
   gen.duplicate_fraction = 0.10;
   const std::string raw = dir + "/raw.jsonl.gz";
   const char* bad_lines[] = {
-      "{\"chosen\": [{\"role\": \"user\", \"content\": \"truncated\"}, \n",                            // json
-      "{\"prompt\": \"Same?\", \"chosen\": \"yes\", \"rejected\": \"yes\"}\n",                          // identical
-      "{\"prompt\": \"caf\xE9\", \"chosen\": \"a\", \"rejected\": \"b\"}\n",                            // utf8
-      "{\"chosen\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \"A\"}]}\n",  // missing
+      "{\"chosen\": [{\"role\": \"user\", \"content\": \"truncated\"}, \n",     // json
+      "{\"prompt\": \"Same?\", \"chosen\": \"yes\", \"rejected\": \"yes\"}\n",  // identical
+      "{\"prompt\": \"caf\xE9\", \"chosen\": \"a\", \"rejected\": \"b\"}\n",    // utf8
+      "{\"chosen\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": "
+      "\"A\"}]}\n",  // missing
   };
   uint64_t planted_bad = 0, planted_dups = 0;
   std::vector<std::string> leak_prompts;
@@ -108,10 +109,12 @@ Status run_demo(const std::string& dir, uint64_t pairs, uint64_t seed) {
     SP_RETURN_IF_ERROR(w->close());
   }
   data::NgramIndex index(13);
-  SP_ASSIGN_OR_RETURN(uint64_t n_prompts, data::load_benchmark_prompts(dir + "/benchmark_prompts.jsonl", index));
+  SP_ASSIGN_OR_RETURN(uint64_t n_prompts,
+                      data::load_benchmark_prompts(dir + "/benchmark_prompts.jsonl", index));
   options.rejects_path = dir + "/clean.jsonl.rejects.jsonl";
-  SP_ASSIGN_OR_RETURN(auto decon, data::decontaminate_files({dir + "/unique.jsonl"}, dir + "/clean.jsonl",
-                                                            dir + "/clean.jsonl.removed.jsonl", index, false, options));
+  SP_ASSIGN_OR_RETURN(auto decon,
+                      data::decontaminate_files({dir + "/unique.jsonl"}, dir + "/clean.jsonl",
+                                                dir + "/clean.jsonl.removed.jsonl", index, false, options));
   std::printf("4. data decontaminate (13-grams vs %llu benchmark prompts) -> clean.jsonl\n",
               static_cast<unsigned long long>(n_prompts));
   c.check("contaminated pairs removed", leak_prompts.size(), decon.removed);
@@ -149,9 +152,10 @@ Status run_demo(const std::string& dir, uint64_t pairs, uint64_t seed) {
       }
     }
   }
-  std::printf("\n%s: %d check(s) failed. Inspect the files in %s/ (rejects, duplicates and removed lists "
-              "name every record taken out).\n",
-              c.failures == 0 ? "demo passed" : "DEMO FAILED", c.failures, dir.c_str());
+  std::printf(
+      "\n%s: %d check(s) failed. Inspect the files in %s/ (rejects, duplicates and removed lists "
+      "name every record taken out).\n",
+      c.failures == 0 ? "demo passed" : "DEMO FAILED", c.failures, dir.c_str());
   if (c.failures) return internal_error("demo checks failed");
   return Status::ok();
 }
@@ -160,9 +164,12 @@ void add_demo(CLI::App& app) {
   auto dir = std::make_shared<std::string>("synpref-demo");
   auto pairs = std::make_shared<uint64_t>(20000);
   auto seed = std::make_shared<uint64_t>(1);
-  auto* cmd = app.add_subcommand("demo", "Run the main job end to end on generated data and check the results");
+  auto* cmd =
+      app.add_subcommand("demo", "Run the main job end to end on generated data and check the results");
   cmd->add_option("--out-dir", *dir, "Where the demo writes its files")->capture_default_str();
-  cmd->add_option("--pairs", *pairs, "Generated pairs")->capture_default_str()->check(CLI::Range(1000, 100000000));
+  cmd->add_option("--pairs", *pairs, "Generated pairs")
+      ->capture_default_str()
+      ->check(CLI::Range(1000, 100000000));
   cmd->add_option("--seed", *seed, "Seed")->capture_default_str();
   cmd->callback([=] { set_action([=] { return run_demo(*dir, *pairs, *seed); }); });
 }

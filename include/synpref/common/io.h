@@ -47,6 +47,7 @@ Result<std::string> read_file(const std::string& path, uint64_t max_bytes = uint
 class LineReader {
  public:
   static constexpr size_t kPadding = 64;
+  static constexpr size_t kChunk = 64 << 10;  // bytes read per refill
   enum class Kind { line, too_long, eof };
   struct Line {
     Kind kind = Kind::eof;
