@@ -39,7 +39,8 @@ std::string percent(double v) {
   return buf;
 }
 
-std::string render(const std::vector<std::vector<std::string>>& rows) {
+// A pipe table; the first `n_left` columns are left-aligned (names), the rest right-aligned.
+std::string render(const std::vector<std::vector<std::string>>& rows, size_t n_left = 1) {
   std::vector<size_t> width;
   for (const auto& row : rows) {
     if (width.size() < row.size()) width.resize(row.size(), 0);
@@ -50,15 +51,15 @@ std::string render(const std::vector<std::vector<std::string>>& rows) {
     out += "|";
     for (size_t c = 0; c < width.size(); ++c) {
       std::string cell = c < rows[r].size() ? rows[r][c] : "";
-      // First column left-aligned (names), numbers right-aligned.
       std::string pad(width[c] - cell.size(), ' ');
-      out += " " + (c == 0 ? cell + pad : pad + cell) + " |";
+      out += " " + (c < n_left ? cell + pad : pad + cell) + " |";
     }
     out += "\n";
     if (r == 0) {
       out += "|";
       for (size_t c = 0; c < width.size(); ++c) {
-        out += (c == 0 ? ":" : "") + std::string(width[c] + (c == 0 ? 1 : 1), '-') + (c == 0 ? "|" : ":|");
+        out +=
+            c < n_left ? ":" + std::string(width[c] + 1, '-') + "|" : std::string(width[c] + 1, '-') + ":|";
       }
       out += "\n";
     }
@@ -200,6 +201,7 @@ Result<std::string> format_table(const std::vector<ReportSummary>& reports, bool
     std::vector<std::string> row = {model};
     double sum = 0;
     int present = 0;
+    bool row_partial = false;
     for (Benchmark b : columns) {
       auto it = cell.find({model, b});
       if (it == cell.end() || !std::isfinite(it->second->value)) {
@@ -207,21 +209,24 @@ Result<std::string> format_table(const std::vector<ReportSummary>& reports, bool
         continue;
       }
       row.push_back(percent(it->second->value) + (it->second->partial ? "*" : ""));
-      any_partial |= it->second->partial;
+      row_partial |= it->second->partial;
       sum += it->second->value;
       ++present;
     }
     if (present == 0) {
       row.emplace_back("-");
     } else {
-      row.push_back(percent(sum / present) + (present < int(columns.size()) ? "*" : ""));
-      any_partial |= present < int(columns.size());
+      row_partial |= present < int(columns.size());
+      row.push_back(percent(sum / present) + (row_partial ? "*" : ""));
+      any_partial |= row_partial;
     }
     rows.push_back(row);
   }
   std::string out = render(rows);
   if (any_partial) {
-    out += "\n* partial: missing items or sections in that report, or a mean over fewer than 7 benchmarks\n";
+    out +=
+        "\n* partial: the report misses items or a part of the official total (see its notes), or the mean "
+        "covers fewer than 7 benchmarks or a partial one\n";
   }
   if (breakdown) {
     for (Benchmark b : columns) {
@@ -238,7 +243,7 @@ Result<std::string> format_table(const std::vector<ReportSummary>& reports, bool
           table.push_back({m.name, model, percent(m.value), ci, std::isfinite(m.n) ? n : "-"});
         }
       }
-      if (table.size() > 1) out += "\n" + render(table);
+      if (table.size() > 1) out += "\n" + render(table, 2);
     }
   }
   return out;
