@@ -113,6 +113,7 @@ std::string report_json(const ReportInputs& in) {
   scoring["missing_ids"] = missing;  // the first 100
   scoring["max_length"] = in.scores->max_length >= 0 ? Json(in.scores->max_length) : Json(nullptr);
   scoring["n_truncated"] = in.scores->n_truncated >= 0 ? Json(in.scores->n_truncated) : Json(nullptr);
+  scoring["n_skipped"] = in.scores->n_skipped >= 0 ? Json(in.scores->n_skipped) : Json(nullptr);
   j["scoring"] = scoring;
 
   j["tie_policy"] = evaluation.tie_policy;

@@ -161,9 +161,16 @@ Result<ItemScores> match_scores(const Dataset& dataset, const ScoreTable& table)
 Result<ItemScores> score_items(const Dataset& dataset, const Scorer& scorer) {
   ItemScores out;
   out.scores.reserve(dataset.items.size());
+  out.n_skipped = 0;
   for (const Item& item : dataset.items) {
     auto scores = scorer(item.context, item.responses);
     if (!scores.is_ok()) return scores.status().with_context("scoring " + describe_item(dataset, item));
+    if (scores->empty()) {
+      out.missing.push_back(out.scores.size());
+      out.scores.emplace_back();
+      out.n_skipped++;
+      continue;
+    }
     if (scores->size() != item.responses.size()) {
       return Status(StatusCode::internal, "scorer returned " + std::to_string(scores->size()) +
                                               " scores for " + std::to_string(item.responses.size()) +

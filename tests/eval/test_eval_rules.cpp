@@ -390,6 +390,23 @@ TEST_F(ScoresFileTest, ScorerPathScoresEveryItem) {
   EXPECT_EQ(table->scores[1], (std::vector<double>{1, 3, 2}));
 }
 
+TEST_F(ScoresFileTest, SkippedItemsAreMissing) {
+  auto d = make_dataset(
+      Benchmark::rmb, {make_item("p", "Helpfulness/Pairwise", 2), make_item("q", "Helpfulness/Pairwise", 2)});
+  d.items[1].responses = {"far too long", "x"};
+  Scorer skip_long = [](std::span<const data::Turn>, std::span<const std::string> responses) {
+    if (responses[0].size() > 5) return Result<std::vector<double>>(std::vector<double>{});
+    return Result<std::vector<double>>(std::vector<double>{1, 0});
+  };
+  auto scores = score_items(d, skip_long);
+  ASSERT_TRUE(scores.is_ok());
+  EXPECT_EQ(scores->missing, (std::vector<size_t>{1}));
+  EXPECT_EQ(scores->n_skipped, 1);
+  auto e = point(d, *scores);
+  EXPECT_EQ(e.n_items, 1u);
+  EXPECT_TRUE(e.partial);
+}
+
 TEST_F(ScoresFileTest, DuplicateUnknownAndMiscountedIds) {
   auto dup = read_scores(
       write("dup.jsonl", "{\"id\": \"a\", \"scores\": [1, 2]}\n{\"id\": \"a\", \"scores\": [2, 1]}\n"));

@@ -37,7 +37,8 @@ struct ItemScores {
   std::vector<size_t> missing;  // item indices without scores, ascending
   // Set by a model scorer; unknown (-1) when scores came from a file.
   int64_t max_length = -1;
-  int64_t n_truncated = -1;
+  int64_t n_truncated = -1;  // items whose input was truncated to max_length
+  int64_t n_skipped = -1;    // items the scorer skipped (also listed in `missing`)
 };
 
 // Aligns `table` with `dataset`. Refuses ids that are not in the dataset (wrong benchmark or
@@ -45,12 +46,15 @@ struct ItemScores {
 // a row are listed in `missing`; whether that is acceptable is the caller's decision.
 Result<ItemScores> match_scores(const Dataset& dataset, const ScoreTable& table);
 
-// Scores one item: returns one finite score per response, in order. The model engine provides
-// this (chat template + tokenizer + forward pass); tests use simple deterministic functions.
+// Scores one item: returns one finite score per response, in order, or an empty vector when the
+// scorer skips the item (e.g. over the maximum length with a skip policy); a skipped item is then
+// missing. The model engine provides this (chat template + tokenizer + forward pass); tests use
+// simple deterministic functions.
 using Scorer = std::function<Result<std::vector<double>>(std::span<const data::Turn> context,
                                                          std::span<const std::string> responses)>;
 
 // Scores every item with `scorer`. Refuses a wrong count or a non-finite score, naming the item.
+// Sets n_skipped; max_length and n_truncated are the caller's to fill.
 Result<ItemScores> score_items(const Dataset& dataset, const Scorer& scorer);
 
 // Writes the scores file format above for every scored item, in dataset order (ids as strings).
