@@ -1,0 +1,140 @@
+#include "synpref/chat/rm_input.h"
+
+#include <algorithm>
+
+namespace synpref::chat {
+
+Result<Truncation> parse_truncation(std::string_view name) {
+  if (name == "error") return Truncation::error;
+  if (name == "skip") return Truncation::skip;
+  if (name == "truncate-left") return Truncation::truncate_left;
+  return invalid_argument("unknown truncation '" + std::string(name) +
+                          "': expected error, skip or truncate-left");
+}
+
+uint64_t RmInput::longest() const {
+  uint64_t longest_suffix = 0;
+  for (const auto& s : suffixes) longest_suffix = std::max<uint64_t>(longest_suffix, s.size());
+  return prefix.size() + longest_suffix;
+}
+
+Result<RmInputBuilder> RmInputBuilder::create(tokenizer::Tokenizer tokenizer, RmInputOptions options) {
+  std::string source = options.chat_template.empty() ? tokenizer.chat_template() : options.chat_template;
+  if (source.empty()) {
+    return not_found("tokenizer in " + tokenizer.source_dir() +
+                     " has no chat_template (tokenizer_config.json); pass one with --chat-template FILE");
+  }
+  auto tmpl = Template::compile(source);
+  if (!tmpl.is_ok()) return tmpl.status().with_context("chat template");
+  return RmInputBuilder(std::move(tokenizer), std::move(options), std::move(tmpl).value());
+}
+
+Result<std::string> RmInputBuilder::render(const std::vector<data::Turn>& conversation) const {
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  for (const auto& turn : conversation) {
+    messages.push_back({{"role", std::string(data::role_name(turn.role))}, {"content", turn.content}});
+  }
+  ChatTemplateArgs args;
+  args.add_generation_prompt = false;
+  args.extra = options_.extra;
+  // Special tokens the templates read, as transformers passes them.
+  if (!args.extra.contains("bos_token")) args.extra["bos_token"] = tokenizer_.bos_token();
+  if (!args.extra.contains("eos_token")) args.extra["eos_token"] = tokenizer_.eos_token();
+  if (!args.extra.contains("pad_token")) args.extra["pad_token"] = tokenizer_.pad_token();
+  args.options.now = options_.date;
+  return apply_chat_template(template_, messages, args);
+}
+
+Result<std::vector<int32_t>> RmInputBuilder::encode(const std::vector<data::Turn>& conversation) const {
+  SP_ASSIGN_OR_RETURN(std::string text, render(conversation));
+  std::vector<int32_t> ids = tokenizer_.encode(text, /*add_special_tokens=*/true);
+  // Exactly one BOS where the model uses one: collapse a template BOS + tokenizer BOS.
+  if (auto bos = tokenizer_.bos_id()) {
+    size_t leading = 0;
+    while (leading < ids.size() && ids[leading] == *bos) ++leading;
+    if (leading > 1) ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(leading - 1));
+  }
+  return ids;
+}
+
+Result<RmInput> RmInputBuilder::build(const data::Record& record) const {
+  RmInput input;
+  if (record.responses.empty()) return data_error("record " + record.id + ": no responses");
+  std::vector<std::vector<int32_t>> full;
+  full.reserve(record.responses.size());
+  std::vector<data::Turn> conversation = record.context;
+  conversation.push_back({data::Role::assistant, ""});
+  for (const auto& response : record.responses) {
+    conversation.back().content = response.content;
+    auto ids = encode(conversation);
+    if (!ids.is_ok()) return ids.status().with_context("record " + record.id);
+    full.push_back(std::move(ids).value());
+  }
+  // Longest common prefix of all full sequences. Keep at least one token in every suffix, so
+  // each response's score is read at a token of its own.
+  size_t common = full[0].size();
+  for (const auto& ids : full) {
+    size_t k = 0;
+    while (k < common && k < ids.size() && ids[k] == full[0][k]) ++k;
+    common = k;
+  }
+  for (const auto& ids : full) common = std::min(common, ids.size() - std::min<size_t>(ids.size(), 1));
+  input.prefix.assign(full[0].begin(), full[0].begin() + static_cast<std::ptrdiff_t>(common));
+  for (auto& ids : full)
+    input.suffixes.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(common), ids.end());
+
+  const uint64_t longest = input.longest();
+  if (longest <= options_.max_length) return input;
+  const std::string what = "record " + record.id + ": " + std::to_string(longest) +
+                           " tokens, over the maximum of " + std::to_string(options_.max_length);
+  switch (options_.truncation) {
+    case Truncation::error:
+      return data_error(what + " (use --truncation skip or truncate-left, or raise --max-length)");
+    case Truncation::skip:
+      input.skipped = true;
+      input.skip_reason = what;
+      return input;
+    case Truncation::truncate_left: {
+      // Keep a leading BOS, then drop the oldest prefix tokens. The responses (and their end
+      // tokens) are never cut: if they alone do not fit, the record cannot be scored.
+      size_t keep_head = 0;
+      auto bos = tokenizer_.bos_id();
+      if (bos && !input.prefix.empty() && input.prefix[0] == *bos) keep_head = 1;
+      uint64_t excess = longest - options_.max_length;
+      if (excess > input.prefix.size() - keep_head) {
+        // Cannot be scored without cutting a response: skipped (and logged by the caller).
+        input.skipped = true;
+        input.skip_reason = what + "; even without any context the longest response needs " +
+                            std::to_string(longest - (input.prefix.size() - keep_head)) + " tokens";
+        return input;
+      }
+      input.prefix.erase(input.prefix.begin() + static_cast<std::ptrdiff_t>(keep_head),
+                         input.prefix.begin() + static_cast<std::ptrdiff_t>(keep_head + excess));
+      input.truncated_tokens = excess;
+      return input;
+    }
+  }
+  return input;
+}
+
+Result<std::vector<data::Turn>> turns_from_json(const nlohmann::ordered_json& messages) {
+  if (!messages.is_array()) return data_error("expected a JSON list of messages");
+  std::vector<data::Turn> turns;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    std::string where = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) return data_error(where + ": expected an object with role and content");
+    if (!m.contains("role") || !m["role"].is_string())
+      return data_error(where + ".role: missing or not a string");
+    if (!m.contains("content") || !m["content"].is_string()) {
+      return data_error(where + ".content: missing or not a string");
+    }
+    auto role = data::parse_role(m["role"].get<std::string>());
+    if (!role) return data_error(where + ".role: unknown role '" + m["role"].get<std::string>() + "'");
+    turns.push_back({*role, m["content"].get<std::string>()});
+  }
+  if (turns.empty()) return data_error("the message list is empty");
+  return turns;
+}
+
+}  // namespace synpref::chat
