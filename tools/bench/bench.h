@@ -41,6 +41,7 @@ struct Workload {
   std::string description;
   std::function<Result<RunOnce>(Context&)> setup;
   int default_reps = 5;
+  int warmup_reps = 1;  // unmeasured runs first (0 for runs long enough to need none)
 };
 
 std::vector<Workload>& workloads();

@@ -116,7 +116,7 @@ Result<RunOnce> setup_dedup(Context& ctx) {
 }
 
 SYNPREF_WORKLOAD("data.dedup", "global exact dedup of generated pairs, peak RSS (params: pairs=1e7, dup=0.1)",
-                 setup_dedup, 1);
+                 setup_dedup, 1, 0);
 
 }  // namespace
 }  // namespace synpref::bench

@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     int n_reps = reps > 0 ? reps : w.default_reps;
     std::vector<std::vector<Metric>> samples;
     bool ok = true;
-    for (int rep = -1; rep < n_reps; ++rep) {  // rep -1 is the warm-up
+    for (int rep = -w.warmup_reps; rep < n_reps; ++rep) {  // negative reps are warm-ups
       auto m = (*run)();
       if (!m) {
         std::fprintf(stderr, "%s: run failed: %s\n", w.name.c_str(), m.status().message().c_str());
