@@ -103,7 +103,8 @@ inline std::string describe_diff(const std::string& want, const std::string& got
 // Renders every case with synpref and compares with the oracle; reports the first few mismatches
 // in full. Returns the number of cases that rendered identically (or failed alike).
 inline size_t compare_with_oracle(const std::map<std::string, std::string>& templates,
-                                  const std::vector<OracleCase>& cases, size_t* oracle_errors = nullptr) {
+                                  const std::vector<OracleCase>& cases, size_t* oracle_errors = nullptr,
+                                  std::string* first_oracle_error = nullptr) {
   auto expected = run_oracle(templates, cases);
   if (expected.size() != cases.size()) return 0;
   std::map<std::string, Result<Template>> compiled;
@@ -127,7 +128,7 @@ inline size_t compare_with_oracle(const std::map<std::string, std::string>& temp
       else if (*got != want.text)
         problem = describe_diff(want.text, *got);
     } else {
-      ++errors;
+      if (errors++ == 0 && first_oracle_error) *first_oracle_error = want.type + ": " + want.message;
       if (got.is_ok()) {
         problem = "jinja2 raised " + want.type + " (" + want.message + "), synpref rendered " +
                   ojson(*got).dump(-1, ' ', false, ojson::error_handler_t::replace);
