@@ -28,12 +28,16 @@ function listFiles(dir) {
   return out.sort();
 }
 
+// String.prototype.isWellFormed needs Node 20; Debian 12 ships Node 18.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const isWellFormed = (s) => (typeof s.isWellFormed === "function" ? s.isWellFormed() : !loneSurrogate.test(s));
+
 const seen = new Set();
 let skipped = 0;
 const lines = [];
 function collect(value) {
   if (typeof value === "string") {
-    if (!value.isWellFormed()) {
+    if (!isWellFormed(value)) {
       ++skipped;
       return;
     }
