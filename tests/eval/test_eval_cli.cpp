@@ -1,6 +1,8 @@
 // Black-box: the real `synpref` binary scores every benchmark from a --scores file, and an
 // independent Python implementation of the official rules (tests/eval/reference_scoring.py,
-// /usr/bin/python3 + numpy) recomputes every metric of the report and checks the dump.
+// /usr/bin/python3 + numpy) recomputes every metric of the report and checks the dump. Then the
+// --model path end to end: a tiny random Qwen3 reward model on the real JudgeBench, RM-Bench and
+// RMB files, its dump checked the same way, and the truncation policies.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -140,6 +142,67 @@ TEST_F(EvalCli, RefusesNaNScoresAndMissingItems) {
   Proc unknown = run(std::string(SYNPREF_BINARY) + " eval --benchmark nope --data x --scores y");
   EXPECT_EQ(unknown.rc, 2) << unknown.output;
   EXPECT_NE(unknown.output.find("rewardbench2"), std::string::npos) << unknown.output;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_F(EvalCli, ModelPathEndToEnd) {
+  std::string bin = SYNPREF_BINARY;
+  std::string model = path("tiny-rm");
+  Proc init = run(bin + " init-model --arch qwen3 --preset qwen3-tiny --tokenizer " +
+                  quote(kShared + "/tokenizers/qwen3") + " --seed 7 --out " + quote(model));
+  ASSERT_EQ(init.rc, 0) << init.output;
+  struct Case {
+    std::string benchmark, data;
+  };
+  // RMB: both BoN files, and one pairwise scenario folder (the full 4412 items take minutes here).
+  for (const Case& c :
+       {Case{"judgebench", kShared + "/judgebench"}, Case{"rm-bench", kShared + "/rm-bench/data"},
+        Case{"rmb", kShared + "/rmb/RMB_dataset/BoN_set"},
+        Case{"rmb", kShared + "/rmb/RMB_dataset/Pairwise_set/Helpfulness/Code"}}) {
+    SCOPED_TRACE(c.data);
+    std::string report = path(c.benchmark + ".model.json"), dump = path(c.benchmark + ".model.scores.jsonl");
+    std::string common = " --benchmark " + c.benchmark + " --data " + quote(c.data);
+    Proc eval = run(bin + " eval" + common + " --model " + quote(model) +
+                    " --threads 2 --bootstrap 100 --out " + quote(report) + " --dump-scores " + quote(dump));
+    ASSERT_EQ(eval.rc, 0) << eval.output;
+    EXPECT_NE(eval.output.find("model=tiny-rm"), std::string::npos) << eval.output;
+    std::string text = read_file(report);
+    EXPECT_NE(text.find("\"kind\": \"model\""), std::string::npos);
+    EXPECT_NE(text.find("\"max_length\": 16384"), std::string::npos);
+    EXPECT_NE(text.find("\"n_truncated\": 0"), std::string::npos);
+    // The report made from the engine's scores equals the reference computed on its dump.
+    Proc checked = run("/usr/bin/python3 tests/eval/reference_scoring.py check" + common + " --scores " +
+                       quote(dump) + " --report " + quote(report) + " --dump " + quote(dump));
+    EXPECT_EQ(checked.rc, 0) << checked.output;
+  }
+
+  // Truncation: JudgeBench questions and answers run to thousands of tokens. truncate-left drops
+  // the oldest context tokens; an item whose response alone is over the limit is skipped.
+  std::string common =
+      bin + " eval --benchmark judgebench --data " +
+      quote(kShared + "/judgebench/data/dataset=judgebench,response_model=claude-3-5-sonnet-20240620.jsonl") +
+      " --model " + quote(model) + " --threads 2 --bootstrap 0 --max-length 1024";
+  Proc left = run(common + " --truncation truncate-left --allow-missing --out " + quote(path("left.json")));
+  ASSERT_EQ(left.rc, 0) << left.output;
+  std::string text = read_file(path("left.json"));
+  EXPECT_NE(text.find("\"max_length\": 1024"), std::string::npos);
+  EXPECT_EQ(text.find("\"n_truncated\": 0"), std::string::npos) << "no item was truncated at 1024 tokens";
+  Proc skip = run(common + " --truncation skip");
+  EXPECT_EQ(skip.rc, 5) << skip.output;
+  EXPECT_NE(skip.output.find("skipped: over --max-length 1024"), std::string::npos) << skip.output;
+  EXPECT_NE(skip.output.find("--allow-missing"), std::string::npos) << skip.output;
+  Proc error = run(common + " --truncation error");
+  EXPECT_EQ(error.rc, 5) << error.output;
+  EXPECT_NE(error.output.find("over the maximum of 1024"), std::string::npos) << error.output;
+  Proc both = run(common + " --scores x.jsonl");
+  EXPECT_EQ(both.rc, 2) << both.output;
+  EXPECT_NE(both.output.find("exactly one of --model"), std::string::npos) << both.output;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // `synpref eval`: score a reward model on one of the seven benchmarks, the way its authors do.
 //
-//   synpref eval --benchmark NAME --data PATH --scores FILE [--out report.json] [--dump-scores FILE]
+//   synpref eval --benchmark NAME --data PATH (--model DIR | --scores FILE) [--out report.json]
+//                [--dump-scores FILE]
 //   synpref eval table REPORT... [--breakdown]
 //
 // Rules, tie policies, response orders and the report format: docs/EVAL.md.
@@ -10,11 +11,14 @@
 #include <memory>
 
 #include "command.h"
+#include "synpref/chat/rm_input.h"
 #include "synpref/common/io.h"
 #include "synpref/eval/benchmark.h"
 #include "synpref/eval/report.h"
 #include "synpref/eval/scores.h"
 #include "synpref/eval/scoring.h"
+#include "synpref/model/model.h"
+#include "synpref/tokenizer/tokenizer.h"
 
 namespace {
 
@@ -24,6 +28,12 @@ struct EvalArgs {
   std::string benchmark;
   std::string data;
   std::string scores;
+  std::string model_dir;
+  uint64_t max_length = 16384;
+  std::string truncation = "truncate-left";
+  std::string date;
+  int threads = 0;
+  int64_t batch_tokens = 4096;
   std::string out;
   std::string dump_scores;
   std::string model_name;
@@ -52,6 +62,47 @@ std::string pct(double v) {
   return buf;
 }
 
+// --model: the engine scores each item as the benchmark's own scripts do with a sequence
+// classifier: chat template over context + [assistant: response], tokenized with special tokens,
+// the score head read at the last token (synpref/chat/rm_input.h, synpref/model/model.h).
+Result<eval::ItemScores> score_with_model(const EvalArgs& args, const eval::Dataset& dataset) {
+  SP_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::load_tokenizer(args.model_dir));
+  chat::RmInputOptions input_options;
+  input_options.max_length = args.max_length;
+  SP_ASSIGN_OR_RETURN(input_options.truncation, chat::parse_truncation(args.truncation));
+  if (!args.date.empty()) {
+    SP_ASSIGN_OR_RETURN(chat::LocalDateTime date, chat::LocalDateTime::parse(args.date));
+    input_options.date = date;
+  }
+  SP_ASSIGN_OR_RETURN(chat::RmInputBuilder builder,
+                      chat::RmInputBuilder::create(std::move(tok), input_options));
+  model::LoadOptions load_options;
+  load_options.n_threads = args.threads;
+  SP_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> engine, model::Model::load(args.model_dir, load_options));
+  model::ScoreOptions score_options;
+  score_options.max_tokens_per_batch = args.batch_tokens;
+  int64_t n_truncated = 0;
+  eval::Scorer scorer = [&](std::span<const data::Turn> context,
+                            std::span<const std::string> responses) -> Result<std::vector<double>> {
+    data::Record record;
+    // score_items() names the item in front of any error; this reads "record with 2 responses: ...".
+    record.id = "with " + std::to_string(responses.size()) + " responses";
+    record.kind = responses.size() == 2 ? data::RecordKind::pair : data::RecordKind::response_set;
+    record.context.assign(context.begin(), context.end());
+    for (const auto& r : responses) record.responses.push_back({r, std::nullopt, std::nullopt, ""});
+    SP_ASSIGN_OR_RETURN(chat::RmInput input, builder.build(record));
+    if (input.skipped) return std::vector<double>{};
+    if (input.truncated_tokens > 0) ++n_truncated;
+    std::vector<std::span<const int32_t>> suffixes(input.suffixes.begin(), input.suffixes.end());
+    SP_ASSIGN_OR_RETURN(std::vector<float> rewards, engine->score(input.prefix, suffixes, score_options));
+    return std::vector<double>(rewards.begin(), rewards.end());
+  };
+  SP_ASSIGN_OR_RETURN(eval::ItemScores scores, eval::score_items(dataset, scorer));
+  scores.max_length = int64_t(args.max_length);
+  scores.n_truncated = n_truncated;
+  return scores;
+}
+
 Status run_eval(const EvalArgs& args) {
   auto benchmark = eval::parse_benchmark(args.benchmark);
   if (!benchmark) {
@@ -61,38 +112,57 @@ Status run_eval(const EvalArgs& args) {
     return invalid_argument("--benchmark '" + args.benchmark + "' is not one of: " + names);
   }
   if (args.data.empty()) return invalid_argument("--data PATH is required (the benchmark's released files)");
-  if (args.scores.empty()) {
+  if (args.scores.empty() == args.model_dir.empty()) {
     return invalid_argument(
-        "--scores FILE is required: JSON lines {\"id\": ..., \"scores\": [...]} (docs/EVAL.md); "
-        "scoring with --model DIR needs the model engine, which is not in this build yet");
+        "give exactly one of --model DIR (score with the engine) or --scores FILE (JSON lines "
+        "{\"id\": ..., \"scores\": [...]}, docs/EVAL.md)");
   }
   eval::LoadOptions load_options;
   load_options.llmbar = args.llmbar;
   SP_ASSIGN_OR_RETURN(eval::Dataset dataset, eval::load_benchmark(*benchmark, args.data, load_options));
-  SP_ASSIGN_OR_RETURN(eval::ScoreTable table, eval::read_scores(args.scores));
-  SP_ASSIGN_OR_RETURN(eval::ItemScores scores, eval::match_scores(dataset, table));
+  eval::ItemScores scores;
+  if (!args.scores.empty()) {
+    SP_ASSIGN_OR_RETURN(eval::ScoreTable table, eval::read_scores(args.scores));
+    SP_ASSIGN_OR_RETURN(scores, eval::match_scores(dataset, table));
+  } else {
+    SP_ASSIGN_OR_RETURN(scores, score_with_model(args, dataset));
+  }
   if (!scores.missing.empty() && !args.allow_missing) {
     std::string ids;
     for (size_t k = 0; k < scores.missing.size() && k < 5; ++k)
       ids += (k ? ", " : "") + dataset.items[scores.missing[k]].id;
+    std::string where = args.scores.empty() ? "--model " + args.model_dir : args.scores;
+    std::string why = scores.n_skipped > 0
+                          ? " (skipped: over --max-length " + std::to_string(args.max_length) +
+                                " with --truncation " + args.truncation + ")"
+                          : "";
     return data_error(
-        args.scores + ": " + std::to_string(scores.missing.size()) + " of " +
-        std::to_string(dataset.items.size()) + " items have no scores (first: " + ids +
-        "); official numbers need every item. Pass --allow-missing to score the rest (the report is "
-        "then marked partial and lists the missing ids)");
+        where + ": " + std::to_string(scores.missing.size()) + " of " + std::to_string(dataset.items.size()) +
+        " items have no scores" + why + " (first: " + ids +
+        "); official numbers need every item. Pass --allow-missing to score the rest (the report "
+        "is then marked partial and lists the missing ids)");
   }
   eval::BootstrapOptions bootstrap{args.replicates, args.seed, args.confidence};
   SP_ASSIGN_OR_RETURN(eval::Evaluation evaluation, eval::evaluate(dataset, scores, bootstrap));
 
   eval::ScoreSource source;
-  source.scores_path = args.scores;
-  SP_ASSIGN_OR_RETURN(eval::FileHashes hashes, eval::hash_file(args.scores));
-  source.scores_sha256 = hashes.sha256;
-  source.scores_xxh3_128 = hashes.xxh3_128;
   source.model = args.model_name;
-  if (source.model.empty()) {
-    std::string stem = std::filesystem::path(args.scores).filename().string();
-    source.model = stem.substr(0, stem.find('.'));
+  if (!args.scores.empty()) {
+    source.scores_path = args.scores;
+    SP_ASSIGN_OR_RETURN(eval::FileHashes hashes, eval::hash_file(args.scores));
+    source.scores_sha256 = hashes.sha256;
+    source.scores_xxh3_128 = hashes.xxh3_128;
+    if (source.model.empty()) {
+      std::string stem = std::filesystem::path(args.scores).filename().string();
+      source.model = stem.substr(0, stem.find('.'));
+    }
+  } else {
+    source.model_dir = args.model_dir;
+    if (source.model.empty()) {
+      source.model = std::filesystem::path(args.model_dir).lexically_normal().filename().string();
+      if (source.model.empty())
+        source.model = std::filesystem::path(args.model_dir).parent_path().filename().string();
+    }
   }
   eval::ReportInputs inputs{&dataset, &scores, &evaluation, source, bootstrap, args.data};
   std::string report = eval::report_json(inputs);
@@ -145,8 +215,21 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--out", eval_args->out, "Write the JSON report here");
   cmd->add_option("--dump-scores", eval_args->dump_scores,
                   "Write the per-item scores (same format as --scores)");
+  cmd->add_option(
+      "--model", eval_args->model_dir,
+      "Score with the engine: a Hugging Face reward-model folder (config, safetensors, tokenizer)");
+  cmd->add_option("--max-length", eval_args->max_length, "--model: tokens of context + response")
+      ->capture_default_str();
+  cmd->add_option(
+         "--truncation", eval_args->truncation,
+         "--model: over --max-length, truncate-left (drop oldest context), skip (item missing) or error")
+      ->capture_default_str();
+  cmd->add_option("--date", eval_args->date, "--model: date seen by date-aware chat templates (YYYY-MM-DD)");
+  cmd->add_option("--threads", eval_args->threads, "--model: worker threads (0 = all)");
+  cmd->add_option("--batch-tokens", eval_args->batch_tokens, "--model: tokens per forward pass")
+      ->capture_default_str();
   cmd->add_option("--model-name", eval_args->model_name,
-                  "Model name in the report (default: the scores file stem)");
+                  "Model name in the report (default: the model folder name or the scores file stem)");
   cmd->add_flag("--llmbar", eval_args->llmbar,
                 "rewardbench: --data is an LLMBar Dataset folder; its 5 sets become the llmbar-* subsets");
   cmd->add_flag("--allow-missing", eval_args->allow_missing,
