@@ -79,7 +79,11 @@ std::string report_json(const ReportInputs& in) {
   j["model"] = in.source.model;
   Json source;
   source["kind"] = in.source.model_dir.empty() ? "scores_file" : "model";
-  if (!in.source.model_dir.empty()) source["model_dir"] = in.source.model_dir;
+  if (!in.source.model_dir.empty()) {
+    source["model_dir"] = in.source.model_dir;
+    source["truncation"] = in.source.truncation;
+    source["date"] = in.source.date.empty() ? Json(nullptr) : Json(in.source.date);
+  }
   if (!in.source.scores_path.empty()) {
     source["scores_path"] = in.source.scores_path;
     source["scores_sha256"] = in.source.scores_sha256;

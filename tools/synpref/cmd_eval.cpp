@@ -158,6 +158,8 @@ Status run_eval(const EvalArgs& args) {
     }
   } else {
     source.model_dir = args.model_dir;
+    source.truncation = args.truncation;
+    source.date = args.date;
     if (source.model.empty()) {
       source.model = std::filesystem::path(args.model_dir).lexically_normal().filename().string();
       if (source.model.empty())

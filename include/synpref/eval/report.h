@@ -30,6 +30,8 @@ Result<FileHashes> hash_file(const std::string& path);
 struct ScoreSource {
   std::string model;        // display name (--model-name, the model dir, or the scores file stem)
   std::string model_dir;    // empty when scores came from a file
+  std::string truncation;   // --model: the truncation policy
+  std::string date;         // --model: the date given to chat templates ("" = the run's day)
   std::string scores_path;  // empty when scores came from a model
   std::string scores_sha256;
   std::string scores_xxh3_128;
