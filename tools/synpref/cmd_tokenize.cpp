@@ -3,6 +3,13 @@
 //   synpref tokenize --tokenizer DIR --text STR [--no-special]
 //   synpref tokenize --tokenizer DIR --file F [--no-special]      (the whole file is one text)
 //   synpref tokenize --tokenizer DIR --decode '[9707, 1879]' [--skip-special]
+//   synpref tokenize --tokenizer DIR --chat FILE.json [--render] [--date YYYY-MM-DD]
+//                    [--chat-template F] [--max-length N] [--truncation error|skip|truncate-left]
+//
+// --chat reads a JSON list of messages (the full conversation, ending with the scored assistant
+// turn) and prints the ids of the reward-model input built from it (chat/rm_input.h: rendered
+// with the chat template, exactly one BOS where the model uses one); --render prints the rendered
+// text instead, byte for byte, without a trailing newline.
 //
 // DIR holds tokenizer.json (+ tokenizer_config.json) or tokenizer.model. By default the
 // post-processor's special tokens are added (HF encode(add_special_tokens=True): Llama 3 BOS);
@@ -15,6 +22,7 @@
 #include <memory>
 
 #include "command.h"
+#include "synpref/chat/rm_input.h"
 #include "synpref/common/io.h"
 #include "synpref/common/text.h"
 #include "synpref/tokenizer/tokenizer.h"
@@ -28,11 +36,75 @@ struct TokenizeOptions {
   std::string decode_ids;
   bool no_special = false;
   bool skip_special = false;
+  // Chat input.
+  std::string chat_file;
+  bool render = false;
+  std::string date;
+  std::string chat_template_file;
+  uint64_t max_length = 16384;
+  std::string truncation = "error";
 };
+
+std::string ids_json(const std::vector<int32_t>& ids) {
+  std::string out = "[";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  out += "]\n";
+  return out;
+}
+
+synpref::Status run_chat(const TokenizeOptions& opt, synpref::tokenizer::Tokenizer tok) {
+  using namespace synpref;
+  SP_ASSIGN_OR_RETURN(std::string raw, io::read_file(opt.chat_file, 256 << 20));
+  const size_t bad = text::first_invalid_utf8(raw);
+  if (bad != std::string_view::npos)
+    return data_error(opt.chat_file + ": invalid UTF-8 at byte offset " + std::to_string(bad));
+  auto messages = nlohmann::ordered_json::parse(raw, nullptr, /*allow_exceptions=*/false);
+  if (messages.is_discarded()) return data_error(opt.chat_file + ": invalid JSON");
+  auto turns = chat::turns_from_json(messages);
+  if (!turns.is_ok()) return turns.status().with_context(opt.chat_file);
+  chat::RmInputOptions options;
+  options.max_length = opt.max_length;
+  SP_ASSIGN_OR_RETURN(options.truncation, chat::parse_truncation(opt.truncation));
+  if (!opt.date.empty()) {
+    SP_ASSIGN_OR_RETURN(auto d, chat::LocalDateTime::parse(opt.date));
+    options.date = d;
+  }
+  if (!opt.chat_template_file.empty()) {
+    SP_ASSIGN_OR_RETURN(options.chat_template, io::read_file(opt.chat_template_file, 16 << 20));
+  }
+  SP_ASSIGN_OR_RETURN(auto builder, chat::RmInputBuilder::create(std::move(tok), options));
+  if (opt.render) {
+    SP_ASSIGN_OR_RETURN(std::string text, builder.render(*turns));
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return Status::ok();
+  }
+  if (turns->back().role != data::Role::assistant) {
+    return data_error(opt.chat_file + ": the last message must be the assistant's (the scored response)");
+  }
+  // The conversation as a one-response record, so truncation applies exactly as in scoring.
+  data::Record record;
+  record.id = opt.chat_file;
+  record.kind = data::RecordKind::response_set;
+  record.context.assign(turns->begin(), turns->end() - 1);
+  record.responses.resize(1);
+  record.responses[0].content = turns->back().content;
+  SP_ASSIGN_OR_RETURN(chat::RmInput input, builder.build(record));
+  if (input.skipped) return data_error(input.skip_reason);
+  std::vector<int32_t> ids = input.prefix;
+  ids.insert(ids.end(), input.suffixes[0].begin(), input.suffixes[0].end());
+  std::string out = ids_json(ids);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return Status::ok();
+}
 
 synpref::Status run_tokenize(const TokenizeOptions& opt, bool has_text) {
   using namespace synpref;
   SP_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::load_tokenizer(opt.tokenizer_dir));
+  if (!opt.chat_file.empty()) return run_chat(opt, std::move(tok));
+  if (opt.render) return invalid_argument("--render needs --chat FILE.json");
   if (!opt.decode_ids.empty()) {
     nlohmann::json parsed = nlohmann::json::parse(opt.decode_ids, nullptr, /*allow_exceptions=*/false);
     if (!parsed.is_array())
@@ -64,12 +136,7 @@ synpref::Status run_tokenize(const TokenizeOptions& opt, bool has_text) {
     return data_error(source + ": invalid UTF-8 at byte offset " + std::to_string(bad) +
                       "; fix the encoding of the input");
   const std::vector<int32_t> ids = tok.encode(text, !opt.no_special);
-  std::string out = "[";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(ids[i]);
-  }
-  out += "]\n";
+  const std::string out = ids_json(ids);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return Status::ok();
 }
@@ -88,8 +155,18 @@ void add_tokenize(CLI::App& app) {
   cmd->add_flag("--no-special", opt->no_special,
                 "Do not add the post-processor's special tokens (e.g. Llama 3 BOS)");
   cmd->add_flag("--skip-special", opt->skip_special, "With --decode: leave special tokens out of the text");
-  // Chat input (`--chat FILE.json`, `--render`) is added here by the chat-template subsystem
-  // (src/chat) when it lands; until then those flags are deliberately not registered.
+  auto* chat_opt =
+      cmd->add_option("--chat", opt->chat_file,
+                      "JSON list of messages; prints the ids of the reward-model input built from it");
+  chat_opt->excludes(text_opt)->excludes(file_opt)->excludes(decode_opt);
+  cmd->add_flag("--render", opt->render, "With --chat: print the rendered chat-template text instead of ids");
+  cmd->add_option("--date", opt->date,
+                  "With --chat: the date the template sees (YYYY-MM-DD), for reproducibility");
+  cmd->add_option("--chat-template", opt->chat_template_file,
+                  "With --chat: Jinja template file overriding the tokenizer's");
+  cmd->add_option("--max-length", opt->max_length, "With --chat: maximum tokens")->capture_default_str();
+  cmd->add_option("--truncation", opt->truncation, "With --chat: error, skip or truncate-left")
+      ->capture_default_str();
   cmd->callback([opt, text_opt] {
     const bool has_text = text_opt->count() > 0;
     synpref::cli::set_action([opt, has_text] { return run_tokenize(*opt, has_text); });
