@@ -343,6 +343,7 @@ Status percent_format(const Interp& in, const std::string& fmt, const Value& rhs
     if (++i >= n) return in.error(pos, "incomplete format");
     std::optional<Value> keyed;
     if (fmt[i] == '(') {
+      if (rhs.is_undefined()) return in.undefined_error(pos, rhs);
       if (!mapping) return in.error(pos, "format requires a mapping");
       int depth = 1;
       size_t start = ++i;
@@ -411,6 +412,7 @@ Status percent_format(const Interp& in, const std::string& fmt, const Value& rhs
     const bool left = flags.find('-') != std::string::npos;
     const bool zero = flags.find('0') != std::string::npos && !left;
     std::string piece;
+    if (v.is_undefined() && conv != 's' && conv != 'r') return in.undefined_error(pos, v);
     switch (conv) {
       case 's':
       case 'r': {
@@ -510,7 +512,11 @@ Status percent_format(const Interp& in, const std::string& fmt, const Value& rhs
     }
     out += piece;
   }
-  if (!mapping && !used_key && argi < args.size())
+  // CPython skips this check when the right operand looks like a mapping (has __getitem__ and is
+  // not a tuple or str): dicts and lists.
+  const bool mapping_like =
+      rhs.is_dict() || rhs.is_undefined() || (rhs.is_list() && rhs.seq_kind() == SeqKind::list);
+  if (!mapping_like && !used_key && argi < args.size())
     return in.error(pos, "not all arguments converted during string formatting");
   return Status::ok();
 }
@@ -1502,6 +1508,7 @@ Status Interp::apply_filter(int16_t id, const std::string& name, const Value& v,
     case FilterId::float_: {
       SP_RETURN_IF_ERROR(bind(*this, name, a, {"default"}, pos, b));
       Value dflt = b.get(0) ? *b.get(0) : Value::floating(0.0);
+      if (v.is_undefined()) return undefined_error(pos, v);  // float(Undefined) raises
       int64_t i;
       double d;
       if (v.is_float())
@@ -1546,8 +1553,14 @@ Status Interp::apply_filter(int16_t id, const std::string& name, const Value& v,
       }
       bool first = b.get(1) && truthy(*b.get(1));
       bool blank = b.get(2) && truthy(*b.get(2));
-      std::string s;
-      SP_RETURN_IF_ERROR(str_of(v, s));
+      // do_indent appends "\n" to its argument without converting it: only strings work.
+      if (v.is_undefined()) return undefined_error(pos, v);
+      if (v.is_list() && v.seq_kind() == SeqKind::list)
+        return error(pos, "'list' object has no attribute 'splitlines'");
+      if (!v.is_string())
+        return error(pos,
+                     std::string("unsupported operand type(s) for +=: '") + type_name(v) + "' and 'str'");
+      std::string s = v.as_string();
       s += "\n";
       auto lines = py::splitlines(s, false);
       std::string r;
@@ -1577,6 +1590,7 @@ Status Interp::apply_filter(int16_t id, const std::string& name, const Value& v,
       Value dflt = b.get(0) ? *b.get(0) : Value::integer(0);
       int64_t base = 10;
       if (b.get(1) && !as_index(*b.get(1), base)) return error(pos, "int() base must be an integer");
+      if (v.is_undefined()) return undefined_error(pos, v);  // int(Undefined) raises
       int64_t i;
       double d;
       if (as_index(v, i)) {

@@ -962,6 +962,14 @@ Status percent_format(const Interp& in, const std::string& fmt, const Value& rhs
 
 Status Interp::binary_op(BinOp op, const Value& a, const Value& b, uint32_t pos, Value& out) const {
   if (a.is_undefined()) return undefined_error(pos, a);
+  if (op == BinOp::mod && a.is_string()) {
+    // str % x: CPython formats without consulting x's __rmod__, so even an undefined x works.
+    std::string s;
+    SP_RETURN_IF_ERROR(percent_format(*this, a.as_string(), b, pos, s));
+    SP_RETURN_IF_ERROR(check_size(s.size(), pos));
+    out = Value::string(std::move(s));
+    return Status::ok();
+  }
   if (b.is_undefined()) return undefined_error(pos, b);
   bool ai = false, bi = false;
   int64_t ia = 0, ib = 0;
@@ -1076,13 +1084,6 @@ Status Interp::binary_op(BinOp op, const Value& a, const Value& b, uint32_t pos,
     std::vector<Value> r = a.items();
     r.insert(r.end(), b.items().begin(), b.items().end());
     out = Value::list(std::move(r), a.seq_kind());
-    return Status::ok();
-  }
-  if (op == BinOp::mod && a.is_string()) {
-    std::string s;
-    SP_RETURN_IF_ERROR(percent_format(*this, a.as_string(), b, pos, s));
-    SP_RETURN_IF_ERROR(check_size(s.size(), pos));
-    out = Value::string(std::move(s));
     return Status::ok();
   }
   if (op == BinOp::add && a.is_string())

@@ -295,6 +295,38 @@ std::string title_cp(std::string_view one) {
 bool is_cased(char32_t c) {
   return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CASED);
 }
+bool is_case_ignorable(char32_t c) {
+  return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CASE_IGNORABLE);
+}
+
+// Lowercase of the code point at [start, end) of s, with CPython's Final_Sigma rule for U+03A3
+// (cased case-ignorable* SIGMA, not followed by case-ignorable* cased), which needs the context.
+std::string lower_in_context(std::string_view s, size_t start, size_t end) {
+  size_t i = start;
+  if (decode(s, i) != 0x3A3) return lower_cp(s.substr(start, end - start));
+  bool final_sigma = false;
+  size_t j = start;
+  while (j > 0) {
+    size_t prev;
+    char32_t c = decode_before(s, j, prev);
+    j = prev;
+    if (!is_case_ignorable(c)) {
+      final_sigma = is_cased(c);
+      break;
+    }
+  }
+  if (final_sigma) {
+    size_t k = end;
+    while (k < s.size()) {
+      char32_t c = decode(s, k);
+      if (!is_case_ignorable(c)) {
+        final_sigma = !is_cased(c);
+        break;
+      }
+    }
+  }
+  return final_sigma ? "\u03c2" : "\u03c3";
+}
 
 }  // namespace
 
@@ -329,7 +361,7 @@ std::string title(std::string_view s) {
     size_t start = i;
     char32_t c = decode(s, i);
     std::string_view one = s.substr(start, i - start);
-    out += previous_is_cased ? lower_cp(one) : title_cp(one);
+    out += previous_is_cased ? lower_in_context(s, start, i) : title_cp(one);
     previous_is_cased = is_cased(c);
   }
   return out;
@@ -339,7 +371,16 @@ std::string capitalize(std::string_view s) {
   if (s.empty()) return {};
   size_t i = 0;
   decode(s, i);
-  return title_cp(s.substr(0, i)) + lower(s.substr(i));
+  std::string out = title_cp(s.substr(0, i));
+  bool ascii_rest = true;
+  for (size_t k = i; k < s.size(); ++k) ascii_rest &= static_cast<unsigned char>(s[k]) < 0x80;
+  if (ascii_rest) return out + lower(s.substr(i));
+  while (i < s.size()) {
+    size_t start = i;
+    decode(s, i);
+    out += lower_in_context(s, start, i);
+  }
+  return out;
 }
 
 std::string swapcase(std::string_view s) {
@@ -349,7 +390,7 @@ std::string swapcase(std::string_view s) {
     char32_t c = decode(s, i);
     std::string_view one = s.substr(start, i - start);
     if (u_isUUppercase(static_cast<UChar32>(c)))
-      out += lower_cp(one);
+      out += lower_in_context(s, start, i);
     else if (u_isULowercase(static_cast<UChar32>(c)))
       out += upper_cp(one);
     else

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "synpref/chat/template.h"
 
@@ -478,6 +479,39 @@ TEST(ChatTemplateApi, ValueAccessors) {
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(*r, "1true replaces 1");
   EXPECT_EQ(t->source(), "{{ d.k }}{{ d[1] }}");
+}
+
+TEST(ChatTemplateApi, AcceptsPlainNlohmannJson) {
+  auto t = Template::compile("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}");
+  ASSERT_TRUE(t.is_ok());
+  nlohmann::json ctx = {{"d", {{"b", 1}, {"a", 2}}}};  // std::map: keys come out sorted
+  auto r = t->render(ctx);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(*r, "a=2;b=1;");
+}
+
+// A compiled Template is immutable: concurrent renders share it safely and agree.
+TEST(ChatTemplateApi, ConcurrentRendersAgree) {
+  auto t = Template::compile(
+      "{% set ns = namespace(n=0) %}{% macro m(x) %}<{{ x|upper }}>{% endmacro %}"
+      "{% for msg in messages %}{% set ns.n = ns.n + 1 %}{{ m(msg.content) }}{% endfor %}{{ ns.n }}");
+  ASSERT_TRUE(t.is_ok());
+  ojson ctx = {{"messages", ojson::array()}};
+  for (int i = 0; i < 50; ++i)
+    ctx["messages"].push_back({{"role", "user"}, {"content", "m" + std::to_string(i)}});
+  const std::string expected = *t->render(ctx);
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int i = 0; i < 200; ++i) {
+        auto r = t->render(ctx);
+        if (!r.is_ok() || *r != expected) ++mismatches[static_cast<size_t>(k)];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(mismatches[static_cast<size_t>(k)], 0);
 }
 
 }  // namespace
