@@ -754,5 +754,61 @@ TEST(SemanticsOracle, RandomExpressionsRenderLikeJinja2) {
               cases.size(), errors);
 }
 
+// Random templates mixing text, whitespace (incl. NBSP and CRLF), output tags, comments, raw blocks
+// and nested if/for/set with every whitespace-control modifier: the lexer's trim_blocks,
+// lstrip_blocks, '-' and '+' handling must agree with jinja2's byte for byte.
+class WhitespaceGen {
+ public:
+  explicit WhitespaceGen(uint32_t seed) : rng_(seed) {}
+  std::string block(int depth) {
+    std::string out;
+    int n = static_cast<int>(rng_() % 6);
+    for (int i = 0; i < n; ++i) out += segment(depth);
+    return out;
+  }
+  std::string ending() { return pick({"", "\n", "\n\n", " \n"}); }
+
+ private:
+  std::string pick(const std::vector<std::string>& v) { return v[rng_() % v.size()]; }
+  double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
+  std::string sign() { return pick({"", "", "-", "+"}); }
+  std::string text() {
+    return pick({"\n", " ", "\t", "  ", "a", "b\n", "\n\n", "  \n  ", "\u00a0", "\r\n", "x ", " y", "\n   "});
+  }
+  std::string tag(const std::string& body) { return "{%" + sign() + " " + body + " " + sign() + "%}"; }
+  std::string segment(int depth) {
+    double r = uniform();
+    if (r < 0.35) return text();
+    if (r < 0.5) return "{{" + pick({"", "-", "+"}) + " 'v' " + pick({"", "-"}) + "}}";
+    if (r < 0.6) return "{#" + sign() + " c " + sign() + "#}";
+    if (r < 0.67)
+      return "{%" + sign() + " raw " + pick({"", "-"}) + "%}" + text() + "r" + text() + "{%" + sign() +
+             " endraw " + sign() + "%}";
+    if (r < 0.8 && depth < 3) {
+      std::string s = tag("if true") + block(depth + 1);
+      if (uniform() < 0.3) s += tag("else") + block(depth + 1);
+      return s + tag("endif");
+    }
+    if (r < 0.9 && depth < 3) return tag("for i in [1, 2]") + block(depth + 1) + tag("endfor");
+    if (depth < 3) return tag("set x = 1");
+    return text();
+  }
+  std::mt19937 rng_;
+};
+
+TEST(SemanticsOracle, RandomWhitespaceControlLikeJinja2) {
+  WhitespaceGen gen(99);
+  std::map<std::string, std::string> templates;
+  std::vector<OracleCase> cases;
+  for (int i = 0; i < 2000; ++i) {
+    std::string src = gen.block(0) + gen.ending();
+    std::string name = "ws" + std::to_string(i);
+    templates[name] = src;
+    cases.push_back({name, ojson::object(), "", ojson(src).dump()});
+  }
+  size_t matched = compare_with_oracle(templates, cases);
+  std::printf("[ whitespace ] %zu of %zu random templates identical to jinja2\n", matched, cases.size());
+}
+
 }  // namespace
 }  // namespace synpref::chat::testing
