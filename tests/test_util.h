@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace synpref::testing {
 
@@ -20,10 +21,26 @@ inline std::string source_path(const std::string& rel) {
   return std::string(SYNPREF_SOURCE_DIR) + "/" + rel;
 }
 
+// Folders made by temp_dir(), removed when the test process exits (unless SYNPREF_KEEP_TEMP is
+// set, to inspect a failure).
+struct TempDirs {
+  std::vector<std::filesystem::path> dirs;
+  ~TempDirs() {
+    if (std::getenv("SYNPREF_KEEP_TEMP")) return;
+    std::error_code ec;
+    for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+inline TempDirs& temp_dirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
 inline std::string temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("synpref_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  temp_dirs().dirs.push_back(dir);
   return dir.string();
 }
 
@@ -47,8 +64,7 @@ struct RunResult {
 // Runs the synpref binary with a shell-quoted argument string; captures stdout and stderr.
 inline RunResult run_synpref(const std::string& args) {
   static int counter = 0;
-  std::string dir = std::filesystem::temp_directory_path() / ("synpref_run_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  static const std::string dir = temp_dir("run");
   std::string out = dir + "/out" + std::to_string(counter), err = dir + "/err" + std::to_string(counter);
   ++counter;
   std::string cmd = std::string("CI=1 ") + SYNPREF_BINARY + " " + args + " >" + out + " 2>" + err;
