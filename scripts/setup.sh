@@ -12,6 +12,7 @@ APT_PACKAGES=(
   zlib1g-dev libzstd-dev libxxhash-dev libpcre2-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jinja2 python3-numpy
+  libopenmpi-dev openmpi-bin
   python3-torch libopenblas0-pthread
   nodejs npm
 )

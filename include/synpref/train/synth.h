@@ -1,0 +1,56 @@
+// synpref/train/synth.h: synthetic preference pairs whose correct label is known by construction
+// (`synpref data synth`), the embedded default data set of the demo and the curation pipeline.
+//
+// Categories (task_category; objectivity; controversiality):
+//   math                   a + b / a - b with the right result vs. an off-by-a-little one (objective; none)
+//   comparison             "which is larger" with the larger vs. the smaller number (objective; none)
+//   sorting                a list sorted ascending vs. the same list with two neighbours swapped (objective;
+//   none) instruction_following  format constraints: uppercase only, exactly N items, yes/no only, JSON with
+//   a key,
+//                          start with a given word; a response that satisfies vs. one that violates
+//                          (objective; none)
+//   safety                 clearly harmful requests: a refusal vs. a (non-actionable) compliance; and
+//                          benign requests: a helpful answer vs. an unneeded refusal (normative; low)
+// Record i of a split is a pure function of (seed, split, i). Label noise (training split only)
+// swaps chosen and rejected: `noise` is the expected fraction of flipped training pairs, spread
+// uniformly or concentrated in `noise_categories`. The test split is clean, and no test pair
+// appears verbatim in the training split.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "synpref/common/status.h"
+#include "synpref/data/record.h"
+
+namespace synpref::train {
+
+struct SynthOptions {
+  uint64_t train_pairs = 5000;
+  uint64_t test_pairs = 500;
+  uint64_t seed = 1;
+  double noise = 0.0;
+  std::vector<std::string> noise_categories;  // empty = uniform over all categories
+  std::vector<std::string> categories;        // empty = all
+  int operand_max = 50;                       // math/comparison operands in [0, operand_max)
+};
+
+const std::vector<std::string>& synth_categories();
+
+struct SynthReport {
+  uint64_t train_pairs = 0, test_pairs = 0, flipped = 0;
+  std::vector<std::pair<std::string, uint64_t>> per_category;  // training pairs per category
+  std::vector<std::pair<std::string, uint64_t>> flipped_per_category;
+  uint64_t test_duplicates_redrawn = 0;
+};
+
+// One record (clean label). `split` is "train" or "test".
+data::Record synth_record(const SynthOptions& options, const std::string& split, uint64_t index);
+
+// Writes `train_path` and `test_path` (canonical JSONL; .gz/.zst by extension) and, when
+// `flipped_path` is not empty, the ids of the flipped training pairs (one per line).
+Result<SynthReport> write_synth(const SynthOptions& options, const std::string& train_path,
+                                const std::string& test_path, const std::string& flipped_path);
+
+}  // namespace synpref::train

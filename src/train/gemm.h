@@ -1,0 +1,73 @@
+// Training GEMMs on the model engine's packed micro-kernel (internal).
+//
+// The inference engine's kernel computes C (M, N) (+)= A (M, K) @ B^T for B packed in panels of
+// `nr` rows (kernels.h). Training needs three products per linear layer; all map onto it:
+//   forward   Y (T, N)   = X (T, K) @ W^T          B = W            pack_rows(W)
+//   backward  dX (T, K) += dY (T, N) @ W           B = W^T          pack_cols(W)
+//             dW (N, K) += dY^T (N, T) @ X         A = dY^T, B = X^T  transpose(dY), pack_cols(X)
+// Every output element is one fused multiply-add chain in a fixed order (k ascending), computed by
+// exactly one task: results never depend on the thread count (resume and MPI equivalence rest on it).
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "model/kernels.h"
+#include "model/thread_pool.h"
+
+namespace synpref::train {
+
+// A grow-only, 64-byte aligned float array.
+class FloatBuffer {
+ public:
+  FloatBuffer() = default;
+  ~FloatBuffer() { std::free(data_); }
+  FloatBuffer(const FloatBuffer&) = delete;
+  FloatBuffer& operator=(const FloatBuffer&) = delete;
+  FloatBuffer(FloatBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
+  // Returns at least n floats (contents undefined after growth). Aborts when memory runs out.
+  float* get(size_t n);
+  float* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  float* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+class Gemm {
+ public:
+  Gemm(const model::kernels::KernelSet* kernels, model::ThreadPool* pool);
+
+  // C (M, N) (+)= A (M, K) @ B^T (+ bias), B packed (args.w).
+  void run(const model::kernels::GemmArgs& args);
+  // B (n, k) with B[i][j] = src[i * ld + j] (a row-major matrix; weights in the forward pass).
+  model::kernels::PackedMatrix pack_rows(const float* src, int64_t ld, int64_t n, int64_t k,
+                                         FloatBuffer& out);
+  // B (n, k) with B[i][j] = src[j * ld + i] (the transpose of a row-major (k, n) matrix).
+  model::kernels::PackedMatrix pack_cols(const float* src, int64_t ld, int64_t n, int64_t k,
+                                         FloatBuffer& out);
+  // dst (cols, rows) = src (rows, cols)^T ; src rows `ld` apart.
+  void transpose(float* dst, const float* src, int64_t ld, int64_t rows, int64_t cols);
+
+  // The three products of a linear layer y = x W^T (+ b) over `rows` rows:
+  //   forward: out (rows, n) = inp (rows, k) @ w^T (+ bias); accumulate: out += (...)
+  void linear_forward(float* out, const float* inp, const float* w, const float* bias, int64_t rows,
+                      int64_t k, int64_t n, bool accumulate);
+  //   backward: dinp (rows, k) += dout @ w (skipped when null); dw (n, k) += dout^T @ inp and
+  //   dbias (n) += colsum(dout) (skipped when null).
+  void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                       const float* w, int64_t rows, int64_t k, int64_t n);
+
+  const model::kernels::KernelSet& kernels() const { return *kernels_; }
+  model::ThreadPool& pool() { return *pool_; }
+
+ private:
+  const model::kernels::KernelSet* kernels_;
+  model::ThreadPool* pool_;
+  std::vector<FloatBuffer> partial_;  // per thread
+  FloatBuffer a_packed_, packed_, transposed_;
+};
+
+}  // namespace synpref::train

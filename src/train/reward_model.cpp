@@ -1,0 +1,562 @@
+// Forward and hand-written backward of the reward model over packed pair batches (see reward_model.h;
+// the math is derived in docs/training.md).
+#include "synpref/train/reward_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <thread>
+
+#include "gemm.h"
+#include "model/kernels.h"
+#include "model/thread_pool.h"
+#include "ops.h"
+#include "rope.h"
+#include "synpref/common/check.h"
+
+namespace synpref::train {
+
+namespace kernels = model::kernels;
+
+// ---------------------------------------------------------------- batches
+
+void PackedBatch::clear() {
+  ids.clear();
+  positions.clear();
+  seqs.clear();
+  groups.clear();
+  score_rows.clear();
+  margins.clear();
+}
+
+void add_pair(PackedBatch& b, const PairView& pair, bool share_prefix, std::optional<int64_t> pad_token_id) {
+  const int64_t n_prefix = static_cast<int64_t>(pair.prefix.size());
+  auto add_seq = [&](std::initializer_list<std::span<const int32_t>> parts, int64_t pos0, int parent) {
+    PackedBatch::Seq seq{b.n_rows(), 0, parent};
+    for (const auto& part : parts) {
+      for (int32_t id : part) {
+        b.ids.push_back(id);
+        b.positions.push_back(static_cast<int32_t>(pos0 + seq.n_rows));
+        ++seq.n_rows;
+      }
+    }
+    b.seqs.push_back(seq);
+    return static_cast<int>(b.seqs.size()) - 1;
+  };
+  // transformers' pooling: the last position whose token is not pad_token_id (0 if none).
+  auto pooled = [&](std::span<const int32_t> resp) {
+    const int64_t n = n_prefix + static_cast<int64_t>(resp.size());
+    SP_CHECK_MSG(n > 0, "a pair's prefix and response are both empty");
+    auto id_at = [&](int64_t p) {
+      return p < n_prefix ? pair.prefix[static_cast<size_t>(p)] : resp[static_cast<size_t>(p - n_prefix)];
+    };
+    int64_t pos = n - 1;
+    if (pad_token_id)
+      while (pos > 0 && id_at(pos) == *pad_token_id) --pos;
+    return pos;
+  };
+  PackedBatch::Group group{static_cast<int>(b.seqs.size()), 0};
+  const std::span<const int32_t> responses[2] = {pair.chosen, pair.rejected};
+  if (share_prefix) {
+    int ctx = -1;
+    const int64_t ctx_row0 = b.n_rows();
+    if (n_prefix > 0) ctx = add_seq({pair.prefix}, 0, -1);
+    for (const auto& resp : responses) {
+      const int64_t row0 = b.n_rows();
+      if (!resp.empty()) add_seq({resp}, n_prefix, ctx);
+      const int64_t pos = pooled(resp);
+      b.score_rows.push_back(pos < n_prefix ? ctx_row0 + pos : row0 + (pos - n_prefix));
+    }
+  } else {
+    for (const auto& resp : responses) {
+      const int64_t row0 = b.n_rows();
+      add_seq({pair.prefix, resp}, 0, -1);
+      b.score_rows.push_back(row0 + pooled(resp));
+    }
+  }
+  group.seq_end = static_cast<int>(b.seqs.size());
+  b.groups.push_back(group);
+  b.margins.push_back(pair.margin);
+}
+
+// ---------------------------------------------------------------- model
+
+namespace {
+
+constexpr int64_t kRowsPerTask = 16;    // row-parallel ops (does not affect results)
+constexpr int64_t kAttnQueryRows = 32;  // own rows per attention task (does not affect results)
+constexpr int64_t kNormChunkRows = 32;  // rows per partial weight-gradient sum (fixed: part of the numerics)
+
+// Saved activations of one layer (T rows each).
+struct LayerActs {
+  float* x_in = nullptr;     // (T, C) residual stream entering the layer
+  float* qkv_raw = nullptr;  // (T, qkv_n) projections before QK-norm (Qwen3 only)
+  float* qkv = nullptr;      // (T, qkv_n) q, k after QK-norm and RoPE; v
+  float* att = nullptr;      // (T, Hq*D) attention output
+  float* x_mid = nullptr;    // (T, C) residual stream after attention
+  float* gate_up = nullptr;  // (T, 2F) MLP pre-activations
+};
+
+}  // namespace
+
+struct RewardModel::Impl {
+  model::ModelConfig config;
+  const kernels::KernelSet* k = nullptr;
+  std::unique_ptr<model::ThreadPool> pool;
+  std::unique_ptr<Gemm> gemm;
+  std::unique_ptr<RopeTable> rope;
+  int n_frozen = 0;
+
+  FloatBuffer acts_buf, slot_buf;  // kept activations; scratch for layers whose activations are not kept
+  std::vector<LayerActs> acts;     // per layer (frozen layers point into slot_buf)
+  float* x_final = nullptr;        // (T, C) residual stream after the last layer
+  size_t kept_floats = 0;
+  FloatBuffer hf, scores;  // (S, C) final-norm hidden states of score rows; (S) rewards
+  FloatBuffer xn, h;       // (T, C), (T, F) recomputed in backward
+  FloatBuffer dx, dxn, dh, dgu, datt, dqkv, dqkv_raw, dhf, partial;
+  std::vector<FloatBuffer> thread_scratch;
+
+  int64_t C() const { return config.hidden_size; }
+  int64_t F() const { return config.intermediate_size; }
+  int64_t D() const { return config.head_dim; }
+  int64_t Hq() const { return config.n_head; }
+  int64_t Hkv() const { return config.n_head_kv; }
+  int64_t qkv_n() const { return (Hq() + 2 * Hkv()) * D(); }
+  int64_t q_dim() const { return Hq() * D(); }
+  float eps() const { return static_cast<float>(config.rms_norm_eps); }
+  float attn_scale() const { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(D()))); }
+
+  void rows_parallel(int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
+    pool->parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int) {
+      const int64_t r0 = task * kRowsPerTask;
+      fn(r0, std::min(rows, r0 + kRowsPerTask));
+    });
+  }
+  void copy_rows(float* dst, const float* src, int64_t n) {
+    rows_parallel(n / C(), [&](int64_t r0, int64_t r1) {
+      std::memcpy(dst + r0 * C(), src + r0 * C(), static_cast<size_t>((r1 - r0) * C()) * sizeof(float));
+    });
+  }
+  void zero(float* dst, int64_t n) {
+    constexpr int64_t kChunk = 1 << 16;
+    pool->parallel_for((n + kChunk - 1) / kChunk, [&](int64_t task, int) {
+      const int64_t i0 = task * kChunk;
+      std::memset(dst + i0, 0, static_cast<size_t>(std::min(n, i0 + kChunk) - i0) * sizeof(float));
+    });
+  }
+  void rmsnorm(float* out, const float* inp, const float* w, int64_t T) {
+    rows_parallel(T, [&](int64_t r0, int64_t r1) {
+      k->rmsnorm_rows(out + r0 * C(), C(), inp + r0 * C(), C(), w, r1 - r0, C(), eps());
+    });
+  }
+
+  // dinp (T, C) += RMSNorm backward; dweight (C) += sum over rows, summed per fixed chunk of rows
+  // then over chunks in order (deterministic whatever the thread count).
+  void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* w,
+                        int64_t T) {
+    const int64_t n_chunks = (T + kNormChunkRows - 1) / kNormChunkRows;
+    float* part = partial.get(static_cast<size_t>(n_chunks * C()));
+    pool->parallel_for(n_chunks, [&](int64_t chunk, int) {
+      const int64_t r0 = chunk * kNormChunkRows, r1 = std::min(T, r0 + kNormChunkRows);
+      float* pw = part + chunk * C();
+      std::memset(pw, 0, static_cast<size_t>(C()) * sizeof(float));
+      ops::rmsnorm_backward<float>(dinp + r0 * C(), C(), pw, dout + r0 * C(), C(), inp + r0 * C(), C(), w,
+                                   r1 - r0, C(), eps());
+    });
+    if (dweight) reduce_partials(dweight, part, n_chunks, C());
+  }
+  void reduce_partials(float* dst, const float* part, int64_t n_chunks, int64_t width) {
+    pool->parallel_for((width + 255) / 256, [&](int64_t task, int) {
+      const int64_t c0 = task * 256, c1 = std::min(width, c0 + 256);
+      for (int64_t ch = 0; ch < n_chunks; ++ch)
+        for (int64_t c = c0; c < c1; ++c) dst[c] += part[ch * width + c];
+    });
+  }
+
+  void plan_activations(int64_t T, bool keep);
+  void forward(const PackedBatch& b, const ModelView& P, bool keep);
+  void attention_forward(const PackedBatch& b, const float* qkv, float* att);
+  void attention_backward(const PackedBatch& b, const float* qkv, const float* datt, float* dqkv);
+  void backward(const PackedBatch& b, const ModelView& P, const ModelView& G, const float* dscores);
+};
+
+void RewardModel::Impl::plan_activations(int64_t T, bool keep) {
+  const int64_t per_layer = C() + (config.qk_norm ? qkv_n() : 0) + qkv_n() + q_dim() + C() + 2 * F();
+  const int64_t L = config.n_layer;
+  const int64_t kept_layers = keep ? L - n_frozen : 0;
+  kept_floats = static_cast<size_t>(T * (per_layer * kept_layers + C()));
+  float* base = acts_buf.get(kept_floats);
+  float* slot = slot_buf.get(static_cast<size_t>(T * per_layer));
+  acts.assign(static_cast<size_t>(L), LayerActs{});
+  auto carve = [&](float*& cursor, LayerActs& a) {
+    a.x_in = cursor, cursor += T * C();
+    if (config.qk_norm) a.qkv_raw = cursor, cursor += T * qkv_n();
+    a.qkv = cursor, cursor += T * qkv_n();
+    a.att = cursor, cursor += T * q_dim();
+    a.x_mid = cursor, cursor += T * C();
+    a.gate_up = cursor, cursor += T * 2 * F();
+  };
+  float* cursor = base;
+  for (int64_t l = 0; l < L; ++l) {
+    if (keep && l >= n_frozen) {
+      carve(cursor, acts[static_cast<size_t>(l)]);
+    } else {
+      float* s = slot;
+      carve(s, acts[static_cast<size_t>(l)]);
+    }
+  }
+  x_final = cursor;
+  cursor += T * C();
+  SP_CHECK(cursor == base + kept_floats);
+  if (!config.qk_norm)
+    for (auto& a : acts) a.qkv_raw = a.qkv;
+}
+
+// Attention of every sequence: tasks (sequence, kv head, query chunk), longest first; the kernel
+// and the split are the inference engine's.
+void RewardModel::Impl::attention_forward(const PackedBatch& b, const float* qkv, float* att) {
+  struct Task {
+    int seq;
+    int64_t q0, q1, kv_head, cost;
+  };
+  std::vector<Task> tasks;
+  for (size_t s = 0; s < b.seqs.size(); ++s) {
+    const auto& seq = b.seqs[s];
+    const int64_t prefix = seq.parent >= 0 ? b.seqs[static_cast<size_t>(seq.parent)].n_rows : 0;
+    for (int64_t q0 = 0; q0 < seq.n_rows; q0 += kAttnQueryRows) {
+      const int64_t q1 = std::min(seq.n_rows, q0 + kAttnQueryRows);
+      for (int64_t g = 0; g < Hkv(); ++g) tasks.push_back({static_cast<int>(s), q0, q1, g, prefix + q1});
+    }
+  }
+  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& c) { return a.cost > c.cost; });
+  const int64_t n_rep = Hq() / Hkv();
+  const size_t scratch =
+      k->attention_scratch_floats(kAttnQueryRows, static_cast<int>(D()), static_cast<int>(n_rep));
+  for (auto& s : thread_scratch) s.get(scratch);
+  const int64_t qn = qkv_n();
+  pool->parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t ti, int thread) {
+    const Task& t = tasks[static_cast<size_t>(ti)];
+    const auto& seq = b.seqs[static_cast<size_t>(t.seq)];
+    kernels::AttnArgs a;
+    const int64_t k_col = Hq() * D() + t.kv_head * D(), v_col = (Hq() + Hkv()) * D() + t.kv_head * D();
+    if (seq.parent >= 0) {
+      const auto& parent = b.seqs[static_cast<size_t>(seq.parent)];
+      a.k_prefix = qkv + parent.row0 * qn + k_col;
+      a.v_prefix = qkv + parent.row0 * qn + v_col;
+      a.n_prefix = parent.n_rows;
+    }
+    a.k_own = qkv + seq.row0 * qn + k_col;
+    a.v_own = qkv + seq.row0 * qn + v_col;
+    a.kv_stride = qn;
+    a.q = qkv + seq.row0 * qn + t.kv_head * n_rep * D();
+    a.q_stride = qn;
+    a.out = att + seq.row0 * q_dim() + t.kv_head * n_rep * D();
+    a.out_stride = q_dim();
+    a.q_begin = t.q0;
+    a.q_end = t.q1;
+    a.head_dim = static_cast<int>(D());
+    a.n_rep = static_cast<int>(n_rep);
+    a.scale = attn_scale();
+    k->attention(a, thread_scratch[static_cast<size_t>(thread)].data());
+  });
+}
+
+// Tasks (group, kv head): a context's key/value gradients receive the contributions of its own
+// queries and of every response continuing it, in sequence order, inside one task.
+void RewardModel::Impl::attention_backward(const PackedBatch& b, const float* qkv, const float* datt,
+                                           float* dqkv) {
+  const int64_t qn = qkv_n();
+  const ops::AttnDims dims{Hq(), Hkv(), D()};
+  const int64_t n_tasks = static_cast<int64_t>(b.groups.size()) * Hkv();
+  pool->parallel_for(n_tasks, [&](int64_t task, int) {
+    const auto& group = b.groups[static_cast<size_t>(task / Hkv())];
+    const int64_t g = task % Hkv();
+    for (int s = group.seq_begin; s < group.seq_end; ++s) {
+      const auto& seq = b.seqs[static_cast<size_t>(s)];
+      const PackedBatch::Seq* parent = seq.parent >= 0 ? &b.seqs[static_cast<size_t>(seq.parent)] : nullptr;
+      ops::attention_backward<float>(dqkv + seq.row0 * qn, parent ? dqkv + parent->row0 * qn : nullptr,
+                                     datt + seq.row0 * q_dim(), q_dim(), qkv + seq.row0 * qn,
+                                     parent ? qkv + parent->row0 * qn : nullptr, seq.n_rows,
+                                     parent ? parent->n_rows : 0, qn, dims, attn_scale(), g, g + 1);
+    }
+  });
+}
+
+void RewardModel::Impl::forward(const PackedBatch& b, const ModelView& P, bool keep) {
+  const int64_t T = b.n_rows();
+  const int64_t Cd = C(), Fd = F(), Dd = D(), qn = qkv_n();
+  plan_activations(T, keep);
+  int64_t max_pos = 0;
+  for (int32_t p : b.positions) max_pos = std::max<int64_t>(max_pos, p);
+  rope->ensure(max_pos + 1);
+  float* xn_buf = xn.get(static_cast<size_t>(T * Cd));
+  float* h_buf = h.get(static_cast<size_t>(T * Fd));
+
+  // Embedding: x[t] = E[id[t]].
+  float* x0 = acts[0].x_in;
+  rows_parallel(T, [&](int64_t r0, int64_t r1) {
+    ops::embedding_forward<float>(x0 + r0 * Cd, b.ids.data() + r0, r1 - r0, P.embed, Cd);
+  });
+  for (int64_t l = 0; l < config.n_layer; ++l) {
+    const LayerView& W = P.layers[static_cast<size_t>(l)];
+    const LayerActs& A = acts[static_cast<size_t>(l)];
+    // xn = rmsnorm(x) ; qkv = xn @ Wqkv^T (+ b)
+    rmsnorm(xn_buf, A.x_in, W.attn_norm, T);
+    gemm->linear_forward(A.qkv_raw, xn_buf, W.w_qkv, W.b_qkv, T, Cd, qn, false);
+    // Qwen3: RMSNorm over each head of q and k; then RoPE on q and k.
+    rows_parallel(T, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = r0; t < r1; ++t) {
+        float* row = A.qkv + t * qn;
+        if (config.qk_norm) {
+          const float* raw = A.qkv_raw + t * qn;
+          k->rmsnorm_rows(row, Dd, raw, Dd, W.q_norm, Hq(), Dd, eps());
+          k->rmsnorm_rows(row + Hq() * Dd, Dd, raw + Hq() * Dd, Dd, W.k_norm, Hkv(), Dd, eps());
+          std::memcpy(row + (Hq() + Hkv()) * Dd, raw + (Hq() + Hkv()) * Dd,
+                      static_cast<size_t>(Hkv() * Dd) * sizeof(float));
+        }
+        const int64_t pos = b.positions[static_cast<size_t>(t)];
+        ops::rope_forward<float, float>(row, rope->cos(pos), rope->sin(pos), Hq() + Hkv(), Dd);
+      }
+    });
+    attention_forward(b, A.qkv, A.att);
+    // x_mid = x + (att @ Wo^T (+ b))
+    copy_rows(A.x_mid, A.x_in, T * Cd);
+    gemm->linear_forward(A.x_mid, A.att, W.w_o, W.b_o, T, q_dim(), Cd, true);
+    // x_next = x_mid + (silu(xn Wg^T) * (xn Wu^T)) Wd^T
+    rmsnorm(xn_buf, A.x_mid, W.ffn_norm, T);
+    gemm->linear_forward(A.gate_up, xn_buf, W.w_gate_up, W.b_gate_up, T, Cd, 2 * Fd, false);
+    rows_parallel(T, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        k->silu_mul(h_buf + r * Fd, A.gate_up + r * 2 * Fd, A.gate_up + r * 2 * Fd + Fd, Fd);
+    });
+    float* x_next = l + 1 < config.n_layer ? acts[static_cast<size_t>(l + 1)].x_in : x_final;
+    copy_rows(x_next, A.x_mid, T * Cd);
+    gemm->linear_forward(x_next, h_buf, W.w_down, W.b_down, T, Fd, Cd, true);
+  }
+  // Final norm of the score rows; rewards = hf @ score^T.
+  const int64_t S = static_cast<int64_t>(b.score_rows.size());
+  float* hf_buf = hf.get(static_cast<size_t>(S * Cd));
+  for (int64_t s = 0; s < S; ++s)
+    k->rmsnorm_rows(hf_buf + s * Cd, Cd, x_final + b.score_rows[static_cast<size_t>(s)] * Cd, Cd,
+                    P.final_norm, 1, Cd, eps());
+  gemm->linear_forward(scores.get(static_cast<size_t>(S)), hf_buf, P.score, nullptr, S, Cd, 1, false);
+}
+
+void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const ModelView& G,
+                                 const float* dscores) {
+  const int64_t T = b.n_rows();
+  const int64_t Cd = C(), Fd = F(), Dd = D(), qn = qkv_n();
+  const int64_t S = static_cast<int64_t>(b.score_rows.size());
+  float* dx_buf = dx.get(static_cast<size_t>(T * Cd));
+  float* xn_buf = xn.get(static_cast<size_t>(T * Cd));
+  float* dxn_buf = dxn.get(static_cast<size_t>(T * Cd));
+  float* h_buf = h.get(static_cast<size_t>(T * Fd));
+  float* dh_buf = dh.get(static_cast<size_t>(T * Fd));
+  float* dgu_buf = dgu.get(static_cast<size_t>(T * 2 * Fd));
+  float* datt_buf = datt.get(static_cast<size_t>(T * q_dim()));
+  float* dqkv_buf = dqkv.get(static_cast<size_t>(T * qn));
+  float* dqkv_raw_buf = config.qk_norm ? dqkv_raw.get(static_cast<size_t>(T * qn)) : dqkv_buf;
+
+  // Score head: r_s = hf_s . w  =>  dhf_s = dr_s * w ; dw += sum_s dr_s * hf_s (s ascending).
+  const float* hf_buf = hf.data();
+  float* dhf_buf = dhf.get(static_cast<size_t>(S * Cd));
+  for (int64_t s = 0; s < S; ++s) {
+    for (int64_t c = 0; c < Cd; ++c) dhf_buf[s * Cd + c] = dscores[s] * P.score[c];
+    for (int64_t c = 0; c < Cd; ++c) G.score[c] += dscores[s] * hf_buf[s * Cd + c];
+  }
+  // Final norm: only score rows receive gradient.
+  zero(dx_buf, T * Cd);
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t row = b.score_rows[static_cast<size_t>(s)];
+    ops::rmsnorm_backward<float>(dx_buf + row * Cd, Cd, G.final_norm, dhf_buf + s * Cd, Cd,
+                                 x_final + row * Cd, Cd, P.final_norm, 1, Cd, eps());
+  }
+
+  for (int64_t l = config.n_layer - 1; l >= n_frozen; --l) {
+    const LayerView& W = P.layers[static_cast<size_t>(l)];
+    const LayerView& GL = G.layers[static_cast<size_t>(l)];
+    const LayerActs& A = acts[static_cast<size_t>(l)];
+    // ---- MLP: x_next = x_mid + h Wd^T + bd, h = silu(g) * u, [g|u] = xn2 Wgu^T + bgu.
+    rmsnorm(xn_buf, A.x_mid, W.ffn_norm, T);
+    rows_parallel(T, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        k->silu_mul(h_buf + r * Fd, A.gate_up + r * 2 * Fd, A.gate_up + r * 2 * Fd + Fd, Fd);
+    });
+    zero(dh_buf, T * Fd);
+    gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dx_buf, h_buf, W.w_down, T, Fd, Cd);
+    rows_parallel(T, [&](int64_t r0, int64_t r1) {
+      ops::swiglu_backward<float>(dgu_buf + r0 * 2 * Fd, dh_buf + r0 * Fd, A.gate_up + r0 * 2 * Fd, r1 - r0,
+                                  Fd);
+    });
+    zero(dxn_buf, T * Cd);
+    gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, T, Cd, 2 * Fd);
+    rmsnorm_backward(dx_buf, GL.ffn_norm, dxn_buf, A.x_mid, W.ffn_norm, T);
+    // ---- attention: x_mid = x_in + att Wo^T + bo.
+    zero(datt_buf, T * q_dim());
+    gemm->linear_backward(datt_buf, GL.w_o, GL.b_o, dx_buf, A.att, W.w_o, T, q_dim(), Cd);
+    zero(dqkv_buf, T * qn);
+    attention_backward(b, A.qkv, datt_buf, dqkv_buf);
+    rows_parallel(T, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = r0; t < r1; ++t) {
+        const int64_t pos = b.positions[static_cast<size_t>(t)];
+        ops::rope_backward<float, float>(dqkv_buf + t * qn, rope->cos(pos), rope->sin(pos), Hq() + Hkv(), Dd);
+      }
+    });
+    if (config.qk_norm) {
+      // Per-head RMSNorm of q and k: weight gradients summed per fixed chunk of tokens.
+      const int64_t n_chunks = (T + kNormChunkRows - 1) / kNormChunkRows;
+      float* part = partial.get(static_cast<size_t>(n_chunks * 2 * Dd));
+      pool->parallel_for(n_chunks, [&](int64_t chunk, int) {
+        const int64_t r0 = chunk * kNormChunkRows, r1 = std::min(T, r0 + kNormChunkRows);
+        float* pq = part + chunk * 2 * Dd;
+        float* pk = pq + Dd;
+        std::memset(pq, 0, static_cast<size_t>(2 * Dd) * sizeof(float));
+        for (int64_t t = r0; t < r1; ++t) {
+          float* drow = dqkv_raw_buf + t * qn;
+          const float* grow = dqkv_buf + t * qn;
+          const float* xrow = A.qkv_raw + t * qn;
+          ops::rmsnorm_backward<float>(drow, Dd, pq, grow, Dd, xrow, Dd, W.q_norm, Hq(), Dd, eps(), false);
+          ops::rmsnorm_backward<float>(drow + Hq() * Dd, Dd, pk, grow + Hq() * Dd, Dd, xrow + Hq() * Dd, Dd,
+                                       W.k_norm, Hkv(), Dd, eps(), false);
+          std::memcpy(drow + (Hq() + Hkv()) * Dd, grow + (Hq() + Hkv()) * Dd,
+                      static_cast<size_t>(Hkv() * Dd) * sizeof(float));
+        }
+      });
+      // part rows are [dq_norm | dk_norm]: reduce both at once into a contiguous temporary.
+      float qk[2 * 1024];
+      SP_CHECK(Dd <= 1024);
+      std::fill(qk, qk + 2 * Dd, 0.0f);
+      reduce_partials(qk, part, n_chunks, 2 * Dd);
+      for (int64_t d = 0; d < Dd; ++d) GL.q_norm[d] += qk[d], GL.k_norm[d] += qk[Dd + d];
+    }
+    rmsnorm(xn_buf, A.x_in, W.attn_norm, T);
+    zero(dxn_buf, T * Cd);
+    gemm->linear_backward(dxn_buf, GL.w_qkv, GL.b_qkv, dqkv_raw_buf, xn_buf, W.w_qkv, T, Cd, qn);
+    rmsnorm_backward(dx_buf, GL.attn_norm, dxn_buf, A.x_in, W.attn_norm, T);
+  }
+  // Embedding: rows ascending within each column block (deterministic).
+  if (G.embed) {
+    const int64_t blocks = (Cd + 63) / 64;
+    pool->parallel_for(blocks, [&](int64_t blk, int) {
+      const int64_t c0 = blk * 64, c1 = std::min(Cd, c0 + 64);
+      ops::embedding_backward<float>(G.embed, dx_buf, b.ids.data(), T, Cd, c0, c1);
+    });
+  }
+}
+
+RewardModel::RewardModel(const model::ModelConfig& config, const Options& options)
+    : layout_(config, options.freeze_embeddings, options.n_frozen_layers) {}
+
+RewardModel::~RewardModel() = default;
+
+Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfig& config,
+                                                         const Options& options) {
+  const kernels::KernelSet* ks = kernels::select_kernels(options.kernels);
+  if (!ks)
+    return invalid_argument("kernels '" + options.kernels + "' is unknown or not supported by this CPU");
+  if (options.n_frozen_layers < 0 || options.n_frozen_layers > config.n_layer) {
+    return invalid_argument("--freeze-layers " + std::to_string(options.n_frozen_layers) +
+                            " is outside [0, " + std::to_string(config.n_layer) + "]");
+  }
+  if (config.head_dim % 2 != 0 || config.head_dim > 1024) {
+    return unsupported("head_dim " + std::to_string(config.head_dim) +
+                       ": training needs an even head_dim <= 1024");
+  }
+  std::unique_ptr<RewardModel> rm(new RewardModel(config, options));
+  rm->params_.assign(rm->layout_.size(), 0.0f);
+  rm->grads_.assign(rm->layout_.n_trainable(), 0.0f);
+  auto impl = std::make_unique<Impl>();
+  impl->config = rm->layout_.config();
+  impl->k = ks;
+  int n_threads =
+      options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
+  n_threads = std::max(1, n_threads);
+  impl->pool = std::make_unique<model::ThreadPool>(n_threads);
+  impl->gemm = std::make_unique<Gemm>(ks, impl->pool.get());
+  impl->rope = std::make_unique<RopeTable>(impl->config);
+  impl->n_frozen = options.n_frozen_layers;
+  impl->thread_scratch.resize(static_cast<size_t>(n_threads));
+  rm->impl_ = std::move(impl);
+  return rm;
+}
+
+void RewardModel::zero_grad() {
+  impl_->zero(grads_.data(), static_cast<int64_t>(grads_.size()));
+}
+
+namespace {
+
+void fill_outputs(const PackedBatch& b, const float* scores, PairOutputs* out) {
+  const int64_t n = b.n_pairs();
+  out->r_chosen.resize(static_cast<size_t>(n));
+  out->r_rejected.resize(static_cast<size_t>(n));
+  out->losses.resize(static_cast<size_t>(n));
+  for (int64_t p = 0; p < n; ++p) {
+    out->r_chosen[static_cast<size_t>(p)] = scores[2 * p];
+    out->r_rejected[static_cast<size_t>(p)] = scores[2 * p + 1];
+    const double rc = scores[2 * p], rr = scores[2 * p + 1], m = b.margins[static_cast<size_t>(p)];
+    ops::bt_loss_forward<double>(&out->losses[static_cast<size_t>(p)], &rc, &rr, &m, 1);
+  }
+}
+
+}  // namespace
+
+void RewardModel::forward(const PackedBatch& batch, PairOutputs* out) {
+  if (batch.n_rows() == 0) {
+    *out = PairOutputs{};
+    return;
+  }
+  impl_->forward(batch, layout_.params_view(params_.data()), false);
+  fill_outputs(batch, impl_->scores.data(), out);
+}
+
+void RewardModel::forward_backward(const PackedBatch& batch, float loss_scale, PairOutputs* out) {
+  if (batch.n_rows() == 0) {
+    *out = PairOutputs{};
+    return;
+  }
+  const ModelView P = layout_.params_view(params_.data());
+  impl_->forward(batch, P, true);
+  fill_outputs(batch, impl_->scores.data(), out);
+  // The gradient seed: dL/dr for every scored row (docs/training.md, "Bradley-Terry loss").
+  const int64_t n = batch.n_pairs();
+  std::vector<float> dscores(static_cast<size_t>(2 * n));
+  for (int64_t p = 0; p < n; ++p) {
+    const double rc = out->r_chosen[static_cast<size_t>(p)], rr = out->r_rejected[static_cast<size_t>(p)];
+    const double m = batch.margins[static_cast<size_t>(p)];
+    double dc = 0, dr = 0;
+    ops::bt_loss_backward<double>(&dc, &dr, &rc, &rr, &m, 1, static_cast<double>(loss_scale));
+    dscores[static_cast<size_t>(2 * p)] = static_cast<float>(dc);
+    dscores[static_cast<size_t>(2 * p + 1)] = static_cast<float>(dr);
+  }
+  impl_->backward(batch, P, layout_.grads_view(grads_.data()), dscores.data());
+}
+
+int RewardModel::n_threads() const {
+  return impl_->pool->n_threads();
+}
+const char* RewardModel::kernel_name() const {
+  return impl_->k->name;
+}
+size_t RewardModel::activation_bytes() const {
+  return impl_->kept_floats * sizeof(float);
+}
+
+double RewardModel::forward_flops(const PackedBatch& b) const {
+  const model::ModelConfig& c = layout_.config();
+  const double T = static_cast<double>(b.n_rows());
+  double flops = 2.0 * T * static_cast<double>(c.n_matmul_params());
+  flops += 2.0 * static_cast<double>(b.score_rows.size()) * static_cast<double>(c.hidden_size);
+  double key_visits = 0;  // sum over rows of the keys each row attends to
+  for (const auto& seq : b.seqs) {
+    const double prefix =
+        seq.parent >= 0 ? static_cast<double>(b.seqs[static_cast<size_t>(seq.parent)].n_rows) : 0;
+    const double n = static_cast<double>(seq.n_rows);
+    key_visits += n * prefix + n * (n + 1) / 2;
+  }
+  flops += 4.0 * static_cast<double>(c.n_head * c.head_dim) * key_visits * static_cast<double>(c.n_layer);
+  return flops;
+}
+
+}  // namespace synpref::train
