@@ -92,10 +92,15 @@ struct KernelSet {
   const char* name;
   int mr;  // rows per GEMM micro-tile
   int nr;  // columns per packed panel
-  // Rows [m_begin, m_end) x panels [p_begin, p_end). a_pack: scratch of round_up(m_end-m_begin, mr)*K floats.
-  void (*gemm_block)(const GemmArgs& args, int64_t m_begin, int64_t m_end, int64_t p_begin, int64_t p_end,
-                     float* a_pack);
-  // out[r] = weight * (in[r] * 1/sqrt(mean(in[r]^2) + eps)) for `rows` rows of `cols`; in place allowed.
+  // A (rows, K) row-major -> tiles of mr rows, each k-major (K, mr), zero-padded: round_up(rows, mr)*K
+  // floats. Tiles are independent: callers may pack row ranges that start at multiples of mr.
+  void (*pack_a)(const float* a, int64_t lda, int64_t rows, int64_t k, float* out);
+  // Rows [m_begin, m_end) x panels [p_begin, p_end) of C, reading A packed by pack_a (the whole
+  // matrix: tile t at a_packed + t*mr*K). m_begin must be a multiple of mr. `partial`: scratch of
+  // gemm_scratch_floats(m_end - m_begin, p_end - p_begin) floats.
+  void (*gemm_block)(const GemmArgs& args, const float* a_packed, int64_t m_begin, int64_t m_end,
+                     int64_t p_begin, int64_t p_end, float* partial);
+  size_t (*gemm_scratch_floats)(int64_t rows, int64_t panels);
   void (*rmsnorm_rows)(float* out, int64_t out_stride, const float* in, int64_t in_stride,
                        const float* weight, int64_t rows, int64_t cols, float eps);
   // out = silu(gate) * up, silu(x) = x / (1 + exp(-x)); out may alias gate or up.
@@ -103,6 +108,9 @@ struct KernelSet {
   void (*exp)(float* out, const float* in, int64_t n);
   void (*attention)(const AttnArgs& args, float* scratch);
   size_t (*attention_scratch_floats)(int64_t n_query_rows, int head_dim, int n_rep);
+  // Peak-throughput probe for MFU: `iters` steps of register-resident FMAs (no memory traffic).
+  // Returns the number of floating-point operations performed (an FMA counts 2).
+  double (*fma_peak_probe)(int64_t iters);
 };
 
 const KernelSet* kernels_avx512();  // nullptr when the CPU lacks AVX-512 (F, BW, VL, DQ)

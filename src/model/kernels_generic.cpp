@@ -4,7 +4,9 @@
 #include "simd.h"
 
 namespace {
-constexpr int kMR = 4, kNV = 8, kRG = 4, kCV = 4, kDV = 4;
+constexpr int kMR = 4, kNV = 8;                    // GEMM micro-tile
+constexpr int kRV = 4, kJG = 4, kRG = 4, kDV = 4;  // attention register blocking
+constexpr int64_t kKC = 256;                       // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
 }  // namespace
 
 #include "kernels_impl.h"
@@ -13,7 +15,17 @@ namespace synpref::model::kernels {
 
 // Constant-initialized (no code runs before the CPU check in kernels.cpp).
 extern const KernelSet kKernelsGeneric;
-const KernelSet kKernelsGeneric = {
-    "generic", kMR, kNR, gemm_block, rmsnorm_rows, silu_mul, exp_array, attention, attention_scratch_floats};
+const KernelSet kKernelsGeneric = {"generic",
+                                   kMR,
+                                   kNR,
+                                   pack_a,
+                                   gemm_block,
+                                   gemm_scratch_floats,
+                                   rmsnorm_rows,
+                                   silu_mul,
+                                   exp_array,
+                                   attention,
+                                   attention_scratch_floats,
+                                   fma_peak_probe};
 
 }  // namespace synpref::model::kernels

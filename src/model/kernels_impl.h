@@ -3,8 +3,8 @@
 // Included by kernels_avx512.cpp, kernels_avx2.cpp and kernels_generic.cpp after simd.h and after
 // defining the blocking constants:
 //   kMR, kNV  GEMM micro-tile: kMR rows x (kNV * kLanes) columns of accumulators
-//   kRG       attention rows per register group
-//   kCV, kDV  attention vectors per group along keys (QK^T) and along head_dim (PV)
+//   kRV, kJG  attention QK^T: kRV vectors of query rows x kJG keys of accumulators
+//   kRG, kDV  attention PV: kRG rows x kDV vectors along head_dim
 // Blocking never changes results: every output element is the same chain of IEEE operations (see
 // kernels.h), which is what makes the three builds agree bitwise.
 #pragma once
@@ -50,29 +50,36 @@ constexpr int64_t elem_bytes() {
   return T == WType::f32 ? 4 : 2;
 }
 
-// A (rows, K) row-major -> (K, kMR) k-major, rows beyond `rows` zero. A zero row costs a few
-// wasted FMAs at the M edge and changes nothing for the real rows.
+// A (rows, K) row-major -> tiles of kMR rows, each (K, kMR) k-major; rows beyond `rows` are zero
+// (a few wasted FMAs at the M edge; the real rows are unaffected).
 void pack_a(const float* a, int64_t lda, int64_t rows, int64_t k_dim, float* out) {
-  for (int i = 0; i < kMR; ++i) {
-    if (i < rows) {
-      const float* src = a + i * lda;
-      for (int64_t k = 0; k < k_dim; ++k) out[k * kMR + i] = src[k];
-    } else {
-      for (int64_t k = 0; k < k_dim; ++k) out[k * kMR + i] = 0.0f;
+  const int64_t n_tiles = (rows + kMR - 1) / kMR;
+  for (int64_t t = 0; t < n_tiles; ++t) {
+    float* dst = out + t * kMR * k_dim;
+    for (int i = 0; i < kMR; ++i) {
+      const int64_t r = t * kMR + i;
+      if (r < rows) {
+        const float* src = a + r * lda;
+        for (int64_t k = 0; k < k_dim; ++k) dst[k * kMR + i] = src[k];
+      } else {
+        for (int64_t k = 0; k < k_dim; ++k) dst[k * kMR + i] = 0.0f;
+      }
     }
   }
 }
 
-// ctile (kMR, kNR) = A_tile (kMR, K) @ panel (K, kNR): acc = fma(a[i][k], w[k][j], acc), k ascending.
+// ctile (kMR, kNR) (+)= A_tile (kMR, kc) @ panel (kc, kNR): acc = fma(a[i][k], w[k][j], acc), k
+// ascending. `first`: start from zero, else continue the chain from ctile (a float round trip
+// through memory is exact, so K-blocking gives the same bits as one unblocked chain).
 template <WType T>
-SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t k_dim, float* ctile) {
+SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float* ctile, bool first) {
   constexpr int64_t es = elem_bytes<T>();
   V acc[kMR][kNV];
 #pragma GCC unroll 32
   for (int i = 0; i < kMR; ++i)
 #pragma GCC unroll 16
-    for (int v = 0; v < kNV; ++v) acc[i][v] = vzero();
-  for (int64_t k = 0; k < k_dim; ++k) {
+    for (int v = 0; v < kNV; ++v) acc[i][v] = first ? vzero() : vload(ctile + i * kNR + v * kLanes);
+  for (int64_t k = 0; k < kc; ++k) {
     V b[kNV];
 #pragma GCC unroll 16
     for (int v = 0; v < kNV; ++v) b[v] = load_w<T>(bp + (k * kNR + v * kLanes) * es);
@@ -110,41 +117,53 @@ SP_INLINE void store_tile(const GemmArgs& g, const float* ctile, int64_t m0, int
   }
 }
 
+// Rows [m_begin, m_end) (m_begin a multiple of kMR) x panels [p_begin, p_end), A packed by pack_a.
+// K runs in slices of kKC: per slice, one panel slice (kKC x kNR) stays in L1 while the block's row
+// tiles stream from L2; partial sums wait in `partial` between slices.
 template <WType T>
-void gemm_block_t(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin, int64_t p_end,
-                  float* a_pack) {
+void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                  int64_t p_end, float* partial) {
   const PackedMatrix& w = *g.w;
   const int64_t k_dim = w.k;
+  const int64_t t_begin = m_begin / kMR;
   const int64_t n_tiles = (m_end - m_begin + kMR - 1) / kMR;
-  for (int64_t t = 0; t < n_tiles; ++t) {
-    const int64_t m0 = m_begin + t * kMR;
-    pack_a(g.a + m0 * g.lda, g.lda, min64(kMR, m_end - m0), k_dim, a_pack + t * kMR * k_dim);
+  const int64_t n_panels = p_end - p_begin;
+  for (int64_t k0 = 0; k0 < k_dim; k0 += kKC) {
+    const int64_t kc = min64(kKC, k_dim - k0);
+    for (int64_t p = 0; p < n_panels; ++p) {
+      const uint8_t* bp = w.panel(p_begin + p) + k0 * kNR * elem_bytes<T>();
+      for (int64_t t = 0; t < n_tiles; ++t) {
+        micro_tile<T>(a_packed + (t_begin + t) * kMR * k_dim + k0 * kMR, bp, kc,
+                      partial + (p * n_tiles + t) * kMR * kNR, k0 == 0);
+      }
+    }
   }
-  alignas(64) float ctile[kMR * kNR];
-  // A tile (kMR x K) stays in L1 across the panels of this block; the panels stay in L2 across tiles.
-  for (int64_t t = 0; t < n_tiles; ++t) {
-    const int64_t m0 = m_begin + t * kMR;
-    const int64_t rows = min64(kMR, m_end - m0);
-    for (int64_t p = p_begin; p < p_end; ++p) {
-      micro_tile<T>(a_pack + t * kMR * k_dim, w.panel(p), k_dim, ctile);
-      const int64_t n0 = p * kNR;
-      store_tile(g, ctile, m0, rows, n0, min64(kNR, w.n - n0));
+  for (int64_t p = 0; p < n_panels; ++p) {
+    const int64_t n0 = (p_begin + p) * kNR;
+    for (int64_t t = 0; t < n_tiles; ++t) {
+      const int64_t m0 = m_begin + t * kMR;
+      store_tile(g, partial + (p * n_tiles + t) * kMR * kNR, m0, min64(kMR, m_end - m0), n0,
+                 min64(kNR, w.n - n0));
     }
   }
 }
 
-void gemm_block(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin, int64_t p_end,
-                float* a_pack) {
-  if (g.w->nr != kNR) __builtin_trap();  // weights packed for another kernel set: a bug
+size_t gemm_scratch_floats(int64_t rows, int64_t panels) {
+  return static_cast<size_t>((rows + kMR - 1) / kMR * kMR * kNR * panels);
+}
+
+void gemm_block(const GemmArgs& g, const float* a_packed, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                int64_t p_end, float* partial) {
+  if (g.w->nr != kNR || m_begin % kMR != 0) __builtin_trap();  // caller bug
   switch (g.w->type) {
     case WType::f32:
-      gemm_block_t<WType::f32>(g, m_begin, m_end, p_begin, p_end, a_pack);
+      gemm_block_t<WType::f32>(g, a_packed, m_begin, m_end, p_begin, p_end, partial);
       break;
     case WType::bf16:
-      gemm_block_t<WType::bf16>(g, m_begin, m_end, p_begin, p_end, a_pack);
+      gemm_block_t<WType::bf16>(g, a_packed, m_begin, m_end, p_begin, p_end, partial);
       break;
     case WType::f16:
-      gemm_block_t<WType::f16>(g, m_begin, m_end, p_begin, p_end, a_pack);
+      gemm_block_t<WType::f16>(g, a_packed, m_begin, m_end, p_begin, p_end, partial);
       break;
   }
 }
@@ -215,52 +234,49 @@ SP_INLINE float exp1(float x) {
 // ---------------------------------------------------------------- attention
 
 constexpr int kBK = kAttnBlock;
-constexpr int kDpMultiple = kDV * kLanes;
-static_assert(kBK % (kCV * kLanes) == 0, "key block must split into kCV-vector chunks");
+constexpr int kRL = kRV * kLanes;          // query rows per vector chunk
+constexpr int kDpMultiple = kDV * kLanes;  // head_dim padding for the PV accumulators
 
 struct AttnLayout {
   int64_t rows, rows_padded, dp;
 };
 SP_INLINE AttnLayout attn_layout(int64_t n_query_rows, int head_dim, int n_rep) {
   const int64_t rows = n_query_rows * n_rep;
-  return {rows, round_up(rows, kRG) + kRG, round_up(head_dim, kDpMultiple)};
+  return {rows, round_up(rows, kRL), round_up(head_dim, kDpMultiple)};
 }
 
 size_t attention_scratch_floats(int64_t n_query_rows, int head_dim, int n_rep) {
   const AttnLayout l = attn_layout(n_query_rows, head_dim, n_rep);
-  return static_cast<size_t>(l.rows_padded * (head_dim + l.dp + 2 * kBK + 2) + head_dim * kBK + kBK * l.dp +
-                             64);
+  return static_cast<size_t>(l.rows_padded * (head_dim + l.dp + 2 * kBK + 3) + kBK * l.dp + 64);
 }
 
-// s (kRG, kBK) = q (kRG, D) @ kt (D, kBK): fma over d ascending.
-SP_INLINE void qk_group(const float* q, int d_dim, const float* kt, float* s) {
-  for (int c0 = 0; c0 < kBK / kLanes; c0 += kCV) {
-    V acc[kRG][kCV];
+// st (kJG keys, kRL rows) = K rows (kJG, D) . qt (D, rows): fma over d ascending, rows in lanes.
+SP_INLINE void qk_chunk(const float* const* krows, int d_dim, const float* qt, int64_t rows_p, float* st) {
+  V acc[kJG][kRV];
 #pragma GCC unroll 8
-    for (int i = 0; i < kRG; ++i)
+  for (int j = 0; j < kJG; ++j)
 #pragma GCC unroll 8
-      for (int u = 0; u < kCV; ++u) acc[i][u] = vzero();
-    for (int d = 0; d < d_dim; ++d) {
-      V k[kCV];
+    for (int u = 0; u < kRV; ++u) acc[j][u] = vzero();
+  for (int d = 0; d < d_dim; ++d) {
+    V q[kRV];
 #pragma GCC unroll 8
-      for (int u = 0; u < kCV; ++u) k[u] = vload(kt + d * kBK + (c0 + u) * kLanes);
+    for (int u = 0; u < kRV; ++u) q[u] = vload(qt + d * rows_p + u * kLanes);
 #pragma GCC unroll 8
-      for (int i = 0; i < kRG; ++i) {
-        const V qa = vset1(q[i * d_dim + d]);
+    for (int j = 0; j < kJG; ++j) {
+      const V k = vset1(krows[j][d]);
 #pragma GCC unroll 8
-        for (int u = 0; u < kCV; ++u) acc[i][u] = vfma(qa, k[u], acc[i][u]);
-      }
+      for (int u = 0; u < kRV; ++u) acc[j][u] = vfma(k, q[u], acc[j][u]);
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < kRG; ++i)
-#pragma GCC unroll 8
-      for (int u = 0; u < kCV; ++u) vstore(s + i * kBK + (c0 + u) * kLanes, acc[i][u]);
   }
+#pragma GCC unroll 8
+  for (int j = 0; j < kJG; ++j)
+#pragma GCC unroll 8
+    for (int u = 0; u < kRV; ++u) vstore(st + j * rows_p + u * kLanes, acc[j][u]);
 }
 
-// o (kRG, Dp) = o * corr + p (kRG, nj) @ vb (nj, Dp): fma over keys ascending.
-SP_INLINE void pv_group(float* o, int64_t dp, const float* p, const float* corr, const float* vb,
-                        int64_t nj) {
+// o (kRG rows, Dp) = o * corr + sum_j pt[j][row] * vb[j]: fma over keys ascending.
+SP_INLINE void pv_group(float* o, int64_t dp, const float* pt, int64_t rows_p, const float* corr,
+                        const float* vb, int64_t nj) {
   for (int64_t d0 = 0; d0 < dp / kLanes; d0 += kDV) {
     V acc[kRG][kDV];
 #pragma GCC unroll 8
@@ -275,7 +291,7 @@ SP_INLINE void pv_group(float* o, int64_t dp, const float* p, const float* corr,
       for (int u = 0; u < kDV; ++u) v[u] = vload(vb + j * dp + (d0 + u) * kLanes);
 #pragma GCC unroll 8
       for (int i = 0; i < kRG; ++i) {
-        const V pa = vset1(p[i * kBK + j]);
+        const V pa = vset1(pt[j * rows_p + i]);
 #pragma GCC unroll 8
         for (int u = 0; u < kDV; ++u) acc[i][u] = vfma(pa, v[u], acc[i][u]);
       }
@@ -287,97 +303,123 @@ SP_INLINE void pv_group(float* o, int64_t dp, const float* p, const float* corr,
   }
 }
 
-// Flash-style causal attention with online softmax over key blocks of kBK (see AttnArgs). A row
-// visits only the blocks holding keys at or before its position: fully masked blocks are skipped,
-// and memory is O(rows * head_dim), linear in sequence length.
-// Per row and block: m' = max(m, max_j s_j); c = exp(m - m'); p_j = exp(s_j - m');
-// l[j mod kBK] = l[j mod kBK] * c + p_j (fused); o = o * c + sum_j p_j v_j. At the end
-// out = o / tree_sum(l). Masked keys enter as p = 0, which leaves o unchanged exactly.
+// Flash-style causal attention with online softmax over key blocks of kBK (see AttnArgs). Query
+// rows (n_rep heads x positions) sit in vector lanes: q is transposed once per call, keys are
+// broadcast straight from their rows. A row chunk visits only key blocks at or before its last
+// position (fully masked blocks are skipped); memory is O(rows * head_dim).
+// Per row r and block: s_j = (q_r . k_j) * scale, -inf where key j is after r; m' = max(m, max_j s_j);
+// c = exp(m - m'); p_j = exp(s_j - m'); l[j mod kBK] = fma(l[j mod kBK], c, p_j); o = o*c + sum_j p_j v_j.
+// Finally out = o / tree_sum(l). Masked keys give p = 0 and c = 1 for rows they hide entirely, which
+// leaves o and l unchanged exactly: a row's bits never depend on which rows share its call.
 void attention(const AttnArgs& a, float* scratch) {
   const int d_dim = a.head_dim;
   const int n_rep = a.n_rep;
   const AttnLayout lay = attn_layout(a.q_end - a.q_begin, d_dim, n_rep);
   const int64_t rows = lay.rows, rows_p = lay.rows_padded, dp = lay.dp;
-  float* q = scratch;                 // (rows_p, D)
-  float* o = q + rows_p * d_dim;      // (rows_p, Dp)
-  float* s = o + rows_p * dp;         // (rows_p, kBK): scores, then probabilities
-  float* lsum = s + rows_p * kBK;     // (rows_p, kBK): softmax denominators, lane-wise
-  float* mrow = lsum + rows_p * kBK;  // (rows_p)
+  float* qt = scratch;                // (D, rows_p): queries, transposed
+  float* st = qt + d_dim * rows_p;    // (kBK, rows_p): scores, then probabilities
+  float* lsum = st + kBK * rows_p;    // (kBK, rows_p): softmax denominators per key lane
+  float* mrow = lsum + kBK * rows_p;  // (rows_p)
   float* corr = mrow + rows_p;        // (rows_p)
-  float* kt = corr + rows_p;          // (D, kBK): key block, transposed
-  float* vb = kt + d_dim * kBK;       // (kBK, Dp): value block
+  float* pos = corr + rows_p;         // (rows_p): position of each row (float: exact below 2^24)
+  float* o = pos + rows_p;            // (rows_p, Dp)
+  float* vb = o + rows_p * dp;        // (kBK, Dp): value block, zero-padded
 
+  const int64_t first_pos = a.n_prefix + a.q_begin;
+  const int64_t last_pos = a.n_prefix + a.q_end - 1;
   for (int64_t r = 0; r < rows_p; ++r) {
-    float* dst = q + r * d_dim;
-    if (r < rows) {
-      const float* src = a.q + (a.q_begin + r / n_rep) * a.q_stride + (r % n_rep) * d_dim;
-      for (int d = 0; d < d_dim; ++d) dst[d] = src[d];
-    } else {
-      for (int d = 0; d < d_dim; ++d) dst[d] = 0.0f;
-    }
+    const bool real = r < rows;
+    const float* src = real ? a.q + (a.q_begin + r / n_rep) * a.q_stride + (r % n_rep) * d_dim : nullptr;
+    for (int d = 0; d < d_dim; ++d) qt[d * rows_p + r] = real ? src[d] : 0.0f;
+    // Padding rows see every key (finite, ignored): no -inf - -inf anywhere.
+    pos[r] = static_cast<float>(real ? first_pos + r / n_rep : last_pos);
     mrow[r] = -__builtin_inff();
     corr[r] = 1.0f;
   }
   for (int64_t i = 0; i < rows_p * dp; ++i) o[i] = 0.0f;
-  for (int64_t i = 0; i < rows_p * kBK; ++i) lsum[i] = 0.0f, s[i] = 0.0f;
+  for (int64_t i = 0; i < kBK * rows_p; ++i) lsum[i] = 0.0f;
 
-  const int64_t first_pos = a.n_prefix + a.q_begin;
-  const int64_t last_pos = a.n_prefix + a.q_end - 1;
+  const V scale = vset1(a.scale), minus_inf = vset1(-__builtin_inff());
   for (int64_t j0 = 0; j0 <= last_pos; j0 += kBK) {
     const int64_t nj = min64(kBK, last_pos + 1 - j0);
+    const float* krows[kBK];
     for (int64_t j = 0; j < kBK; ++j) {
+      const int64_t p = j0 + (j < nj ? j : 0);  // rows past nj: any valid row (their scores are masked)
+      krows[j] = p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
+      float* dst = vb + j * dp;
       if (j < nj) {
-        const int64_t pos = j0 + j;
-        const float* krow =
-            pos < a.n_prefix ? a.k_prefix + pos * a.kv_stride : a.k_own + (pos - a.n_prefix) * a.kv_stride;
         const float* vrow =
-            pos < a.n_prefix ? a.v_prefix + pos * a.kv_stride : a.v_own + (pos - a.n_prefix) * a.kv_stride;
-        for (int d = 0; d < d_dim; ++d) kt[d * kBK + j] = krow[d];
-        for (int d = 0; d < d_dim; ++d) vb[j * dp + d] = vrow[d];
-        for (int64_t d = d_dim; d < dp; ++d) vb[j * dp + d] = 0.0f;
+            p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
+        for (int d = 0; d < d_dim; ++d) dst[d] = vrow[d];
+        for (int64_t d = d_dim; d < dp; ++d) dst[d] = 0.0f;
       } else {
-        for (int d = 0; d < d_dim; ++d) kt[d * kBK + j] = 0.0f;
-        for (int64_t d = 0; d < dp; ++d) vb[j * dp + d] = 0.0f;
+        for (int64_t d = 0; d < dp; ++d) dst[d] = 0.0f;
       }
     }
-    // Rows are ordered by position; rows before this block's first key skip it entirely.
-    const int64_t r0 = j0 > first_pos ? (j0 - first_pos) * n_rep : 0;
-    for (int64_t r = r0; r < rows; r += kRG) qk_group(q + r * d_dim, d_dim, kt, s + r * kBK);
-    const V scale = vset1(a.scale);
-    for (int64_t r = r0; r < rows; ++r) {
-      const int64_t pos = first_pos + r / n_rep;
-      const int64_t visible = min64(nj, pos - j0 + 1);
-      float* sr = s + r * kBK;
-      V bmax = vset1(-__builtin_inff());
-      for (int u = 0; u < kBK / kLanes; ++u) {
-        V x = vmul(vload(sr + u * kLanes), scale);
-        vstore(sr + u * kLanes, x);
+    // Row chunks whose last row precedes the block are entirely masked: skip them.
+    const int64_t r_first = j0 > first_pos ? (j0 - first_pos) * n_rep : 0;
+    const int64_t c_first = r_first / kRL * kRL;
+    for (int64_t c0 = c_first; c0 < rows_p; c0 += kRL) {
+      float* stc = st + c0;
+      for (int64_t j = 0; j < kBK; j += kJG) qk_chunk(krows + j, d_dim, qt + c0, rows_p, stc + j * rows_p);
+      // Scale, mask, block max (rows in lanes).
+      for (int u = 0; u < kRV; ++u) {
+        const V pv = vload(pos + c0 + u * kLanes);
+        V bmax = minus_inf;
+        for (int64_t j = 0; j < kBK; ++j) {
+          float* sp = stc + j * rows_p + u * kLanes;
+          V x = vmul(vload(sp), scale);
+          x = vselect(vlt(pv, vset1(static_cast<float>(j0 + j))), minus_inf, x);  // key after the row
+          if (j >= nj) x = minus_inf;
+          vstore(sp, x);
+          bmax = vmax(bmax, x);
+        }
+        float* mr = mrow + c0 + u * kLanes;
+        const V m_old = vload(mr);
+        const V m_new = vmax(m_old, bmax);
+        const V c = vexp(vsub(m_old, m_new));
+        for (int64_t j = 0; j < kBK; ++j) {
+          float* sp = stc + j * rows_p + u * kLanes;
+          float* lp = lsum + j * rows_p + c0 + u * kLanes;
+          const V p = vexp(vsub(vload(sp), m_new));
+          vstore(sp, p);
+          vstore(lp, vfma(vload(lp), c, p));
+        }
+        vstore(mr, m_new);
+        vstore(corr + c0 + u * kLanes, c);
       }
-      for (int64_t j = visible; j < kBK; ++j) sr[j] = -__builtin_inff();
-      for (int u = 0; u < kBK / kLanes; ++u) bmax = vmax(bmax, vload(sr + u * kLanes));
-      alignas(64) float lanes[kLanes];
-      vstore(lanes, bmax);
-      float block_max = lanes[0];
-      for (int i = 1; i < kLanes; ++i) block_max = lanes[i] > block_max ? lanes[i] : block_max;
-      const float m_new = mrow[r] > block_max ? mrow[r] : block_max;
-      const float c = exp1(mrow[r] - m_new);
-      const V mv = vset1(m_new), cv = vset1(c);
-      float* lr = lsum + r * kBK;
-      for (int u = 0; u < kBK / kLanes; ++u) {
-        const V p = vexp(vsub(vload(sr + u * kLanes), mv));
-        vstore(sr + u * kLanes, p);
-        vstore(lr + u * kLanes, vfma(vload(lr + u * kLanes), cv, p));
-      }
-      mrow[r] = m_new;
-      corr[r] = c;
+      for (int64_t r = c0; r < c0 + kRL; r += kRG) pv_group(o + r * dp, dp, st + r, rows_p, corr + r, vb, nj);
     }
-    for (int64_t r = r0; r < rows; r += kRG) pv_group(o + r * dp, dp, s + r * kBK, corr + r, vb, nj);
   }
+  alignas(64) float lanes[kBK];
   for (int64_t r = 0; r < rows; ++r) {
-    const float l = tree_sum(lsum + r * kBK, kBK);
+    for (int j = 0; j < kBK; ++j) lanes[j] = lsum[j * rows_p + r];
+    const float l = tree_sum(lanes, kBK);
     float* dst = a.out + (a.q_begin + r / n_rep) * a.out_stride + (r % n_rep) * d_dim;
     for (int d = 0; d < d_dim; ++d) dst[d] = o[r * dp + d] / l;
   }
+}
+
+// ---------------------------------------------------------------- peak probe
+
+double fma_peak_probe(int64_t iters) {
+  constexpr int kChains = 12;  // independent FMA chains: enough to cover latency x 2 ports
+  V acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = vset1(static_cast<float>(i));
+  const V b = vset1(0.999999f), c = vset1(1e-7f);
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kChains; ++i) acc[i] = vfma(acc[i], b, c);
+  }
+  alignas(64) float lanes[kLanes];
+  float sink = 0;
+  for (int i = 0; i < kChains; ++i) {
+    vstore(lanes, acc[i]);
+    sink += lanes[0];
+  }
+  volatile float keep = sink;
+  (void)keep;
+  return 2.0 * kChains * kLanes * static_cast<double>(iters);
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 // blocks aligned to position 0 of that sequence. So each row's values are the same whatever else is
 // in the batch: batch invariance and exact prefix sharing follow (docs/model.md).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include "model_impl.h"
 #include "status_util.h"
@@ -18,6 +20,10 @@ namespace {
 constexpr int64_t kAttnQueryRows = 32;   // own rows per attention task (does not affect results)
 constexpr int64_t kMlpChunkRows = 1024;  // MLP rows per chunk: bounds the (rows, 2F) buffer
 constexpr int64_t kRowsPerTask = 16;     // row-parallel ops
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 float widen(kernels::WType t, const uint8_t* base, int64_t i) {
   switch (t) {
@@ -64,6 +70,15 @@ uint64_t Model::packed_weight_bytes() const {
   return impl_->packed.size();
 }
 
+Model::Profile Model::profile() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->profile;
+}
+void Model::reset_profile() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->profile = Profile{};
+}
+
 double Model::forward_flops(int64_t n_tokens) const {
   const ModelConfig& c = impl_->config;
   const double n = static_cast<double>(n_tokens);
@@ -77,6 +92,7 @@ double Model::forward_flops(int64_t n_tokens) const {
 
 // C (M, N) (+)= A (M, K) @ W^T: tasks = (panel group, row block), each output element owned by one task.
 void Model::Impl::matmul(const kernels::GemmArgs& g) {
+  const double t0 = now_seconds();
   const kernels::PackedMatrix& w = *g.w;
   const int64_t panels = w.n_panels();
   const int64_t block_rows = 8 * kernels->mr;
@@ -88,15 +104,26 @@ void Model::Impl::matmul(const kernels::GemmArgs& g) {
   const int64_t want_tasks = 4 * pool->n_threads();
   while (group > 1 && ((panels + group - 1) / group) * m_blocks < want_tasks) group /= 2;
   const int64_t n_groups = (panels + group - 1) / group;
-  const size_t scratch_floats =
-      static_cast<size_t>(std::min(block_rows, ((g.m + kernels->mr - 1) / kernels->mr) * kernels->mr) * w.k);
+  // A is packed once (in parallel, by row tiles) and shared by every task.
+  const int64_t mr = kernels->mr;
+  const int64_t n_tiles = (g.m + mr - 1) / mr;
+  float* a_packed = a_pack.get(static_cast<size_t>(n_tiles * mr * w.k));
+  const int64_t tiles_per_task =
+      std::max<int64_t>(1, (n_tiles + 2 * pool->n_threads() - 1) / (2 * pool->n_threads()));
+  pool->parallel_for((n_tiles + tiles_per_task - 1) / tiles_per_task, [&](int64_t task, int) {
+    const int64_t t0_ = task * tiles_per_task, t1_ = std::min(n_tiles, t0_ + tiles_per_task);
+    kernels->pack_a(g.a + t0_ * mr * g.lda, g.lda, std::min(g.m, t1_ * mr) - t0_ * mr, w.k,
+                    a_packed + t0_ * mr * w.k);
+  });
+  const size_t scratch_floats = kernels->gemm_scratch_floats(std::min(block_rows, g.m), group);
   for (auto& s : thread_scratch) s.get(scratch_floats);
   pool->parallel_for(n_groups * m_blocks, [&](int64_t task, int thread) {
     const int64_t gi = task / m_blocks, mb = task % m_blocks;
     const int64_t m0 = mb * block_rows, m1 = std::min(g.m, m0 + block_rows);
     const int64_t p0 = gi * group, p1 = std::min(panels, p0 + group);
-    kernels->gemm_block(g, m0, m1, p0, p1, thread_scratch[static_cast<size_t>(thread)].v.data());
+    kernels->gemm_block(g, a_packed, m0, m1, p0, p1, thread_scratch[static_cast<size_t>(thread)].v.data());
   });
+  profile.gemm_seconds += now_seconds() - t0;
 }
 
 void Model::Impl::ensure_rope(int64_t n_positions) {
@@ -138,6 +165,8 @@ Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows
   const int64_t qkv_n = (Hq + 2 * Hkv) * D;
   const float eps = static_cast<float>(c.rms_norm_eps);
   if (T == 0) return Status::ok();
+  const double t_start = now_seconds();
+  const Model::Profile before = profile;
 
   int64_t max_pos = 0;
   for (int32_t p : b.positions) max_pos = std::max<int64_t>(max_pos, p);
@@ -209,6 +238,7 @@ Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows
     });
     // att = causal attention (per sequence; responses also see their context's keys/values).
     for (auto& s : thread_scratch) s.get(attn_scratch);
+    const double t_attn = now_seconds();
     pool->parallel_for(static_cast<int64_t>(attn_tasks.size()), [&](int64_t task, int thread) {
       const AttnTask& at = attn_tasks[static_cast<size_t>(task)];
       const auto& seq = b.seqs[static_cast<size_t>(at.seq)];
@@ -234,6 +264,7 @@ Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows
       a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));  // transformers: head_dim**-0.5
       kernels->attention(a, thread_scratch[static_cast<size_t>(thread)].v.data());
     });
+    profile.attention_seconds += now_seconds() - t_attn;
     // x = x + att @ Wo^T (+ b)
     matmul({att, Hq * D, &L.w_o, L.b_o, x, C, T, true});
     // MLP in row chunks: x = x + (silu(xn Wg^T) * (xn Wu^T)) Wd^T
@@ -280,6 +311,27 @@ Status Model::Impl::pack_lm_head() {
 }
 
 // ---------------------------------------------------------------- API
+
+double measure_fma_peak_gflops(const std::string& kernel_name, int n_threads) {
+  const kernels::KernelSet* ks = kernels::select_kernels(kernel_name);
+  if (!ks || n_threads < 1) return 0;
+  const int64_t iters = 40'000'000;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<std::thread> threads;
+    std::vector<double> flops(static_cast<size_t>(n_threads));
+    const double t0 = now_seconds();
+    for (int t = 0; t < n_threads; ++t) {
+      threads.emplace_back([&, t] { flops[static_cast<size_t>(t)] = ks->fma_peak_probe(iters); });
+    }
+    for (auto& th : threads) th.join();
+    const double dt = now_seconds() - t0;
+    double total = 0;
+    for (double f : flops) total += f;
+    best = std::max(best, total / dt / 1e9);
+  }
+  return best;
+}
 
 namespace {
 

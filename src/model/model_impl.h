@@ -111,8 +111,9 @@ struct Model::Impl {
   std::vector<float> rope_cos, rope_sin;  // (rope_len, D/2)
   int64_t rope_len = 0;
 
-  std::mutex mu;  // serializes forward passes (and guards the scratch below)
-  Scratch x, xn, qkv, att, gate_up, out_rows;
+  Model::Profile profile;  // guarded by mu
+  std::mutex mu;           // serializes forward passes (and guards the scratch below)
+  Scratch x, xn, qkv, att, gate_up, out_rows, a_pack;
   std::vector<Scratch> thread_scratch;
 
   // loading (model_load.cpp)

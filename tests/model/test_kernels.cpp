@@ -60,12 +60,18 @@ Weights make_weights(WType type, const std::vector<float>& w) {
 // Runs the fast GEMM over the whole matrix, split into blocks of `block_rows` rows x `block_panels`
 // panels (to show that splits do not matter).
 void run_gemm(const KernelSet& ks, const kernels::GemmArgs& g, int64_t block_rows, int64_t block_panels) {
+  block_rows = (block_rows + ks.mr - 1) / ks.mr * ks.mr;  // blocks start at multiples of mr
   const int64_t panels = g.w->n_panels();
-  std::vector<float> scratch(static_cast<size_t>((block_rows + ks.mr) * g.w->k + 64));
+  std::vector<float> a_packed(static_cast<size_t>((g.m + ks.mr - 1) / ks.mr * ks.mr * g.w->k));
+  // Pack in two pieces (tiles are independent) to exercise partial packing.
+  const int64_t half = (g.m / 2) / ks.mr * ks.mr;
+  ks.pack_a(g.a, g.lda, half, g.w->k, a_packed.data());
+  ks.pack_a(g.a + half * g.lda, g.lda, g.m - half, g.w->k, a_packed.data() + half * g.w->k);
+  std::vector<float> scratch(ks.gemm_scratch_floats(block_rows, block_panels));
   for (int64_t m0 = 0; m0 < g.m; m0 += block_rows)
     for (int64_t p0 = 0; p0 < panels; p0 += block_panels)
-      ks.gemm_block(g, m0, std::min(g.m, m0 + block_rows), p0, std::min(panels, p0 + block_panels),
-                    scratch.data());
+      ks.gemm_block(g, a_packed.data(), m0, std::min(g.m, m0 + block_rows), p0,
+                    std::min(panels, p0 + block_panels), scratch.data());
 }
 
 }  // namespace

@@ -90,11 +90,24 @@ class Model {
   // embedding lookup and the (one-row) score head: matmuls plus causal attention.
   double forward_flops(int64_t n_tokens) const;
 
+  // Cumulative wall time of forward passes by op class since load (or reset_profile): for
+  // benchmarks (attention share at long contexts). Timing never affects results.
+  struct Profile {
+    double gemm_seconds = 0, attention_seconds = 0, other_seconds = 0;
+    int64_t rows = 0;  // token rows forwarded
+  };
+  Profile profile() const;
+  void reset_profile() const;
+
   struct Impl;
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Peak FMA throughput (GFLOP/s) of this machine with `n_threads` threads each running the register-
+// resident FMA loop of kernel set `kernels` (best of 3): the denominator of MFU in benchmarks.
+double measure_fma_peak_gflops(const std::string& kernels, int n_threads);
 
 }  // namespace synpref::model

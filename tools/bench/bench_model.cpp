@@ -1,0 +1,251 @@
+// Model engine workloads (issue 4). Random fp32 models with real shapes are written once to
+// $TMPDIR/synpref-bench-models/ (reused by later runs) and loaded like any Hugging Face folder.
+//
+//   model_qwen3_0.6b_512     one 512-token sequence, 2 threads: tokens/s, GFLOP/s, MFU, side by side
+//                            with the PyTorch reference (tests/model/reference.py, Debian torch over
+//                            OpenBLAS, 2 threads) and the ratio; peak RSS of this process
+//   model_qwen3_0.6b_bo8     best-of-8: 512-token prompt + 8 x 128-token responses, prefix sharing vs
+//                            scoring the 8 full sequences
+//   model_qwen3_0.6b_2048    one 2048-token sequence (attention share)
+//   model_qwen3_0.6b_8192    one 8192-token sequence (attention share)
+//   model_llama3.1_8b_bf16   Llama-3.1-8B shapes, bf16 weights (widened in the kernels), 512 tokens
+// Parameters (--param k=v): threads (2), torch (1: run the PyTorch side; 0: skip).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "bench.h"
+#include "synpref/model/init.h"
+#include "synpref/model/model.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using synpref::Result;
+using synpref::Status;
+using synpref::bench::Context;
+using synpref::bench::Metric;
+using synpref::bench::RunOnce;
+namespace model = synpref::model;
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Writes (once) and returns the folder of a random model with preset shapes.
+Result<std::string> cached_model(model::Family family, const std::string& preset, model::DType dtype) {
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = (fs::path(tmp ? tmp : "/tmp") / "synpref-bench-models" /
+                           (preset + "-" + model::dtype_name(dtype) + "-seed0"))
+                              .string();
+  if (fs::exists(fs::path(dir) / "model.safetensors") && fs::exists(fs::path(dir) / "config.json"))
+    return dir;
+  SP_ASSIGN_OR_RETURN(model::ModelConfig config,
+                      model::preset_config(family, preset, model::HeadKind::score, std::nullopt));
+  model::InitOptions options;
+  options.seed = 0;
+  options.dtype = dtype;
+  std::fprintf(stderr, "writing %s (first run only)...\n", dir.c_str());
+  const std::string partial = dir + ".partial";
+  fs::remove_all(partial);
+  SP_RETURN_IF_ERROR(model::write_random_model(config, options, partial));
+  fs::rename(partial, dir);
+  return dir;
+}
+
+// The PyTorch reference as a child process: `reference.py bench` loads the model, then answers each
+// "run" line with the tokens/s of one forward pass of a seq_len-token sequence.
+class TorchPeer {
+ public:
+  static Result<std::unique_ptr<TorchPeer>> start(const std::string& model_dir, int seq_len, int threads) {
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) return synpref::io_error("pipe failed");
+    const pid_t pid = fork();
+    if (pid < 0) return synpref::io_error("fork failed");
+    if (pid == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      close(to_child[1]);
+      close(from_child[0]);
+      const std::string t = std::to_string(threads);
+      setenv("OPENBLAS_NUM_THREADS", t.c_str(), 1);
+      setenv("OMP_NUM_THREADS", t.c_str(), 1);
+      const std::string script = "tests/model/reference.py", len = std::to_string(seq_len);
+      execl("/usr/bin/python3", "python3", script.c_str(), "bench", "--model", model_dir.c_str(), "--seq-len",
+            len.c_str(), "--threads", t.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    auto peer = std::unique_ptr<TorchPeer>(new TorchPeer());
+    peer->pid_ = pid;
+    peer->in_ = fdopen(to_child[1], "w");
+    peer->out_ = fdopen(from_child[0], "r");
+    char line[256];
+    if (!fgets(line, sizeof line, peer->out_) || std::string(line).rfind("ready", 0) != 0) {
+      return synpref::io_error(
+          "PyTorch reference did not start (run from the repository root; needs python3-torch)");
+    }
+    return peer;
+  }
+  Result<double> run() {
+    std::fputs("run\n", in_);
+    std::fflush(in_);
+    char line[256];
+    if (!fgets(line, sizeof line, out_)) return synpref::io_error("PyTorch reference stopped");
+    return std::atof(line);
+  }
+  ~TorchPeer() {
+    if (in_) std::fclose(in_);
+    if (out_) std::fclose(out_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+
+ private:
+  TorchPeer() = default;
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+};
+
+std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(0, static_cast<int32_t>(vocab - 1));
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (auto& t : ids) t = d(rng);
+  return ids;
+}
+
+struct Loaded {
+  std::unique_ptr<model::Model> model;
+  double peak_gflops = 0;
+  int threads = 2;
+};
+
+Result<std::shared_ptr<Loaded>> load(Context& ctx, model::Family family, const std::string& preset,
+                                     model::DType dtype) {
+  auto l = std::make_shared<Loaded>();
+  l->threads = static_cast<int>(ctx.param("threads", 2));
+  SP_ASSIGN_OR_RETURN(std::string dir, cached_model(family, preset, dtype));
+  SP_ASSIGN_OR_RETURN(l->model, model::Model::load(dir, {.n_threads = l->threads}));
+  l->peak_gflops = model::measure_fma_peak_gflops(l->model->kernel_name(), l->threads);
+  std::fprintf(stderr, "%s: kernels %s, %d threads, measured FMA peak %.1f GFLOP/s\n", preset.c_str(),
+               l->model->kernel_name(), l->threads, l->peak_gflops);
+  return l;
+}
+
+// One sequence of n tokens: tokens/s, GFLOP/s, MFU, attention share.
+std::vector<Metric> single_sequence_metrics(Loaded& l, const std::vector<int32_t>& ids, double* seconds) {
+  l.model->reset_profile();
+  const double t0 = now();
+  auto r = l.model->score_sequences({ids}, {.max_tokens_per_batch = static_cast<int64_t>(ids.size())});
+  const double dt = now() - t0;
+  *seconds = dt;
+  const auto prof = l.model->profile();
+  const double n = static_cast<double>(ids.size());
+  const double gflops = l.model->forward_flops(static_cast<int64_t>(ids.size())) / dt / 1e9;
+  const double total = prof.gemm_seconds + prof.attention_seconds + prof.other_seconds;
+  return {{"synpref tokens/s", n / dt, "tok/s"},
+          {"synpref GFLOP/s", gflops, "GFLOP/s"},
+          {"synpref MFU (vs measured FMA peak)", 100.0 * gflops / l.peak_gflops, "%"},
+          {"attention share of forward time", 100.0 * prof.attention_seconds / total, "%", false},
+          {"GEMM share of forward time", 100.0 * prof.gemm_seconds / total, "%", false}};
+}
+
+Result<RunOnce> setup_512(Context& ctx) {
+  SP_ASSIGN_OR_RETURN(auto l, load(ctx, model::Family::qwen3, "qwen3-0.6b", model::DType::F32));
+  std::shared_ptr<TorchPeer> torch;
+  if (ctx.param("torch", 1) != 0) {
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string dir =
+        (fs::path(tmp ? tmp : "/tmp") / "synpref-bench-models" / "qwen3-0.6b-F32-seed0").string();
+    SP_ASSIGN_OR_RETURN(auto peer, TorchPeer::start(dir, 512, l->threads));
+    torch = std::move(peer);
+  }
+  auto ids = std::make_shared<std::vector<int32_t>>(random_ids(512, 151936, 1));
+  return RunOnce([l, torch, ids]() -> Result<std::vector<Metric>> {
+    double dt = 0;
+    auto m = single_sequence_metrics(*l, *ids, &dt);
+    if (torch) {
+      SP_ASSIGN_OR_RETURN(double torch_tps, torch->run());
+      m.push_back({"torch tokens/s (reference.py, OpenBLAS)", torch_tps, "tok/s"});
+      m.push_back({"synpref / torch", (512.0 / dt) / torch_tps, "x"});
+    }
+    m.push_back({"peak RSS of this process", synpref::bench::peak_rss_bytes() / 1048576.0, "MiB", false});
+    m.push_back({"packed weights", l->model->packed_weight_bytes() / 1048576.0, "MiB", false});
+    return m;
+  });
+}
+
+Result<RunOnce> setup_long(Context& ctx, int64_t n) {
+  SP_ASSIGN_OR_RETURN(auto l, load(ctx, model::Family::qwen3, "qwen3-0.6b", model::DType::F32));
+  auto ids = std::make_shared<std::vector<int32_t>>(random_ids(n, 151936, 2));
+  return RunOnce([l, ids]() -> Result<std::vector<Metric>> {
+    double dt = 0;
+    auto m = single_sequence_metrics(*l, *ids, &dt);
+    m.push_back({"peak RSS of this process", synpref::bench::peak_rss_bytes() / 1048576.0, "MiB", false});
+    return m;
+  });
+}
+
+Result<RunOnce> setup_bo8(Context& ctx) {
+  SP_ASSIGN_OR_RETURN(auto l, load(ctx, model::Family::qwen3, "qwen3-0.6b", model::DType::F32));
+  auto prompt = std::make_shared<std::vector<int32_t>>(random_ids(512, 151936, 3));
+  auto responses = std::make_shared<std::vector<std::vector<int32_t>>>();
+  auto full = std::make_shared<std::vector<std::vector<int32_t>>>();
+  for (uint32_t i = 0; i < 8; ++i) {
+    responses->push_back(random_ids(128, 151936, 10 + i));
+    full->push_back(*prompt);
+    full->back().insert(full->back().end(), responses->back().begin(), responses->back().end());
+  }
+  return RunOnce([l, prompt, responses, full]() -> Result<std::vector<Metric>> {
+    std::vector<std::span<const int32_t>> rs(responses->begin(), responses->end()),
+        fs_(full->begin(), full->end());
+    const double t0 = now();
+    SP_ASSIGN_OR_RETURN(auto shared, l->model->score(*prompt, rs, {.max_tokens_per_batch = 8192}));
+    const double t1 = now();
+    SP_ASSIGN_OR_RETURN(auto separate, l->model->score_sequences(fs_, {.max_tokens_per_batch = 8192}));
+    const double t2 = now();
+    for (size_t i = 0; i < 8; ++i) {
+      if (shared[i] != separate[i])
+        return Status(synpref::StatusCode::internal, "prefix-shared and full scores differ");
+    }
+    return std::vector<Metric>{{"prefix-shared (1 x 512 + 8 x 128 rows)", (t1 - t0) * 1e3, "ms", false},
+                               {"8 full sequences (8 x 640 rows)", (t2 - t1) * 1e3, "ms", false},
+                               {"prefix-sharing speedup", (t2 - t1) / (t1 - t0), "x"},
+                               {"responses/s with prefix sharing", 8.0 / (t1 - t0), "resp/s"}};
+  });
+}
+
+Result<RunOnce> setup_8b(Context& ctx) {
+  SP_ASSIGN_OR_RETURN(auto l, load(ctx, model::Family::llama, "llama-3.1-8b", model::DType::BF16));
+  auto ids = std::make_shared<std::vector<int32_t>>(random_ids(512, 128256, 4));
+  return RunOnce([l, ids]() -> Result<std::vector<Metric>> {
+    double dt = 0;
+    auto m = single_sequence_metrics(*l, *ids, &dt);
+    m.push_back({"peak RSS of this process", synpref::bench::peak_rss_bytes() / 1048576.0, "MiB", false});
+    return m;
+  });
+}
+
+SYNPREF_WORKLOAD("model_qwen3_0.6b_512", "Qwen3-0.6B shapes, fp32, one 512-token sequence; vs PyTorch",
+                 setup_512, 8);
+SYNPREF_WORKLOAD("model_qwen3_0.6b_bo8", "Qwen3-0.6B, best-of-8 (512 prompt + 8x128): prefix sharing vs full",
+                 setup_bo8, 5);
+SYNPREF_WORKLOAD(
+    "model_qwen3_0.6b_2048", "Qwen3-0.6B shapes, fp32, one 2048-token sequence",
+    [](Context& c) { return setup_long(c, 2048); }, 3);
+SYNPREF_WORKLOAD(
+    "model_qwen3_0.6b_8192", "Qwen3-0.6B shapes, fp32, one 8192-token sequence",
+    [](Context& c) { return setup_long(c, 8192); }, 3);
+SYNPREF_WORKLOAD("model_llama3.1_8b_bf16",
+                 "Llama-3.1-8B shapes, bf16 weights, one 512-token sequence (16 GB)", setup_8b, 3);
+
+}  // namespace
