@@ -4,6 +4,7 @@
 //  - score(context, responses)[i] is the same bits as scoring context + responses[i] alone.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <thread>
 
@@ -186,3 +187,24 @@ TEST_P(Invariance, ConcurrentCallersGetTheSameScores) {
 
 INSTANTIATE_TEST_SUITE_P(Families, Invariance, ::testing::Values(Family::qwen3, Family::llama),
                          [](const auto& info) { return std::string(family_spec(info.param).model_type); });
+
+TEST(LongContext, PrefixSharingAt16kTokensIsExact) {
+  // Positions up to 16383 (RoPE tables grow, many attention blocks): a 16,384-token sequence scored
+  // whole equals its 16,000-token context + 384-token response scored with prefix sharing.
+  TempDir dir;
+  ModelConfig c = tiny_config(Family::qwen3);
+  c.n_layer = 1;
+  c.max_position_embeddings = 40960;
+  ASSERT_TRUE(write_random_model(c, test_init(5), dir.path()).is_ok());
+  auto model = Model::load(dir.path(), {.n_threads = 2});
+  ASSERT_TRUE(model.is_ok());
+  const auto seq = random_sequences(1, 16384, 16384, c.vocab_size - 1, 6)[0];
+  auto whole = (*model)->score_sequences({seq}, {.max_tokens_per_batch = 16384});
+  ASSERT_TRUE(whole.is_ok()) << whole.status().message();
+  const std::vector<int32_t> context(seq.begin(), seq.begin() + 16000),
+      response(seq.begin() + 16000, seq.end());
+  auto shared = (*model)->score(context, {response}, {.max_tokens_per_batch = 16384});
+  ASSERT_TRUE(shared.is_ok());
+  EXPECT_TRUE(same_bits((*whole)[0], (*shared)[0])) << (*whole)[0] << " vs " << (*shared)[0];
+  EXPECT_TRUE(std::isfinite((*whole)[0]));
+}
