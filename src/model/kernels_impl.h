@@ -247,7 +247,7 @@ SP_INLINE AttnLayout attn_layout(int64_t n_query_rows, int head_dim, int n_rep) 
 
 size_t attention_scratch_floats(int64_t n_query_rows, int head_dim, int n_rep) {
   const AttnLayout l = attn_layout(n_query_rows, head_dim, n_rep);
-  return static_cast<size_t>(l.rows_padded * (head_dim + l.dp + 2 * kBK + 3) + kBK * l.dp + 64);
+  return static_cast<size_t>(l.rows_padded * (head_dim + l.dp + 2 * kBK + 3) + kBK * (l.dp + head_dim) + 64);
 }
 
 // st (kJG keys, kRL rows) = K rows (kJG, D) . qt (D, rows): fma over d ascending, rows in lanes.
@@ -274,9 +274,9 @@ SP_INLINE void qk_chunk(const float* const* krows, int d_dim, const float* qt, i
     for (int u = 0; u < kRV; ++u) vstore(st + j * rows_p + u * kLanes, acc[j][u]);
 }
 
-// o (kRG rows, Dp) = o * corr + sum_j pt[j][row] * vb[j]: fma over keys ascending.
+// o (kRG rows, Dp) = o * corr + sum_j pt[j][row] * vrows[j]: fma over keys ascending.
 SP_INLINE void pv_group(float* o, int64_t dp, const float* pt, int64_t rows_p, const float* corr,
-                        const float* vb, int64_t nj) {
+                        const float* const* vrows, int64_t nj) {
   for (int64_t d0 = 0; d0 < dp / kLanes; d0 += kDV) {
     V acc[kRG][kDV];
 #pragma GCC unroll 8
@@ -288,7 +288,7 @@ SP_INLINE void pv_group(float* o, int64_t dp, const float* pt, int64_t rows_p, c
     for (int64_t j = 0; j < nj; ++j) {
       V v[kDV];
 #pragma GCC unroll 8
-      for (int u = 0; u < kDV; ++u) v[u] = vload(vb + j * dp + (d0 + u) * kLanes);
+      for (int u = 0; u < kDV; ++u) v[u] = vload(vrows[j] + (d0 + u) * kLanes);
 #pragma GCC unroll 8
       for (int i = 0; i < kRG; ++i) {
         const V pa = vset1(pt[j * rows_p + i]);
@@ -324,6 +324,7 @@ void attention(const AttnArgs& a, float* scratch) {
   float* pos = corr + rows_p;         // (rows_p): position of each row (float: exact below 2^24)
   float* o = pos + rows_p;            // (rows_p, Dp)
   float* vb = o + rows_p * dp;        // (kBK, Dp): value block, zero-padded
+  float* kb = vb + kBK * dp;          // (kBK, D): key block
 
   const int64_t first_pos = a.n_prefix + a.q_begin;
   const int64_t last_pos = a.n_prefix + a.q_end - 1;
@@ -342,18 +343,36 @@ void attention(const AttnArgs& a, float* scratch) {
   const V scale = vset1(a.scale), minus_inf = vset1(-__builtin_inff());
   for (int64_t j0 = 0; j0 <= last_pos; j0 += kBK) {
     const int64_t nj = min64(kBK, last_pos + 1 - j0);
+    // The block's key and value rows are copied into contiguous buffers (values zero-padded to Dp):
+    // in place they sit one qkv row apart, a power-of-two stride that maps them to the same few
+    // cache sets, and the copy lets many cache misses overlap.
     const float* krows[kBK];
+    const float* vrows[kBK];
     for (int64_t j = 0; j < kBK; ++j) {
       const int64_t p = j0 + (j < nj ? j : 0);  // rows past nj: any valid row (their scores are masked)
-      krows[j] = p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
+      const float* krow =
+          p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
+      for (int d = 0; d < d_dim; ++d) kb[j * d_dim + d] = krow[d];
+      krows[j] = kb + j * d_dim;
+      const float* vrow =
+          p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
       float* dst = vb + j * dp;
-      if (j < nj) {
-        const float* vrow =
-            p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
-        for (int d = 0; d < d_dim; ++d) dst[d] = vrow[d];
-        for (int64_t d = d_dim; d < dp; ++d) dst[d] = 0.0f;
-      } else {
-        for (int64_t d = 0; d < dp; ++d) dst[d] = 0.0f;
+      for (int d = 0; d < d_dim; ++d) dst[d] = vrow[d];
+      for (int64_t d = d_dim; d < dp; ++d) dst[d] = 0.0f;
+      vrows[j] = dst;
+    }
+    // Prefetch the next block's key/value rows (no hardware prefetcher follows a qkv-row stride);
+    // they arrive while this block computes.
+    const int64_t next_nj = min64(kBK, last_pos + 1 - (j0 + kBK));
+    for (int64_t j = 0; j < next_nj; ++j) {
+      const int64_t p = j0 + kBK + j;
+      const float* krow =
+          p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
+      const float* vrow =
+          p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
+      for (int d = 0; d < d_dim; d += 16) {
+        __builtin_prefetch(krow + d, 0, 2);
+        __builtin_prefetch(vrow + d, 0, 2);
       }
     }
     // Row chunks whose last row precedes the block are entirely masked: skip them.
@@ -362,15 +381,19 @@ void attention(const AttnArgs& a, float* scratch) {
     for (int64_t c0 = c_first; c0 < rows_p; c0 += kRL) {
       float* stc = st + c0;
       for (int64_t j = 0; j < kBK; j += kJG) qk_chunk(krows + j, d_dim, qt + c0, rows_p, stc + j * rows_p);
-      // Scale, mask, block max (rows in lanes).
+      // Scale, mask, block max (rows in lanes). The first row of the chunk has the smallest position:
+      // when it sees the whole block, nothing is masked.
+      const bool full_view = nj == kBK && pos[c0] >= static_cast<float>(j0 + kBK - 1);
       for (int u = 0; u < kRV; ++u) {
         const V pv = vload(pos + c0 + u * kLanes);
         V bmax = minus_inf;
         for (int64_t j = 0; j < kBK; ++j) {
           float* sp = stc + j * rows_p + u * kLanes;
           V x = vmul(vload(sp), scale);
-          x = vselect(vlt(pv, vset1(static_cast<float>(j0 + j))), minus_inf, x);  // key after the row
-          if (j >= nj) x = minus_inf;
+          if (!full_view) {
+            x = vselect(vlt(pv, vset1(static_cast<float>(j0 + j))), minus_inf, x);  // key after the row
+            if (j >= nj) x = minus_inf;
+          }
           vstore(sp, x);
           bmax = vmax(bmax, x);
         }
@@ -388,7 +411,8 @@ void attention(const AttnArgs& a, float* scratch) {
         vstore(mr, m_new);
         vstore(corr + c0 + u * kLanes, c);
       }
-      for (int64_t r = c0; r < c0 + kRL; r += kRG) pv_group(o + r * dp, dp, st + r, rows_p, corr + r, vb, nj);
+      for (int64_t r = c0; r < c0 + kRL; r += kRG)
+        pv_group(o + r * dp, dp, st + r, rows_p, corr + r, vrows, nj);
     }
   }
   alignas(64) float lanes[kBK];

@@ -210,8 +210,18 @@ Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows
       for (int64_t g = 0; g < Hkv; ++g) attn_tasks.push_back({static_cast<int>(s), q0, q1, g, prefix + q1});
     }
   }
-  std::stable_sort(attn_tasks.begin(), attn_tasks.end(),
-                   [](const AttnTask& a, const AttnTask& b2) { return a.cost > b2.cost; });
+  // Longest sequences first; within a sequence head-major, query chunks longest first: consecutive
+  // tasks reuse one head's keys/values from L2, and the short tasks come last (load balance).
+  std::vector<int64_t> seq_cost(b.seqs.size(), 0);
+  for (const auto& t : attn_tasks)
+    seq_cost[static_cast<size_t>(t.seq)] = std::max(seq_cost[static_cast<size_t>(t.seq)], t.cost);
+  std::stable_sort(attn_tasks.begin(), attn_tasks.end(), [&](const AttnTask& x, const AttnTask& y) {
+    const int64_t cx = seq_cost[static_cast<size_t>(x.seq)], cy = seq_cost[static_cast<size_t>(y.seq)];
+    if (cx != cy) return cx > cy;
+    if (x.seq != y.seq) return x.seq < y.seq;
+    if (x.kv_head != y.kv_head) return x.kv_head < y.kv_head;
+    return x.cost > y.cost;
+  });
   attn_scratch =
       kernels->attention_scratch_floats(kAttnQueryRows, static_cast<int>(D), static_cast<int>(n_rep));
 
