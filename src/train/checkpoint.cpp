@@ -139,7 +139,8 @@ Status load_hf_weights(const std::string& dir, RewardModel& rm, uint64_t seed, b
   return Status::ok();
 }
 
-Status save_hf_folder(const std::string& dir, const RewardModel& rm, const std::string& tokenizer_dir) {
+Status save_hf_folder(const std::string& dir, const RewardModel& rm, const std::string& tokenizer_dir,
+                      const model::TokenizerFacts* facts) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return io_error(dir + ": cannot create directory: " + ec.message());
@@ -166,8 +167,9 @@ Status save_hf_folder(const std::string& dir, const RewardModel& rm, const std::
   }
   SP_RETURN_IF_ERROR(model::write_safetensors((fs::path(dir) / "model.safetensors").string(), out));
   if (!tokenizer_dir.empty()) {
-    SP_ASSIGN_OR_RETURN(auto facts, model::inspect_tokenizer_dir(tokenizer_dir));
-    SP_RETURN_IF_ERROR(model::copy_tokenizer_files(tokenizer_dir, facts, dir));
+    if (facts) return model::copy_tokenizer_files(tokenizer_dir, *facts, dir);
+    SP_ASSIGN_OR_RETURN(auto found, model::inspect_tokenizer_dir(tokenizer_dir));
+    SP_RETURN_IF_ERROR(model::copy_tokenizer_files(tokenizer_dir, found, dir));
   }
   return Status::ok();
 }

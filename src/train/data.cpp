@@ -15,12 +15,18 @@
 namespace synpref::train {
 
 void PairSet::add(std::span<const int32_t> prefix, std::span<const int32_t> chosen,
-                  std::span<const int32_t> rejected, float margin) {
+                  std::span<const int32_t> rejected, float margin, const std::string& cat) {
   for (auto part : {prefix, chosen, rejected}) {
     tokens.insert(tokens.end(), part.begin(), part.end());
     bounds.push_back(tokens.size());
   }
   margins.push_back(margin);
+  auto it = std::find(category_names.begin(), category_names.end(), cat);
+  if (it == category_names.end()) {
+    category_names.push_back(cat);
+    it = category_names.end() - 1;
+  }
+  category.push_back(static_cast<uint16_t>(it - category_names.begin()));
 }
 
 PairView PairSet::pair(size_t p) const {
@@ -57,8 +63,14 @@ bool is_shard(const std::string& path) {
 Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const std::string& tokenizer_dir,
                            const PairLoadOptions& options, const std::string& rejects_path,
                            PairLoadReport* report) {
-  *report = PairLoadReport{};
   SP_ASSIGN_OR_RETURN(auto tok, tokenizer::load_tokenizer(tokenizer_dir));
+  return load_pairs(inputs, tok, options, rejects_path, report);
+}
+
+Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const tokenizer::Tokenizer& tok,
+                           const PairLoadOptions& options, const std::string& rejects_path,
+                           PairLoadReport* report) {
+  *report = PairLoadReport{};
   PairSet pairs;
   std::vector<std::string> text_inputs;
   for (const auto& path : inputs) {
@@ -142,7 +154,8 @@ Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const std::st
         continue;
       }
       report->truncated += in.truncated_tokens > 0;
-      pairs.add(in.prefix, in.suffixes[0], in.suffixes[1], static_cast<float>(batch[i].margin.value_or(0.0)));
+      pairs.add(in.prefix, in.suffixes[0], in.suffixes[1], static_cast<float>(batch[i].margin.value_or(0.0)),
+                batch[i].attributes.task_category);
       ++report->pairs;
     }
   }

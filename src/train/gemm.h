@@ -4,7 +4,7 @@
 // `nr` rows (kernels.h). Training needs three products per linear layer; all map onto it:
 //   forward   Y (T, N)   = X (T, K) @ W^T          B = W            pack_rows(W)
 //   backward  dX (T, K) += dY (T, N) @ W           B = W^T          pack_cols(W)
-//             dW (N, K) += dY^T (N, T) @ X         A = dY^T, B = X^T  transpose(dY), pack_cols(X)
+//             dW (N, K) += dY^T (N, T) @ X         A = dY^T, B = X^T  run_transposed_a, pack_cols(X)
 // Every output element is one fused multiply-add chain in a fixed order (k ascending), computed by
 // exactly one task: results never depend on the thread count (resume and MPI equivalence rest on it).
 #pragma once
@@ -36,20 +36,39 @@ class FloatBuffer {
   size_t size_ = 0;
 };
 
+// Single-threaded building blocks, for use inside one task of a parallel loop.
+// Panels [p0, p1) of B (n, k) with B[i][j] = src[i * ld + j] into dst (laid out as for all panels).
+void pack_rows_panels(float* dst, int nr, const float* src, int64_t ld, int64_t n, int64_t k, int64_t p0,
+                      int64_t p1);
+// Steps [k0, k1) of every panel of B (n, k) with B[i][j] = src[j * ld + i].
+void pack_cols_steps(float* dst, int nr, const float* src, int64_t ld, int64_t n, int64_t k, int64_t k0,
+                     int64_t k1);
+model::kernels::PackedMatrix packed_view(int nr, int64_t n, int64_t k, float* data);
+// Tiles [t0, t1) of A (rows, k) in the kernel's pack_a layout, from A[i][j] = src[j * ld + i].
+void pack_a_transposed(float* dst, int mr, const float* src, int64_t ld, int64_t rows, int64_t k, int64_t t0,
+                       int64_t t1);
+void gemm_serial_packed(const model::kernels::KernelSet* ks, const model::kernels::GemmArgs& args,
+                        const float* a_packed, FloatBuffer& scratch);
+// C (M, N) (+)= A @ B^T on the calling thread; a_buf and scratch grow as needed.
+void gemm_serial(const model::kernels::KernelSet* ks, const model::kernels::GemmArgs& args,
+                 FloatBuffer& a_buf, FloatBuffer& scratch);
+
 class Gemm {
  public:
   Gemm(const model::kernels::KernelSet* kernels, model::ThreadPool* pool);
 
   // C (M, N) (+)= A (M, K) @ B^T (+ bias), B packed (args.w).
   void run(const model::kernels::GemmArgs& args);
+  // The same with A given transposed: A[i][j] = args.a[j * args.lda + i] (packed without a copy).
+  void run_transposed_a(const model::kernels::GemmArgs& args);
+  // The same with A already in the kernel's packed layout.
+  void run_packed(const model::kernels::GemmArgs& args, const float* a_packed);
   // B (n, k) with B[i][j] = src[i * ld + j] (a row-major matrix; weights in the forward pass).
   model::kernels::PackedMatrix pack_rows(const float* src, int64_t ld, int64_t n, int64_t k,
                                          FloatBuffer& out);
   // B (n, k) with B[i][j] = src[j * ld + i] (the transpose of a row-major (k, n) matrix).
   model::kernels::PackedMatrix pack_cols(const float* src, int64_t ld, int64_t n, int64_t k,
                                          FloatBuffer& out);
-  // dst (cols, rows) = src (rows, cols)^T ; src rows `ld` apart.
-  void transpose(float* dst, const float* src, int64_t ld, int64_t rows, int64_t cols);
 
   // The three products of a linear layer y = x W^T (+ b) over `rows` rows:
   //   forward: out (rows, n) = inp (rows, k) @ w^T (+ bias); accumulate: out += (...)
@@ -67,7 +86,7 @@ class Gemm {
   const model::kernels::KernelSet* kernels_;
   model::ThreadPool* pool_;
   std::vector<FloatBuffer> partial_;  // per thread
-  FloatBuffer a_packed_, packed_, transposed_;
+  FloatBuffer a_packed_, packed_;
 };
 
 }  // namespace synpref::train

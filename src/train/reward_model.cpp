@@ -8,6 +8,7 @@
 #include <functional>
 #include <thread>
 
+#include "attention.h"
 #include "gemm.h"
 #include "model/kernels.h"
 #include "model/thread_pool.h"
@@ -116,6 +117,7 @@ struct RewardModel::Impl {
   FloatBuffer xn, h;       // (T, C), (T, F) recomputed in backward
   FloatBuffer dx, dxn, dh, dgu, datt, dqkv, dqkv_raw, dhf, partial;
   std::vector<FloatBuffer> thread_scratch;
+  std::vector<AttentionBackward> attn_backward;  // per thread
 
   int64_t C() const { return config.hidden_size; }
   int64_t F() const { return config.intermediate_size; }
@@ -269,16 +271,16 @@ void RewardModel::Impl::attention_backward(const PackedBatch& b, const float* qk
   const int64_t qn = qkv_n();
   const ops::AttnDims dims{Hq(), Hkv(), D()};
   const int64_t n_tasks = static_cast<int64_t>(b.groups.size()) * Hkv();
-  pool->parallel_for(n_tasks, [&](int64_t task, int) {
+  pool->parallel_for(n_tasks, [&](int64_t task, int thread) {
     const auto& group = b.groups[static_cast<size_t>(task / Hkv())];
     const int64_t g = task % Hkv();
     for (int s = group.seq_begin; s < group.seq_end; ++s) {
       const auto& seq = b.seqs[static_cast<size_t>(s)];
       const PackedBatch::Seq* parent = seq.parent >= 0 ? &b.seqs[static_cast<size_t>(seq.parent)] : nullptr;
-      ops::attention_backward<float>(dqkv + seq.row0 * qn, parent ? dqkv + parent->row0 * qn : nullptr,
-                                     datt + seq.row0 * q_dim(), q_dim(), qkv + seq.row0 * qn,
-                                     parent ? qkv + parent->row0 * qn : nullptr, seq.n_rows,
-                                     parent ? parent->n_rows : 0, qn, dims, attn_scale(), g, g + 1);
+      attn_backward[static_cast<size_t>(thread)].run(
+          k, dqkv + seq.row0 * qn, parent ? dqkv + parent->row0 * qn : nullptr, datt + seq.row0 * q_dim(),
+          q_dim(), qkv + seq.row0 * qn, parent ? qkv + parent->row0 * qn : nullptr, seq.n_rows,
+          parent ? parent->n_rows : 0, qn, dims, attn_scale(), g);
     }
   });
 }
@@ -466,6 +468,7 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   std::unique_ptr<RewardModel> rm(new RewardModel(config, options));
   rm->params_.assign(rm->layout_.size(), 0.0f);
   rm->grads_.assign(rm->layout_.n_trainable(), 0.0f);
+  if (!rm->layout_.embeddings_frozen()) rm->row_marked_.assign(static_cast<size_t>(config.vocab_size), 0);
   auto impl = std::make_unique<Impl>();
   impl->config = rm->layout_.config();
   impl->k = ks;
@@ -477,12 +480,45 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   impl->rope = std::make_unique<RopeTable>(impl->config);
   impl->n_frozen = options.n_frozen_layers;
   impl->thread_scratch.resize(static_cast<size_t>(n_threads));
+  impl->attn_backward.resize(static_cast<size_t>(n_threads));
   rm->impl_ = std::move(impl);
   return rm;
 }
 
 void RewardModel::zero_grad() {
-  impl_->zero(grads_.data(), static_cast<int64_t>(grads_.size()));
+  const ModelView G = layout_.grads_view(grads_.data());
+  if (!G.embed) {
+    impl_->zero(grads_.data(), static_cast<int64_t>(grads_.size()));
+    return;
+  }
+  const int64_t C = config().hidden_size;
+  const size_t embed_size = static_cast<size_t>(config().vocab_size * C);
+  impl_->zero(grads_.data() + embed_size, static_cast<int64_t>(grads_.size() - embed_size));
+  for (int32_t r : rows_) {
+    std::memset(G.embed + static_cast<int64_t>(r) * C, 0, static_cast<size_t>(C) * sizeof(float));
+    row_marked_[static_cast<size_t>(r)] = 0;
+  }
+  rows_.clear();
+  rows_sorted_ = true;
+}
+
+const std::vector<int32_t>& RewardModel::embedding_rows() const {
+  if (!rows_sorted_) {
+    std::sort(rows_.begin(), rows_.end());
+    rows_sorted_ = true;
+  }
+  return rows_;
+}
+
+void RewardModel::mark_embedding_rows(std::span<const int32_t> rows) {
+  if (row_marked_.empty()) return;
+  for (int32_t r : rows) {
+    if (!row_marked_[static_cast<size_t>(r)]) {
+      row_marked_[static_cast<size_t>(r)] = 1;
+      rows_.push_back(r);
+      rows_sorted_ = false;
+    }
+  }
 }
 
 namespace {
@@ -531,6 +567,11 @@ void RewardModel::forward_backward(const PackedBatch& batch, float loss_scale, P
     dscores[static_cast<size_t>(2 * p + 1)] = static_cast<float>(dr);
   }
   impl_->backward(batch, P, layout_.grads_view(grads_.data()), dscores.data());
+  mark_embedding_rows(batch.ids);
+}
+
+model::ThreadPool& RewardModel::thread_pool() {
+  return *impl_->pool;
 }
 
 int RewardModel::n_threads() const {

@@ -117,7 +117,7 @@ Pair make_math(Rand& r, int operand_max) {
   const bool add = r.below(2) == 0;
   if (!add && a < b) std::swap(a, b);
   const int c = add ? a + b : a - b;
-  static const std::vector<int> deltas = {-2, -1, 1, 2, 10, -10};
+  static const std::vector<int> deltas = {-2, -1, 1, 2};  // the last digit is always wrong
   int wrong;
   do wrong = c + r.pick(deltas);
   while (wrong < 0);
@@ -136,8 +136,9 @@ Pair make_math(Rand& r, int operand_max) {
 Pair make_comparison(Rand& r, int operand_max) {
   Pair p;
   p.category = "comparison";
-  int a = r.below(operand_max), b;
-  do b = r.below(operand_max);
+  const int hi = 10 * operand_max;  // two-digit numbers by default
+  int a = r.below(hi), b;
+  do b = r.below(hi);
   while (b == a);
   p.prompt = "Which number is larger, " + std::to_string(a) + " or " + std::to_string(b) + "?";
   p.chosen = std::to_string(std::max(a, b)) + " is larger.";
@@ -152,7 +153,7 @@ Pair make_sorting(Rand& r, int operand_max) {
   std::set<int> seen;
   std::vector<int> v;
   while (static_cast<int>(v.size()) < n) {
-    const int x = r.below(std::max(operand_max, 2 * n));
+    const int x = r.below(std::max(operand_max, n + 1));
     if (seen.insert(x).second) v.push_back(x);
   }
   p.prompt = "Sort these numbers in ascending order: " + join_ints(v) + ".";

@@ -144,12 +144,20 @@ struct Eval {
     PairAcc acc;
     PackedBatch batch;
     PairOutputs out;
+    const size_t n_cat = pairs->category_names.size();
+    std::vector<double> by_cat(2 * n_cat, 0.0);  // (correct, n) per category
     for (const auto& mb : split_by_tokens(*pairs, mine, budget, share_prefix)) {
       pack_pairs(batch, *pairs, mb, share_prefix, pad);
       rm.forward(batch, &out);
       acc.add(out);
+      for (size_t i = 0; i < mb.size(); ++i) {
+        const size_t c = pairs->category[mb[i]];
+        by_cat[2 * c] += out.r_chosen[i] > out.r_rejected[i] ? 1 : 0;
+        by_cat[2 * c + 1] += 1;
+      }
     }
     comm.allreduce_sum(std::span<double>(acc.v, PairAcc::kFields));
+    comm.allreduce_sum(by_cat);
     EvalMetrics m;
     m.pairs = static_cast<uint64_t>(acc.v[PairAcc::n]);
     m.loss = acc.mean(PairAcc::loss);
@@ -159,6 +167,9 @@ struct Eval {
     m.chosen_std = acc.stdev(PairAcc::c_sum, PairAcc::c_sq);
     m.rejected_mean = acc.mean(PairAcc::r_sum);
     m.rejected_std = acc.stdev(PairAcc::r_sum, PairAcc::r_sq);
+    for (size_t c = 0; c < n_cat; ++c)
+      if (by_cat[2 * c + 1] > 0)
+        m.accuracy_by_category.emplace_back(pairs->category_names[c], by_cat[2 * c] / by_cat[2 * c + 1]);
     return m;
   }
 };
@@ -216,6 +227,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   if (ec) return io_error(o.out_dir + ": cannot create folder: " + ec.message());
 
   SP_ASSIGN_OR_RETURN(auto tok, tokenizer::load_tokenizer(o.tokenizer_dir));
+  SP_ASSIGN_OR_RETURN(const model::TokenizerFacts tok_facts, model::inspect_tokenizer_dir(o.tokenizer_dir));
 
   // ---- model config
   model::ModelConfig config;
@@ -267,7 +279,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   load.progress = o.progress && root;
   PairLoadReport report, eval_report;
   SP_ASSIGN_OR_RETURN(
-      PairSet pairs, load_pairs(o.data, o.tokenizer_dir, load,
+      PairSet pairs, load_pairs(o.data, tok, load,
                                 root ? (fs::path(o.out_dir) / "train.rejects.jsonl").string() : "", &report));
   if (pairs.size() == 0)
     return data_error("no usable pairs in --data (" + std::to_string(report.records) + " records read)");
@@ -275,8 +287,8 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   if (!o.eval_data.empty()) {
     SP_ASSIGN_OR_RETURN(
         eval_pairs,
-        load_pairs(o.eval_data, o.tokenizer_dir, load,
-                   root ? (fs::path(o.out_dir) / "eval.rejects.jsonl").string() : "", &eval_report));
+        load_pairs(o.eval_data, tok, load, root ? (fs::path(o.out_dir) / "eval.rejects.jsonl").string() : "",
+                   &eval_report));
   }
   summary.pairs = pairs.size();
   summary.eval_pairs = eval_pairs.size();
@@ -321,9 +333,16 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
     }
     bool score_init = false;
     SP_RETURN_IF_ERROR(load_hf_weights(init_dir, *rm, o.seed, &score_init));
-    state.adam_m.assign(rm->layout().n_trainable(), 0.0f);
-    state.adam_v.assign(rm->layout().n_trainable(), 0.0f);
     state.options_fingerprint = fingerprint;
+  }
+
+  AdamWOptions adam_options = o.adam;
+  adam_options.lr = o.lr;
+  AdamW adam(rm->layout(), adam_options, &rm->thread_pool());
+  if (resumed) {
+    adam.m = std::move(state.adam_m);
+    adam.v = std::move(state.adam_v);
+    adam.refresh();
   }
 
   // ---- schedule
@@ -355,6 +374,12 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
     j["eval_chosen_std"] = m.chosen_std;
     j["eval_rejected_mean"] = m.rejected_mean;
     j["eval_rejected_std"] = m.rejected_std;
+    if (m.accuracy_by_category.size() > 1 ||
+        (m.accuracy_by_category.size() == 1 && !m.accuracy_by_category[0].first.empty())) {
+      nlohmann::ordered_json cats = nlohmann::ordered_json::object();
+      for (const auto& [name, a] : m.accuracy_by_category) cats[name] = a;
+      j["eval_accuracy_by_category"] = cats;
+    }
     const double value = maximize ? m.accuracy : m.loss;
     const bool better = step > 0 && (state.best_step == 0 ||
                                      (maximize ? value > state.best_metric : value < state.best_metric));
@@ -364,7 +389,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       if (root) {
         const std::string tmp = summary.best_dir + ".tmp";
         fs::remove_all(tmp, ec);
-        SP_RETURN_IF_ERROR(save_hf_folder(tmp, *rm, o.tokenizer_dir));
+        SP_RETURN_IF_ERROR(save_hf_folder(tmp, *rm, o.tokenizer_dir, &tok_facts));
         SP_RETURN_IF_ERROR(replace_dir(tmp, summary.best_dir));
       }
       j["best"] = true;
@@ -385,9 +410,14 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       const std::string dir = (fs::path(o.out_dir) / name).string();
       const std::string tmp = dir + ".tmp";
       fs::remove_all(tmp, ec);
-      SP_RETURN_IF_ERROR(save_hf_folder(tmp, *rm, o.tokenizer_dir));
+      SP_RETURN_IF_ERROR(save_hf_folder(tmp, *rm, o.tokenizer_dir, &tok_facts));
       state.log_sums.assign(acc.v, acc.v + PairAcc::kFields);
-      SP_RETURN_IF_ERROR(save_train_state((fs::path(tmp) / "training_state.bin").string(), state));
+      std::swap(state.adam_m, adam.m);  // lend the moments to the state for writing (no copy)
+      std::swap(state.adam_v, adam.v);
+      const Status saved = save_train_state((fs::path(tmp) / "training_state.bin").string(), state);
+      std::swap(state.adam_m, adam.m);
+      std::swap(state.adam_v, adam.v);
+      SP_RETURN_IF_ERROR(saved);
       SP_RETURN_IF_ERROR(replace_dir(tmp, dir));
       SP_RETURN_IF_ERROR(write_text((fs::path(o.out_dir) / "latest").string(), name + "\n"));
       // Keep the newest keep_checkpoints complete checkpoints.
@@ -456,12 +486,40 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       rows += static_cast<double>(batch.n_rows());
     }
     acc.v[PairAcc::tokens] += rows;
-    comm.allreduce_sum(grads);
-    const double norm = grad_norm(grads);
-    clip_grads(grads, norm, o.max_grad_norm);
-    AdamWOptions adam = o.adam;
-    adam.lr = lr;
-    adamw_step(rm->layout(), rm->params(), grads, state.adam_m, state.adam_v, state.step + 1, lr, adam);
+    // Embedding gradient rows that may be nonzero: this rank's ids, united over ranks.
+    const std::vector<int32_t>* embed_rows = nullptr;
+    if (!rm->layout().embeddings_frozen()) {
+      if (comm.size() > 1) {
+        std::vector<float> mark(static_cast<size_t>(config.vocab_size), 0.0f);
+        for (int32_t r : rm->embedding_rows()) mark[static_cast<size_t>(r)] = 1.0f;
+        comm.allreduce_sum(mark);
+        std::vector<int32_t> all;
+        for (size_t r = 0; r < mark.size(); ++r)
+          if (mark[r] > 0) all.push_back(static_cast<int32_t>(r));
+        rm->mark_embedding_rows(all);
+      }
+      embed_rows = &rm->embedding_rows();
+    }
+    if (comm.size() > 1) {
+      if (embed_rows) {
+        // Sum the listed embedding rows (gathered into one buffer) and the dense rest.
+        const int64_t C = config.hidden_size;
+        std::vector<float> packed(embed_rows->size() * static_cast<size_t>(C));
+        for (size_t i = 0; i < embed_rows->size(); ++i)
+          std::memcpy(packed.data() + i * C, grads.data() + static_cast<int64_t>((*embed_rows)[i]) * C,
+                      C * sizeof(float));
+        comm.allreduce_sum(packed);
+        for (size_t i = 0; i < embed_rows->size(); ++i)
+          std::memcpy(grads.data() + static_cast<int64_t>((*embed_rows)[i]) * C, packed.data() + i * C,
+                      C * sizeof(float));
+        const size_t embed_size = static_cast<size_t>(config.vocab_size * C);
+        comm.allreduce_sum(grads.subspan(embed_size));
+      } else {
+        comm.allreduce_sum(grads);
+      }
+    }
+    const double norm = adam.grad_norm(grads, embed_rows);
+    adam.step(rm->params(), grads, embed_rows, state.step + 1, lr, clip_scale(norm, o.max_grad_norm));
     ++state.step;
     state.pairs_seen += step_ids.size();
     last_norm = norm;
@@ -515,7 +573,10 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
         eval_pairs.size() > 0 && ((o.eval_every > 0 && state.step % o.eval_every == 0) || last);
     if (eval_now) {
       SP_ASSIGN_OR_RETURN(EvalMetrics m, run_eval(state.step));
-      if (last) summary.eval_loss = m.loss, summary.eval_accuracy = m.accuracy;
+      if (last) {
+        summary.eval_loss = m.loss, summary.eval_accuracy = m.accuracy;
+        summary.eval_accuracy_by_category = m.accuracy_by_category;
+      }
     }
     if (o.save_every > 0 && state.step % o.save_every == 0) SP_RETURN_IF_ERROR(save_checkpoint(state.step));
   }
@@ -531,7 +592,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   if (root) {
     const std::string tmp = summary.final_dir + ".tmp";
     fs::remove_all(tmp, ec);
-    SP_RETURN_IF_ERROR(save_hf_folder(tmp, *rm, o.tokenizer_dir));
+    SP_RETURN_IF_ERROR(save_hf_folder(tmp, *rm, o.tokenizer_dir, &tok_facts));
     SP_RETURN_IF_ERROR(replace_dir(tmp, summary.final_dir));
     nlohmann::ordered_json s;
     s["steps"] = summary.steps;
@@ -550,6 +611,9 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
     if (eval_pairs.size() > 0) {
       s["eval_loss"] = summary.eval_loss;
       s["eval_accuracy"] = summary.eval_accuracy;
+      nlohmann::ordered_json cats = nlohmann::ordered_json::object();
+      for (const auto& [name, a] : summary.eval_accuracy_by_category) cats[name] = a;
+      s["eval_accuracy_by_category"] = cats;
       s["best_metric_name"] = o.best_metric;
       s["best_metric"] = summary.best_metric;
       s["best_step"] = summary.best_step;

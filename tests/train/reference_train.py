@@ -15,7 +15,8 @@ Run with Debian's interpreter:
       pairs.json: {"pairs": [{"prefix": [ids], "chosen": [ids], "rejected": [ids], "margin": m}, ...]}
       out.json:   {"loss": L, "r_chosen": [...], "r_rejected": [...], "grads": {name: [flat floats]}}
   /usr/bin/python3 tests/train/reference_train.py adamw --input in.json --output out.json
-  /usr/bin/python3 tests/train/reference_train.py bench --config config.json --tokens T --pairs P --threads N --reps R
+  /usr/bin/python3 tests/train/reference_train.py bench --config config.json --tokens T --pairs P --threads N
+      (then "run" lines on stdin, one JSON timing line each)
 """
 import argparse
 import json
@@ -196,7 +197,13 @@ def cmd_adamw(args):
 
 
 def cmd_bench(args):
-    """Times full training steps (forward + backward + AdamW) of a random RM on random pairs."""
+    """A training step of a random RM, timed for synpref-bench (tools/bench/bench_train.cpp).
+
+    Prints "ready" after setup, then answers each "run" line on stdin with one JSON line:
+    {"fwd_bwd_s": ..., "optimizer_s": ..., "tokens": ...} for forward + backward of the mean BT loss
+    over `pairs` pairs whose two responses are full sequences of `tokens` tokens each (transformers
+    has no prefix sharing; the 2 * pairs sequences run as one batch), then torch.optim.AdamW.step().
+    """
     torch.set_num_threads(args.threads)
     with open(args.config) as f:
         config = json.load(f)
@@ -210,28 +217,68 @@ def cmd_bench(args):
         names.update({p + "input_layernorm.weight": (C,), p + "post_attention_layernorm.weight": (C,),
                       p + "self_attn.q_proj.weight": (H * D, C), p + "self_attn.k_proj.weight": (Hkv * D, C),
                       p + "self_attn.v_proj.weight": (Hkv * D, C), p + "self_attn.o_proj.weight": (C, H * D),
-                      p + "mlp.gate_proj.weight": (F, C), p + "mlp.up_proj.weight": (F, C), p + "mlp.down_proj.weight": (C, F)})
+                      p + "mlp.gate_proj.weight": (F, C), p + "mlp.up_proj.weight": (F, C),
+                      p + "mlp.down_proj.weight": (C, F)})
         if config.get("model_type") == "qwen3":
             names.update({p + "self_attn.q_norm.weight": (D,), p + "self_attn.k_norm.weight": (D,)})
     weights = {}
     for n, shape in names.items():
         t = torch.ones(shape) if "norm" in n else torch.randn(shape) * 0.02
         weights[n] = t.requires_grad_(True)
-    model = RewardModel(config, weights)
+    model = BatchedRewardModel(config, weights)
     opt = torch.optim.AdamW(list(weights.values()), lr=1e-5)
     g = torch.Generator().manual_seed(1)
-    seq = args.tokens // 2  # each pair: two sequences of `seq` tokens (no prefix sharing in transformers)
-    pairs = [(torch.randint(0, config["vocab_size"], (seq,), generator=g).tolist(),
-              torch.randint(0, config["vocab_size"], (seq,), generator=g).tolist()) for _ in range(args.pairs)]
-    for rep in range(args.reps + 1):
+    ids = torch.randint(0, config["vocab_size"], (2 * args.pairs, args.tokens), generator=g)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
         t0 = time.perf_counter()
         opt.zero_grad()
-        losses = [-torch.nn.functional.logsigmoid(model.score(a) - model.score(b)) for a, b in pairs]
-        torch.stack(losses).mean().backward()
+        r = model.scores(ids)
+        loss = -torch.nn.functional.logsigmoid(r[0::2] - r[1::2]).mean()
+        loss.backward()
+        t1 = time.perf_counter()
         opt.step()
-        dt = time.perf_counter() - t0
-        if rep > 0:  # the first repetition warms up
-            print(json.dumps({"seconds": dt, "tokens": args.tokens * args.pairs}), flush=True)
+        t2 = time.perf_counter()
+        print(json.dumps({"fwd_bwd_s": t1 - t0, "optimizer_s": t2 - t1, "tokens": int(ids.numel())}), flush=True)
+
+
+class BatchedRewardModel(RewardModel):
+    """RewardModel over a batch of equal-length unpadded sequences (B, T), scored at the last token."""
+
+    def scores(self, input_ids):
+        B, T = input_ids.shape
+        h = self.get("embed_tokens.weight")[input_ids]  # (B, T, C)
+        pos = torch.arange(T).float()
+        freqs = pos[:, None] * self.inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos()[None, None], emb.sin()[None, None]  # (1, 1, T, D)
+        mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
+        scale = self.head_dim ** -0.5
+        n_rep = self.n_head // self.n_kv
+        for l in range(self.n_layer):
+            p = f"layers.{l}."
+            x = rms_norm(h, self.get(p + "input_layernorm.weight"), self.eps)
+            lin = lambda t, name: torch.nn.functional.linear(t, self.get(p + name + ".weight"), self.get(p + name + ".bias"))
+            q = lin(x, "self_attn.q_proj").view(B, T, self.n_head, self.head_dim)
+            k = lin(x, "self_attn.k_proj").view(B, T, self.n_kv, self.head_dim)
+            v = lin(x, "self_attn.v_proj").view(B, T, self.n_kv, self.head_dim)
+            if self.qk_norm:
+                q = rms_norm(q, self.get(p + "self_attn.q_norm.weight"), self.eps)
+                k = rms_norm(k, self.get(p + "self_attn.k_norm.weight"), self.eps)
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D)
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
+            k = k.repeat_interleave(n_rep, dim=1)
+            v = v.repeat_interleave(n_rep, dim=1)
+            att = torch.softmax(q @ k.transpose(2, 3) * scale + mask, dim=-1, dtype=torch.float32) @ v
+            att = att.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
+            h = h + lin(att, "self_attn.o_proj")
+            x = rms_norm(h, self.get(p + "post_attention_layernorm.weight"), self.eps)
+            h = h + lin(torch.nn.functional.silu(lin(x, "mlp.gate_proj")) * lin(x, "mlp.up_proj"), "mlp.down_proj")
+        h = rms_norm(h[:, -1], self.get("norm.weight"), self.eps)
+        return (h @ self.w["score.weight"].T)[:, 0]
 
 
 def main():
@@ -249,7 +296,6 @@ def main():
     b.add_argument("--tokens", type=int, required=True)
     b.add_argument("--pairs", type=int, default=1)
     b.add_argument("--threads", type=int, default=1)
-    b.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     {"grad": cmd_grad, "adamw": cmd_adamw, "bench": cmd_bench}[args.cmd](args)
 

@@ -43,6 +43,9 @@ Status run_train(const train::TrainOptions& options) {
     j["eval_pairs"] = s.eval_pairs;
     j["eval_loss"] = s.eval_loss;
     j["eval_accuracy"] = s.eval_accuracy;
+    nlohmann::ordered_json cats = nlohmann::ordered_json::object();
+    for (const auto& [name, a] : s.eval_accuracy_by_category) cats[name] = a;
+    j["eval_accuracy_by_category"] = cats;
     j["best_step"] = s.best_step;
     j["best_dir"] = s.best_dir;
   }
@@ -207,7 +210,7 @@ void add_synth(CLI::App& app) {
                   "Concentrate the noise in these categories (comma-separated); default uniform");
   cmd->add_option("--categories", f->categories, "Generate only these categories (comma-separated)");
   cmd->add_option("--operand-max", f->options.operand_max,
-                  "Numbers in math/comparison/sorting are below this")
+                  "Difficulty: math operands and sorted values below this, compared numbers below 10x this")
       ->capture_default_str();
   cmd->callback([f] { set_action([f] { return run_synth(*f); }); });
 }

@@ -16,6 +16,7 @@
 #include "synpref/common/hash.h"
 #include "synpref/common/status.h"
 #include "synpref/model/config.h"
+#include "synpref/model/init.h"
 #include "synpref/train/reward_model.h"
 
 namespace synpref::train {
@@ -32,8 +33,10 @@ Result<model::ModelConfig> read_reward_config(const std::string& dir);
 Status load_hf_weights(const std::string& dir, RewardModel& rm, uint64_t seed, bool* score_initialized);
 
 // Writes config.json, model.safetensors (f32) and the tokenizer files of `tokenizer_dir` (when not
-// empty) into `dir` (created). Files are written atomically (temporary name, then rename).
-Status save_hf_folder(const std::string& dir, const RewardModel& rm, const std::string& tokenizer_dir);
+// empty; `facts` from model::inspect_tokenizer_dir, looked up when null) into `dir` (created).
+// Files are written atomically (temporary name, then rename).
+Status save_hf_folder(const std::string& dir, const RewardModel& rm, const std::string& tokenizer_dir,
+                      const model::TokenizerFacts* facts = nullptr);
 
 // Everything besides the weights that a resumed run needs.
 struct TrainState {

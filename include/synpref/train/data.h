@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "synpref/common/status.h"
+#include "synpref/tokenizer/tokenizer.h"
 #include "synpref/train/reward_model.h"
 
 namespace synpref::train {
@@ -24,10 +25,13 @@ struct PairSet {
   std::vector<int32_t> tokens;
   std::vector<uint64_t> bounds{0};
   std::vector<float> margins;
+  // Per pair: index into category_names of the record's attributes.task_category ("" = none).
+  std::vector<uint16_t> category;
+  std::vector<std::string> category_names;
 
   size_t size() const { return margins.size(); }
   void add(std::span<const int32_t> prefix, std::span<const int32_t> chosen,
-           std::span<const int32_t> rejected, float margin);
+           std::span<const int32_t> rejected, float margin, const std::string& category = "");
   PairView pair(size_t p) const;
   // Rows the pair occupies in a batch: prefix once (shared) or twice (unshared).
   uint64_t rows(size_t p, bool share_prefix) const;
@@ -52,6 +56,9 @@ struct PairLoadReport {
 };
 
 // Loads and tokenizes `inputs`. `rejects_path` receives malformed records ("" = count only).
+Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const tokenizer::Tokenizer& tokenizer,
+                           const PairLoadOptions& options, const std::string& rejects_path,
+                           PairLoadReport* report);
 Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const std::string& tokenizer_dir,
                            const PairLoadOptions& options, const std::string& rejects_path,
                            PairLoadReport* report);

@@ -28,6 +28,10 @@
 #include "synpref/model/config.h"
 #include "synpref/train/params.h"
 
+namespace synpref::model {
+class ThreadPool;
+}
+
 namespace synpref::train {
 
 // A micro-batch: the rows of several sequences, no padding (the model engine's packing).
@@ -94,7 +98,13 @@ class RewardModel {
   // Gradients of the trainable suffix of params() (see ParamLayout::trainable_begin).
   std::span<float> grads() { return {grads_.data(), grads_.size()}; }
   std::span<const float> grads() const { return {grads_.data(), grads_.size()}; }
+  // Zeroes the gradients. The embedding gradient is sparse (only rows of ids seen since the last
+  // zero_grad are nonzero), so only those rows are cleared.
   void zero_grad();
+  // Embedding rows whose gradient may be nonzero, sorted: the ids of every batch since zero_grad()
+  // plus rows marked with mark_embedding_rows (rows an allreduce wrote). Empty when frozen.
+  const std::vector<int32_t>& embedding_rows() const;
+  void mark_embedding_rows(std::span<const int32_t> rows);
 
   // Forward and backward of loss_scale * sum_p BT loss_p over the batch's pairs; gradients are
   // ADDED to grads() (gradient accumulation over micro-batches). Fills `out` (rewards, losses).
@@ -103,6 +113,7 @@ class RewardModel {
   void forward(const PackedBatch& batch, PairOutputs* out);
 
   int n_threads() const;
+  model::ThreadPool& thread_pool();  // the workers this model runs on (shared by the optimizer)
   const char* kernel_name() const;
   // FLOPs (multiply-add = 2) of one forward pass over `batch`: matmuls (including the score head)
   // and causal attention over the keys each row actually sees. Backward costs twice that.
@@ -117,6 +128,9 @@ class RewardModel {
   ParamLayout layout_;
   std::vector<float> params_, grads_;
   std::unique_ptr<Impl> impl_;
+  std::vector<uint8_t> row_marked_;    // (V) embedding rows in rows_
+  mutable std::vector<int32_t> rows_;  // embedding rows with possibly nonzero gradient
+  mutable bool rows_sorted_ = true;
 };
 
 }  // namespace synpref::train

@@ -2,7 +2,7 @@
 // (`synpref data synth`), the embedded default data set of the demo and the curation pipeline.
 //
 // Categories (task_category; objectivity; controversiality):
-//   math                   a + b / a - b with the right result vs. an off-by-a-little one (objective; none)
+//   math                   a + b / a - b with the right result vs. one off by 1 or 2 (objective; none)
 //   comparison             "which is larger" with the larger vs. the smaller number (objective; none)
 //   sorting                a list sorted ascending vs. the same list with two neighbours swapped (objective;
 //   none) instruction_following  format constraints: uppercase only, exactly N items, yes/no only, JSON with
@@ -33,7 +33,10 @@ struct SynthOptions {
   double noise = 0.0;
   std::vector<std::string> noise_categories;  // empty = uniform over all categories
   std::vector<std::string> categories;        // empty = all
-  int operand_max = 50;                       // math/comparison operands in [0, operand_max)
+  // Difficulty: math operands and sorted values lie in [0, operand_max), compared numbers in
+  // [0, 10 * operand_max). The default (single digits; two-digit comparisons) is learnable by a tiny
+  // model trained from scratch in minutes.
+  int operand_max = 10;
 };
 
 const std::vector<std::string>& synth_categories();

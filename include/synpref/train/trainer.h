@@ -79,6 +79,7 @@ struct TrainSummary {
   double first_loss = 0, last_loss = 0;  // logged train loss (first and last logging interval)
   double last_accuracy = 0;
   double eval_loss = 0, eval_accuracy = 0;  // final evaluation (NaN without eval data)
+  std::vector<std::pair<std::string, double>> eval_accuracy_by_category;
   double best_metric = 0;
   uint64_t best_step = 0;
   uint64_t resumed_from = 0;
@@ -94,6 +95,8 @@ struct EvalMetrics {
   uint64_t pairs = 0;
   double loss = 0, accuracy = 0, margin = 0;
   double chosen_mean = 0, chosen_std = 0, rejected_mean = 0, rejected_std = 0;
+  // Pair accuracy per attributes.task_category (records without one under "").
+  std::vector<std::pair<std::string, double>> accuracy_by_category;
 };
 
 }  // namespace synpref::train
