@@ -345,11 +345,8 @@ std::string model_config_to_json(const ModelConfig& c) {
   j["hidden_act"] = "silu";
   j["hidden_size"] = c.hidden_size;
   if (c.head == HeadKind::score) {
-    json id2label = json::object(), label2id = json::object();
-    for (int64_t i = 0; i < c.num_labels; ++i) {
-      id2label[std::to_string(i)] = "LABEL_" + std::to_string(i);
-      label2id["LABEL_" + std::to_string(i)] = i;
-    }
+    json id2label = json::object();
+    for (int64_t i = 0; i < c.num_labels; ++i) id2label[std::to_string(i)] = "LABEL_" + std::to_string(i);
     j["id2label"] = id2label;
   }
   j["initializer_range"] = c.initializer_range;

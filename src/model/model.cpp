@@ -451,7 +451,6 @@ Result<std::vector<std::vector<float>>> Model::score_groups(const std::vector<Sc
             return p < ctx_len ? grp.context[static_cast<size_t>(p)] : resp[static_cast<size_t>(p - ctx_len)];
           };
           while (pos > 0 && id_at(pos) == *pad) --pos;
-          if (pos == 0 && id_at(0) == *pad) pos = 0;
         }
         out_rows.push_back(pos < ctx_len ? ctx_row0 + pos : row0 + (pos - ctx_len));
         out_index.emplace_back(u.group, ri);

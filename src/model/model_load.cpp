@@ -384,7 +384,7 @@ Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) 
     for (auto& f : inv_freq) f = f / static_cast<float>(rs.factor);
   } else if (rs.type == RopeScaling::Type::llama3) {
     const float factor = static_cast<float>(rs.factor);
-    const float low = static_cast<float>(rs.low_freq_factor), high = static_cast<float>(rs.high_freq_factor);
+    const float low = static_cast<float>(rs.low_freq_factor);
     const float old_len = static_cast<float>(rs.original_max_position_embeddings);
     const float low_freq_wavelen =
         static_cast<float>(static_cast<double>(rs.original_max_position_embeddings) / rs.low_freq_factor);
@@ -399,7 +399,6 @@ Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) 
       const float smoothed = (1.0f - smooth) * scaled / factor + smooth * scaled;
       const bool medium = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
       f = medium ? smoothed : scaled;
-      (void)high;
     }
   }
   return Status::ok();
