@@ -110,17 +110,19 @@ std::string capitalize(std::string s) {
   return s;
 }
 
+// The rejected answer has the column-arithmetic slip of a dropped or spurious carry (borrow): its
+// tens digit is off by one, e.g. 7 + 5 = 2 or 3 + 4 = 17.
 Pair make_math(Rand& r, int operand_max) {
   Pair p;
   p.category = "math";
-  int a = r.below(operand_max), b = r.below(operand_max);
   const bool add = r.below(2) == 0;
-  if (!add && a < b) std::swap(a, b);
-  const int c = add ? a + b : a - b;
-  static const std::vector<int> deltas = {-2, -1, 1, 2};  // the last digit is always wrong
-  int wrong;
-  do wrong = c + r.pick(deltas);
-  while (wrong < 0);
+  int a, b, c;
+  if (add) {
+    a = r.below(operand_max), b = r.below(operand_max), c = a + b;
+  } else {
+    b = r.below(operand_max), c = r.below(2 * operand_max - 1), a = b + c;
+  }
+  const int wrong = c < 10 ? c + 10 : c - 10;
   const std::string op = add ? " + " : " - ";
   static const std::vector<std::string> asks = {"What is {}?", "Compute {}.", "Calculate {}.",
                                                 "What does {} equal?"};

@@ -2,7 +2,8 @@
 // (`synpref data synth`), the embedded default data set of the demo and the curation pipeline.
 //
 // Categories (task_category; objectivity; controversiality):
-//   math                   a + b / a - b with the right result vs. one off by 1 or 2 (objective; none)
+//   math                   a + b / a - b with the right result vs. one with a carry/borrow slip (tens
+//                          digit off by one: 7 + 5 = 2, 3 + 4 = 17) (objective; none)
 //   comparison             "which is larger" with the larger vs. the smaller number (objective; none)
 //   sorting                a list sorted ascending vs. the same list with two neighbours swapped (objective;
 //   none) instruction_following  format constraints: uppercase only, exactly N items, yes/no only, JSON with
