@@ -8,6 +8,8 @@
 
 namespace synpref::train {
 
+int64_t kPanelsPerTask = 4;
+
 using model::kernels::GemmArgs;
 using model::kernels::PackedMatrix;
 using model::kernels::WType;
@@ -63,7 +65,10 @@ void Gemm::run_packed(const GemmArgs& g, const float* a_packed) {
   const int64_t block_rows = 8 * kernels_->mr;
   const int64_t m_blocks = (g.m + block_rows - 1) / block_rows;
   const int64_t panel_bytes = w.k * w.nr * 4;
-  int64_t group = std::max<int64_t>(1, (512 << 10) / std::max<int64_t>(1, panel_bytes));
+  // Panels per task: the kernel streams K in L1-sized slices, so what a task reuses from L2 is its
+  // A block (rows x K) across its panels; more panels per task, less L3 traffic per flop.
+  int64_t group =
+      std::max<int64_t>(1, std::min<int64_t>(kPanelsPerTask, (2 << 20) / std::max<int64_t>(1, panel_bytes)));
   const int64_t want_tasks = 4 * pool_->n_threads();
   while (group > 1 && ((panels + group - 1) / group) * m_blocks < want_tasks) group /= 2;
   const int64_t n_groups = (panels + group - 1) / group;
@@ -113,16 +118,20 @@ void gemm_serial(const model::kernels::KernelSet* ks, const GemmArgs& g, FloatBu
 
 void pack_rows_panels(float* dst, int nr, const float* src, int64_t ld, int64_t n, int64_t k, int64_t p0,
                       int64_t p1) {
+  // A transpose per panel, in blocks of 16 steps: read 16 contiguous floats of each row, write 16
+  // contiguous panel rows (both in L1).
+  constexpr int64_t kStep = 16;
   for (int64_t p = p0; p < p1; ++p) {
     float* panel = dst + p * k * nr;
-    for (int j = 0; j < nr; ++j) {
-      const int64_t row = p * nr + j;
-      if (row < n) {
-        const float* s = src + row * ld;
-        for (int64_t kk = 0; kk < k; ++kk) panel[kk * nr + j] = s[kk];
-      } else {
-        for (int64_t kk = 0; kk < k; ++kk) panel[kk * nr + j] = 0.0f;
+    const int rows = static_cast<int>(std::min<int64_t>(nr, n - p * nr));
+    for (int64_t k0 = 0; k0 < k; k0 += kStep) {
+      const int64_t k1 = std::min(k, k0 + kStep);
+      for (int j = 0; j < rows; ++j) {
+        const float* s = src + (p * nr + j) * ld;
+        for (int64_t kk = k0; kk < k1; ++kk) panel[kk * nr + j] = s[kk];
       }
+      for (int j = rows; j < nr; ++j)
+        for (int64_t kk = k0; kk < k1; ++kk) panel[kk * nr + j] = 0.0f;
     }
   }
 }
@@ -134,9 +143,17 @@ void pack_cols_steps(float* dst, int nr, const float* src, int64_t ld, int64_t n
   for (int64_t p = 0; p < panels; ++p) {
     const int64_t c0 = p * nr, cols = std::min<int64_t>(nr, n - c0);
     float* panel = dst + p * k * nr;
-    for (int64_t kk = k0; kk < k1; ++kk) {
-      std::memcpy(panel + kk * nr, src + kk * ld + c0, static_cast<size_t>(cols) * sizeof(float));
-      for (int64_t j = cols; j < nr; ++j) panel[kk * nr + j] = 0.0f;
+    if (cols == nr) {
+      for (int64_t kk = k0; kk < k1; ++kk) {
+        const float* s = src + kk * ld + c0;
+        float* d = panel + kk * nr;
+        for (int j = 0; j < nr; ++j) d[j] = s[j];  // fixed-width copy (vectorized, no call)
+      }
+    } else {
+      for (int64_t kk = k0; kk < k1; ++kk) {
+        for (int64_t j = 0; j < cols; ++j) panel[kk * nr + j] = src[kk * ld + c0 + j];
+        for (int64_t j = cols; j < nr; ++j) panel[kk * nr + j] = 0.0f;
+      }
     }
   }
 }
