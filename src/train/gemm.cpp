@@ -8,7 +8,11 @@
 
 namespace synpref::train {
 
-int64_t kPanelsPerTask = 4;
+// Task shape (rows x panels) of the training GEMMs: 2 row tiles x 4 panels measured best on the
+// training shapes (per CPU-second, Xeon AVX-512; tests/train and docs/BENCHMARKS.md). Results do
+// not depend on it.
+constexpr int64_t kPanelsPerTask = 4;
+constexpr int64_t kRowTiles = 2;
 
 using model::kernels::GemmArgs;
 using model::kernels::PackedMatrix;
@@ -62,7 +66,7 @@ void Gemm::run_transposed_a(const GemmArgs& g) {
 void Gemm::run_packed(const GemmArgs& g, const float* a_packed) {
   const PackedMatrix& w = *g.w;
   const int64_t panels = w.n_panels();
-  const int64_t block_rows = 8 * kernels_->mr;
+  const int64_t block_rows = kRowTiles * kernels_->mr;
   const int64_t m_blocks = (g.m + block_rows - 1) / block_rows;
   const int64_t panel_bytes = w.k * w.nr * 4;
   // Panels per task: the kernel streams K in L1-sized slices, so what a task reuses from L2 is its
@@ -194,12 +198,12 @@ void Gemm::linear_forward(float* out, const float* inp, const float* w, const fl
 }
 
 void Gemm::linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                           const float* w, int64_t rows, int64_t k, int64_t n) {
+                           const float* w, int64_t rows, int64_t k, int64_t n, bool accumulate_dinp) {
   if (rows == 0) return;
   if (dinp) {
     // dinp (rows, k) += dout (rows, n) @ w (n, k): B (k, n) = w^T.
     const PackedMatrix pm = pack_cols(w, k, k, n, packed_);
-    run({dout, n, &pm, nullptr, dinp, k, rows, true});
+    run({dout, n, &pm, nullptr, dinp, k, rows, accumulate_dinp});
   }
   if (dw) {
     // dw (n, k) += dout^T (n, rows) @ inp (rows, k): A = dout^T (packed straight from dout),

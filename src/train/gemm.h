@@ -74,10 +74,10 @@ class Gemm {
   //   forward: out (rows, n) = inp (rows, k) @ w^T (+ bias); accumulate: out += (...)
   void linear_forward(float* out, const float* inp, const float* w, const float* bias, int64_t rows,
                       int64_t k, int64_t n, bool accumulate);
-  //   backward: dinp (rows, k) += dout @ w (skipped when null); dw (n, k) += dout^T @ inp and
-  //   dbias (n) += colsum(dout) (skipped when null).
+  //   backward: dinp (rows, k) += dout @ w (or = when accumulate_dinp is false; skipped when null);
+  //   dw (n, k) += dout^T @ inp and dbias (n) += colsum(dout) (skipped when null).
   void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                       const float* w, int64_t rows, int64_t k, int64_t n);
+                       const float* w, int64_t rows, int64_t k, int64_t n, bool accumulate_dinp = true);
 
   const model::kernels::KernelSet& kernels() const { return *kernels_; }
   model::ThreadPool& pool() { return *pool_; }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <thread>
 
@@ -385,18 +386,16 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
       for (int64_t r = r0; r < r1; ++r)
         k->silu_mul(h_buf + r * Fd, A.gate_up + r * 2 * Fd, A.gate_up + r * 2 * Fd + Fd, Fd);
     });
-    zero(dh_buf, T * Fd);
-    gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dx_buf, h_buf, W.w_down, T, Fd, Cd);
+    gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dx_buf, h_buf, W.w_down, T, Fd, Cd, false);
     rows_parallel(T, [&](int64_t r0, int64_t r1) {
       ops::swiglu_backward<float>(dgu_buf + r0 * 2 * Fd, dh_buf + r0 * Fd, A.gate_up + r0 * 2 * Fd, r1 - r0,
                                   Fd);
     });
-    zero(dxn_buf, T * Cd);
-    gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, T, Cd, 2 * Fd);
+    gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, T, Cd, 2 * Fd,
+                          false);
     rmsnorm_backward(dx_buf, GL.ffn_norm, dxn_buf, A.x_mid, W.ffn_norm, T);
     // ---- attention: x_mid = x_in + att Wo^T + bo.
-    zero(datt_buf, T * q_dim());
-    gemm->linear_backward(datt_buf, GL.w_o, GL.b_o, dx_buf, A.att, W.w_o, T, q_dim(), Cd);
+    gemm->linear_backward(datt_buf, GL.w_o, GL.b_o, dx_buf, A.att, W.w_o, T, q_dim(), Cd, false);
     zero(dqkv_buf, T * qn);
     attention_backward(b, A.qkv, datt_buf, dqkv_buf);
     rows_parallel(T, [&](int64_t r0, int64_t r1) {
@@ -433,8 +432,7 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
       for (int64_t d = 0; d < Dd; ++d) GL.q_norm[d] += qk[d], GL.k_norm[d] += qk[Dd + d];
     }
     rmsnorm(xn_buf, A.x_in, W.attn_norm, T);
-    zero(dxn_buf, T * Cd);
-    gemm->linear_backward(dxn_buf, GL.w_qkv, GL.b_qkv, dqkv_raw_buf, xn_buf, W.w_qkv, T, Cd, qn);
+    gemm->linear_backward(dxn_buf, GL.w_qkv, GL.b_qkv, dqkv_raw_buf, xn_buf, W.w_qkv, T, Cd, qn, false);
     rmsnorm_backward(dx_buf, GL.attn_norm, dxn_buf, A.x_in, W.attn_norm, T);
   }
   // Embedding: rows ascending within each column block (deterministic).
@@ -598,6 +596,23 @@ double RewardModel::forward_flops(const PackedBatch& b) const {
   }
   flops += 4.0 * static_cast<double>(c.n_head * c.head_dim) * key_visits * static_cast<double>(c.n_layer);
   return flops;
+}
+
+double fma_peak_gflops_per_cpu_second(const std::string& kernel_name) {
+  const kernels::KernelSet* ks = kernels::select_kernels(kernel_name);
+  if (!ks) return 0;
+  auto cpu_seconds = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    const double t0 = cpu_seconds();
+    const double flops = ks->fma_peak_probe(40'000'000);
+    best = std::max(best, flops / (cpu_seconds() - t0) / 1e9);
+  }
+  return best;
 }
 
 }  // namespace synpref::train

@@ -5,7 +5,11 @@
 //                      embedding, real vocabulary). One micro-batch of 2 pairs, each a 384-token
 //                      prompt with two 128-token responses. Per repetition:
 //                        - forward + backward without prefix sharing (4 sequences x 512 = 2048 rows):
-//                          tokens/s, GFLOP/s (3 x forward FLOPs) and MFU against the measured FMA peak;
+//                          tokens/s, GFLOP/s (3 x forward FLOPs) and MFU against the measured FMA peak
+//                          (model::measure_fma_peak_gflops, same thread count, measured at setup); and
+//                          the same per CPU-second of this process against the probe's FLOPs per
+//                          CPU-second of one thread: on a shared machine other load takes wall time
+//                          from both the run and the peak probe, but not CPU time;
 //                        - the same pairs with prefix sharing (1280 rows): time and speedup;
 //                        - the AdamW step (sparse embedding rows);
 //                        - the PyTorch reference training step on the same 4 x 512 tokens
@@ -13,6 +17,7 @@
 //                          thread count, the 4 sequences as one batch), and the ratio;
 //                        - peak RSS of this process.
 // Parameters (--param k=v): threads (2), torch (1 = run the PyTorch side, 0 = skip), layers (6).
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +45,14 @@ namespace train = synpref::train;
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// CPU seconds (user + system) of this process so far, all threads.
+double cpu_now() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 // The PyTorch training step as a child process speaking "run" lines (reference_train.py bench).
@@ -128,7 +141,7 @@ struct TrainBench {
   std::unique_ptr<TorchTrainPeer> torch;
   train::PackedBatch shared, unshared;
   std::vector<std::vector<int32_t>> prompts, responses;
-  double peak_gflops = 0;
+  double peak_gflops = 0, peak_per_cpu_second = 0;
   int threads = 2;
 };
 
@@ -176,6 +189,7 @@ Result<RunOnce> setup_100m(Context& ctx) {
     train::add_pair(b->unshared, view, false, std::nullopt);
   }
   b->peak_gflops = model::measure_fma_peak_gflops(b->rm->kernel_name(), b->threads);
+  b->peak_per_cpu_second = train::fma_peak_gflops_per_cpu_second(b->rm->kernel_name());
   std::fprintf(stderr,
                "train_qwen3_100m: %lld layers, %.1fM non-embedding + %.1fM embedding parameters, kernels %s, "
                "%d threads, "
@@ -190,9 +204,9 @@ Result<RunOnce> setup_100m(Context& ctx) {
     train::PairOutputs out;
     const float scale = 1.0f / kPairs;
     b->rm->zero_grad();
-    const double t0 = now();
+    const double c0 = cpu_now(), t0 = now();
     b->rm->forward_backward(b->unshared, scale, &out);
-    const double t1 = now();
+    const double t1 = now(), c1 = cpu_now();
     b->rm->zero_grad();
     const double t2 = now();
     b->rm->forward_backward(b->shared, scale, &out);
@@ -208,6 +222,9 @@ Result<RunOnce> setup_100m(Context& ctx) {
         {"synpref fwd+bwd tokens/s (no prefix sharing)", rows_unshared / unshared_s, "tok/s"},
         {"synpref fwd+bwd GFLOP/s", gflops, "GFLOP/s"},
         {"synpref MFU fwd+bwd (vs measured FMA peak)", 100.0 * gflops / b->peak_gflops, "%"},
+        // The same per CPU-second: leaves out time the threads were descheduled by other load.
+        {"synpref MFU fwd+bwd per CPU-second (vs probe per CPU-second)",
+         100.0 * (3.0 * b->rm->forward_flops(b->unshared) / (c1 - c0) / 1e9) / b->peak_per_cpu_second, "%"},
         {"synpref fwd+bwd with prefix sharing", shared_s * 1e3, "ms", false},
         {"prefix-sharing speedup (same pairs)", unshared_s / shared_s, "x"},
         {"synpref pairs/s with prefix sharing", kPairs / shared_s, "pairs/s"},

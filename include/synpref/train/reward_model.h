@@ -133,4 +133,9 @@ class RewardModel {
   mutable bool rows_sorted_ = true;
 };
 
+// Peak FMA throughput of one thread per second of its own CPU time (GFLOP per CPU-second), from
+// the kernel set's register-resident FMA probe (best of 3). With the process's CPU time it gives an
+// MFU that leaves out time the threads spent descheduled by other load on a shared machine.
+double fma_peak_gflops_per_cpu_second(const std::string& kernels);
+
 }  // namespace synpref::train
