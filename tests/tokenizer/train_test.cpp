@@ -1,11 +1,11 @@
 // The small BPE trainer: its output is a valid HF tokenizer folder that round-trips text.
 #include <gtest/gtest.h>
 
+#include "../test_util.h"
 #include "synpref/common/io.h"
 #include "synpref/data/synthetic.h"
 #include "synpref/tokenizer/tokenizer.h"
 #include "synpref/tokenizer/train.h"
-#include "../test_util.h"
 
 using namespace synpref;
 
