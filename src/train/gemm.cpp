@@ -46,8 +46,7 @@ void Gemm::run(const GemmArgs& g) {
       std::max<int64_t>(1, (n_tiles + 2 * pool_->n_threads() - 1) / (2 * pool_->n_threads()));
   pool_->parallel_for((n_tiles + tiles_per_task - 1) / tiles_per_task, [&](int64_t task, int) {
     const int64_t t0 = task * tiles_per_task, t1 = std::min(n_tiles, t0 + tiles_per_task);
-    kernels_->pack_a(g.a + t0 * mr * g.lda, g.lda, std::min(g.m, t1 * mr) - t0 * mr, k,
-                     a_packed + t0 * mr * k);
+    pack_a_rows(a_packed, static_cast<int>(mr), g.a, g.lda, g.m, k, t0, t1);
   });
   run_packed(g, a_packed);
 }
@@ -84,6 +83,26 @@ void Gemm::run_packed(const GemmArgs& g, const float* a_packed) {
     const int64_t p0 = gi * group, p1 = std::min(panels, p0 + group);
     kernels_->gemm_block(g, a_packed, m0, m1, p0, p1, partial_[static_cast<size_t>(thread)].data());
   });
+}
+
+void pack_a_rows(float* dst, int mr, const float* src, int64_t ld, int64_t rows, int64_t k, int64_t t0,
+                 int64_t t1) {
+  // The kernel's pack_a layout (tile t: dst[t*mr*k + kk*mr + i] = A[t*mr + i][kk]), written in
+  // blocks of 32 steps so that a tile's destination lines stay in L1 while its rows are read.
+  constexpr int64_t kStep = 32;
+  for (int64_t t = t0; t < t1; ++t) {
+    float* tile = dst + t * mr * k;
+    const int64_t r0 = t * mr, n = std::min<int64_t>(mr, rows - r0);
+    for (int64_t k0 = 0; k0 < k; k0 += kStep) {
+      const int64_t k1 = std::min(k, k0 + kStep);
+      for (int64_t i = 0; i < n; ++i) {
+        const float* s = src + (r0 + i) * ld;
+        for (int64_t kk = k0; kk < k1; ++kk) tile[kk * mr + i] = s[kk];
+      }
+      for (int64_t i = n; i < mr; ++i)
+        for (int64_t kk = k0; kk < k1; ++kk) tile[kk * mr + i] = 0.0f;
+    }
+  }
 }
 
 void pack_a_transposed(float* dst, int mr, const float* src, int64_t ld, int64_t rows, int64_t k, int64_t t0,

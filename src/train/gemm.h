@@ -44,6 +44,9 @@ void pack_rows_panels(float* dst, int nr, const float* src, int64_t ld, int64_t 
 void pack_cols_steps(float* dst, int nr, const float* src, int64_t ld, int64_t n, int64_t k, int64_t k0,
                      int64_t k1);
 model::kernels::PackedMatrix packed_view(int nr, int64_t n, int64_t k, float* data);
+// Tiles [t0, t1) of A (rows, k) in the kernel's pack_a layout, from a row-major A (rows ld apart).
+void pack_a_rows(float* dst, int mr, const float* src, int64_t ld, int64_t rows, int64_t k, int64_t t0,
+                 int64_t t1);
 // Tiles [t0, t1) of A (rows, k) in the kernel's pack_a layout, from A[i][j] = src[j * ld + i].
 void pack_a_transposed(float* dst, int mr, const float* src, int64_t ld, int64_t rows, int64_t k, int64_t t0,
                        int64_t t1);

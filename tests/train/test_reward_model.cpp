@@ -383,3 +383,28 @@ TEST(TrainGemm, MatchesReferenceOnOddShapes) {
       EXPECT_NEAR(db[i], db_ref[i], 1e-4 * (1 + std::abs(db_ref[i]))) << "db " << i;
   }
 }
+
+// The training packers write exactly the inference kernel's A layout (pack_a), from row-major and
+// from transposed sources.
+TEST(TrainGemm, PackersMatchTheKernelLayout) {
+  const auto* ks = model::kernels::select_kernels("auto");
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (auto [rows, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {13, 7}, {25, 70}, {36, 33}}) {
+    const int64_t ld = k + 3;
+    std::vector<float> a(static_cast<size_t>(rows * ld));
+    for (auto& x : a) x = nd(rng);
+    const int64_t tiles = (rows + ks->mr - 1) / ks->mr;
+    std::vector<float> want(static_cast<size_t>(tiles * ks->mr * k)), got(want.size(), -1.0f),
+        got_t(want.size(), -1.0f);
+    ks->pack_a(a.data(), ld, rows, k, want.data());
+    pack_a_rows(got.data(), ks->mr, a.data(), ld, rows, k, 0, tiles);
+    EXPECT_EQ(got, want);
+    std::vector<float> at(static_cast<size_t>(k * rows));  // (k, rows) = a^T
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        at[static_cast<size_t>(j * rows + i)] = a[static_cast<size_t>(i * ld + j)];
+    pack_a_transposed(got_t.data(), ks->mr, at.data(), rows, rows, k, 0, tiles);
+    EXPECT_EQ(got_t, want);
+  }
+}
