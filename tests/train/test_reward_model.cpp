@@ -9,6 +9,7 @@
 #include "model/kernels.h"
 #include "model/thread_pool.h"
 #include "synpref/model/model.h"
+#include "synpref/model/safetensors.h"
 #include "train/gemm.h"
 #include "train/ops.h"
 #include "train_test_util.h"
@@ -406,5 +407,44 @@ TEST(TrainGemm, PackersMatchTheKernelLayout) {
         at[static_cast<size_t>(j * rows + i)] = a[static_cast<size_t>(i * ld + j)];
     pack_a_transposed(got_t.data(), ks->mr, at.data(), rows, rows, k, 0, tiles);
     EXPECT_EQ(got_t, want);
+  }
+}
+
+// A base-model folder (LlamaModel.save_pretrained: no "model." prefix, no head) initializes the
+// same body, with a new score head.
+TEST(RewardModel, BaseModelFolderWithoutPrefixLoads) {
+  TempDir tmp;
+  auto c = tiny_config(model::Family::llama);
+  write_model(c, tmp.file("rm"));
+  // Rewrite the weights without the "model." prefix and without score.weight; config: LlamaModel.
+  auto file = model::SafetensorsFile::open(tmp.file("rm") + "/model.safetensors");
+  ASSERT_TRUE(file.is_ok());
+  std::vector<model::TensorToWrite> tensors;
+  for (const auto& t : (*file)->header().tensors) {
+    if (t.name == "score.weight") continue;
+    tensors.push_back(
+        {t.name.substr(6), t.dtype, t.shape,
+         std::string_view(reinterpret_cast<const char*>((*file)->tensor_data(t)), t.end - t.begin)});
+  }
+  std::filesystem::create_directories(tmp.file("base"));
+  ASSERT_TRUE(model::write_safetensors(tmp.file("base") + "/model.safetensors", tensors).is_ok());
+  auto base_config = c;
+  base_config.head = model::HeadKind::none;
+  base_config.architecture = "LlamaModel";
+  std::ofstream(tmp.file("base") + "/config.json") << model::model_config_to_json(base_config);
+
+  auto config = read_reward_config(tmp.file("base"));
+  ASSERT_TRUE(config.is_ok()) << config.status().message();
+  auto rm = std::move(RewardModel::create(*config, {})).value();
+  bool score_init = false;
+  const Status s = load_hf_weights(tmp.file("base"), *rm, 5, &score_init);
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  EXPECT_TRUE(score_init);
+  auto full = load_rm(tmp.file("rm"));
+  for (const ParamTensor& t : rm->layout().tensors()) {
+    if (t.role == model::TensorRole::score) continue;
+    EXPECT_TRUE(std::equal(rm->params().begin() + t.offset, rm->params().begin() + t.offset + t.size,
+                           full->params().begin() + t.offset))
+        << t.name;
   }
 }
