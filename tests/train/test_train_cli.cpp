@@ -165,7 +165,9 @@ TEST(TrainCli, ResumeAfterKillNineIsBitIdentical) {
   ASSERT_EQ(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ), 0);
   bool killed = false;
   for (int i = 0; i < 60000 && !killed; ++i) {
-    if (fs::exists(out + "/checkpoint-60")) {
+    // `latest` names a checkpoint only once it is complete (it is written after the folder's rename).
+    const std::string latest = fs::exists(out + "/latest") ? slurp(out + "/latest") : "";
+    if (latest.rfind("checkpoint-", 0) == 0 && std::atoi(latest.c_str() + 11) >= 60) {
       ::kill(pid, SIGKILL);
       killed = true;
     } else {
@@ -174,7 +176,7 @@ TEST(TrainCli, ResumeAfterKillNineIsBitIdentical) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  ASSERT_TRUE(killed) << "the run never wrote checkpoint-60: " << slurp(tmp + "/killed.err");
+  ASSERT_TRUE(killed) << "the run never completed checkpoint-60: " << slurp(tmp + "/killed.err");
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before the kill; make it longer";
   ASSERT_FALSE(fs::exists(out + "/final")) << "killed runs do not reach the end";
 
