@@ -112,9 +112,17 @@ void pack_a_transposed(float* dst, int mr, const float* src, int64_t ld, int64_t
   for (int64_t t = t0; t < t1; ++t) {
     float* tile = dst + t * mr * k;
     const int64_t r0 = t * mr, n = std::min<int64_t>(mr, rows - r0);
-    for (int64_t kk = 0; kk < k; ++kk) {
-      std::memcpy(tile + kk * mr, src + kk * ld + r0, static_cast<size_t>(n) * sizeof(float));
-      for (int64_t i = n; i < mr; ++i) tile[kk * mr + i] = 0.0f;
+    if (n == mr) {
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const float* s = src + kk * ld + r0;
+        float* d = tile + kk * mr;
+        for (int i = 0; i < mr; ++i) d[i] = s[i];  // inline copy (a call per 48 bytes costs more)
+      }
+    } else {
+      for (int64_t kk = 0; kk < k; ++kk) {
+        for (int64_t i = 0; i < n; ++i) tile[kk * mr + i] = src[kk * ld + r0 + i];
+        for (int64_t i = n; i < mr; ++i) tile[kk * mr + i] = 0.0f;
+      }
     }
   }
 }
