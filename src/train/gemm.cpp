@@ -8,11 +8,11 @@
 
 namespace synpref::train {
 
-// Task shape (rows x panels) of the training GEMMs: 2 row tiles x 4 panels measured best on the
+// Task shape (rows x panels) of the training GEMMs: 4 row tiles x 4 panels measured best on the
 // training shapes (per CPU-second, Xeon AVX-512; tests/train and docs/BENCHMARKS.md). Results do
 // not depend on it.
 constexpr int64_t kPanelsPerTask = 4;
-constexpr int64_t kRowTiles = 2;
+constexpr int64_t kRowTiles = 4;
 
 using model::kernels::GemmArgs;
 using model::kernels::PackedMatrix;
