@@ -1,10 +1,10 @@
-// AVX-512 (F, BW, VL, DQ) + F16C build of the kernels: 16 lanes, 12x32 GEMM micro-tile (24 zmm accumulators).
+// AVX-512 (F, BW, VL, DQ) + F16C build of the kernels: 16 lanes, 14x32 GEMM micro-tile (28 zmm accumulators).
 // Compiled with this ISA's flags (src/model/CMakeLists.txt); selected at run time by kernels.cpp.
 #define SP_ISA_AVX512 1
 #include "simd.h"
 
 namespace {
-constexpr int kMR = 12, kNV = 2;                   // GEMM micro-tile
+constexpr int kMR = 14, kNV = 2;                   // GEMM micro-tile (28 + 2 + 1 of 32 zmm)
 constexpr int kRV = 4, kJG = 4, kRG = 4, kDV = 4;  // attention register blocking
 constexpr int64_t kKC = 192;                       // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
 }  // namespace

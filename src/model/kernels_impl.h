@@ -71,8 +71,13 @@ void pack_a(const float* a, int64_t lda, int64_t rows, int64_t k_dim, float* out
 // ctile (kMR, kNR) (+)= A_tile (kMR, kc) @ panel (kc, kNR): acc = fma(a[i][k], w[k][j], acc), k
 // ascending. `first`: start from zero, else continue the chain from ctile (a float round trip
 // through memory is exact, so K-blocking gives the same bits as one unblocked chain).
+//
+// `pf` (pf_stride bytes per k step) is the data the next micro_tile call will read first (the
+// next row tile's A slice, or the next panel's slice): prefetched into L1 while this tile computes,
+// so the hardware prefetcher's restarts at page and tile boundaries do not stall the FMAs.
 template <WType T>
-SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float* ctile, bool first) {
+SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float* ctile, bool first,
+                          const uint8_t* pf, int64_t pf_stride) {
   constexpr int64_t es = elem_bytes<T>();
   V acc[kMR][kNV];
 #pragma GCC unroll 32
@@ -83,6 +88,8 @@ SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float*
     V b[kNV];
 #pragma GCC unroll 16
     for (int v = 0; v < kNV; ++v) b[v] = load_w<T>(bp + (k * kNR + v * kLanes) * es);
+    __builtin_prefetch(pf + k * pf_stride, 0, 3);
+    if (pf_stride > 64) __builtin_prefetch(pf + k * pf_stride + 64, 0, 3);
 #pragma GCC unroll 32
     for (int i = 0; i < kMR; ++i) {
       const V a = vset1(ap[k * kMR + i]);
@@ -130,11 +137,26 @@ void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int
   const int64_t n_panels = p_end - p_begin;
   for (int64_t k0 = 0; k0 < k_dim; k0 += kKC) {
     const int64_t kc = min64(kKC, k_dim - k0);
+    const auto a_slice = [&](int64_t t, int64_t k) {
+      return reinterpret_cast<const uint8_t*>(a_packed + (t_begin + t) * kMR * k_dim + k * kMR);
+    };
+    constexpr int64_t a_stride = kMR * 4, b_stride = kNR * elem_bytes<T>();
     for (int64_t p = 0; p < n_panels; ++p) {
       const uint8_t* bp = w.panel(p_begin + p) + k0 * kNR * elem_bytes<T>();
       for (int64_t t = 0; t < n_tiles; ++t) {
-        micro_tile<T>(a_packed + (t_begin + t) * kMR * k_dim + k0 * kMR, bp, kc,
-                      partial + (p * n_tiles + t) * kMR * kNR, k0 == 0);
+        // What the next call reads: the next tile, else the next panel, else the next K slice.
+        const uint8_t* pf = a_slice(t + 1, k0);
+        int64_t pf_stride = a_stride;
+        if (t + 1 == n_tiles) {
+          if (p + 1 < n_panels) {
+            pf = w.panel(p_begin + p + 1) + k0 * kNR * elem_bytes<T>();
+            pf_stride = b_stride;
+          } else {
+            pf = a_slice(0, min64(k0 + kKC, k_dim - 1));
+          }
+        }
+        micro_tile<T>(reinterpret_cast<const float*>(a_slice(t, k0)), bp, kc,
+                      partial + (p * n_tiles + t) * kMR * kNR, k0 == 0, pf, pf_stride);
       }
     }
   }
