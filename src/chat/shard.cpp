@@ -57,7 +57,7 @@ Result<std::unique_ptr<ShardWriter>> ShardWriter::open(const std::string& path, 
 }
 
 void ShardWriter::add(const std::string& id, data::RecordKind kind, const RmInput& input,
-                      std::span<const float> labels) {
+                      std::span<const float> labels, float margin, std::string_view task_category) {
   SP_CHECK(labels.empty() || labels.size() == input.suffixes.size());
   payload_.clear();
   put<uint32_t>(payload_, static_cast<uint32_t>(id.size()));
@@ -71,6 +71,10 @@ void ShardWriter::add(const std::string& id, data::RecordKind kind, const RmInpu
   for (const auto& s : input.suffixes)
     payload_.append(reinterpret_cast<const char*>(s.data()), s.size() * sizeof(int32_t));
   for (size_t i = 0; i < input.suffixes.size(); ++i) put<float>(payload_, labels.empty() ? NAN : labels[i]);
+  put<float>(payload_, margin);
+  put<uint32_t>(payload_, static_cast<uint32_t>(task_category.size()));
+  payload_ += task_category;
+  payload_.append((4 - task_category.size() % 4) % 4, '\0');
   SP_CHECK(payload_.size() < (uint64_t{1} << 32));
   std::string& out = writer_->buffer();
   out.append(kRecordMagic, 4);
@@ -188,8 +192,11 @@ bool ShardReader::parse_payload(const char* p, uint32_t n, ShardRecord& rec, std
     total += lens[i];
   }
   at += uint64_t{n_resp} * 4;
-  if (!need(total * 4 + uint64_t{n_resp} * 4)) return false;
-  if (at + total * 4 + uint64_t{n_resp} * 4 != n) {
+  // ids, labels, margin, category length; then the category bytes.
+  const uint64_t fixed = total * 4 + uint64_t{n_resp} * 4 + 8;
+  if (!need(fixed)) return false;
+  const uint32_t cat_len = get<uint32_t>(p + at + fixed - 4);
+  if (at + fixed + (uint64_t{cat_len} + 3) / 4 * 4 != n) {
     why = "payload length disagrees with its token counts";
     return false;
   }
@@ -209,6 +216,9 @@ bool ShardReader::parse_payload(const char* p, uint32_t n, ShardRecord& rec, std
   at += total * 4;
   rec.labels.resize(n_resp);
   for (uint32_t i = 0; i < n_resp; ++i) rec.labels[i] = get<float>(p + at + 4 * i);
+  at += uint64_t{n_resp} * 4;
+  rec.margin = get<float>(p + at);
+  rec.task_category = std::string_view(p + at + 8, cat_len);
   return true;
 }
 

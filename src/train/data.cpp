@@ -2,6 +2,7 @@
 #include "synpref/train/data.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -93,7 +94,8 @@ Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const tokeniz
         ++report->too_long;
         continue;
       }
-      pairs.add(rec.prefix, rec.suffixes[0], rec.suffixes[1], 0.0f);  // shards carry no margin
+      pairs.add(rec.prefix, rec.suffixes[0], rec.suffixes[1], std::isnan(rec.margin) ? 0.0f : rec.margin,
+                std::string(rec.task_category));
       ++report->pairs;
     }
     if (!reader->problems().empty()) {

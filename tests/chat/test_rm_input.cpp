@@ -139,7 +139,10 @@ std::string write_shard(const std::string& path, const tokenizer::Tokenizer& tok
     auto in = builder->build(rec);
     EXPECT_TRUE(in.is_ok());
     std::vector<float> labels = {1.0f, 0.0f};
-    (*w)->add(rec.id, rec.kind, *in, i % 2 ? std::span<const float>(labels) : std::span<const float>());
+    if (i % 2)
+      (*w)->add(rec.id, rec.kind, *in, labels, 0.5f * static_cast<float>(i), i % 3 ? "math" : "chat/open");
+    else
+      (*w)->add(rec.id, rec.kind, *in);
   }
   EXPECT_TRUE((*w)->close().is_ok());
   return path;
@@ -175,10 +178,15 @@ TEST(Shard, RoundTripKeepsPrefixSuffixesAndLabels) {
     EXPECT_EQ(std::vector<int32_t>(rec.prefix.begin(), rec.prefix.end()), expect->prefix);
     ASSERT_EQ(rec.suffixes.size(), 2u);
     EXPECT_EQ(std::vector<int32_t>(rec.suffixes[1].begin(), rec.suffixes[1].end()), expect->suffixes[1]);
-    if (i % 2)
+    if (i % 2) {
       EXPECT_EQ(rec.labels[0], 1.0f);
-    else
+      EXPECT_EQ(rec.margin, 0.5f * static_cast<float>(i));
+      EXPECT_EQ(rec.task_category, i % 3 ? "math" : "chat/open");
+    } else {
       EXPECT_TRUE(std::isnan(rec.labels[0]));
+      EXPECT_TRUE(std::isnan(rec.margin));
+      EXPECT_TRUE(rec.task_category.empty());
+    }
     ++i;
   }
   EXPECT_EQ(i, 10);
@@ -236,11 +244,11 @@ TEST(Shard, MismatchedTokenizerVersionAndHeaderAreRefusedWithWhatToRerun) {
 
   std::string bytes = synpref::testing::slurp(path);
   std::string v2 = bytes;
-  v2[8] = 2;  // version
-  synpref::testing::spit(dir + "/v2.shard", v2);
-  auto rv = ShardReader::open(dir + "/v2.shard");
+  v2[8] = 1;  // version 1 (no margins): refused, not read with margins silently missing
+  synpref::testing::spit(dir + "/v1.shard", v2);
+  auto rv = ShardReader::open(dir + "/v1.shard");
   ASSERT_FALSE(rv.is_ok());
-  EXPECT_NE(rv.status().message().find("version 2"), std::string::npos) << rv.status().message();
+  EXPECT_NE(rv.status().message().find("version 1"), std::string::npos) << rv.status().message();
 
   std::string bad = bytes;
   bad[40] ^= 0x7f;  // inside the checksummed header

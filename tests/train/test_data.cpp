@@ -88,6 +88,24 @@ TEST(LoadPairs, CanonicalJsonlThroughTheQwen3TemplateWithMargins) {
   EXPECT_FALSE(p.chosen.empty());
   EXPECT_NE(std::vector<int32_t>(p.chosen.begin(), p.chosen.end()),
             std::vector<int32_t>(p.rejected.begin(), p.rejected.end()));
+  // The same file through `synpref data tokenize`: the shard keeps the margin (and category), so
+  // training from it sees exactly the pairs and margins of the JSONL.
+  auto shard = synpref::testing::run_synpref("data tokenize " + path + " --tokenizer " +
+                                             synpref::testing::shared_data("tokenizers/qwen3") + " -o " +
+                                             tmp.file("pairs.shard"));
+  ASSERT_EQ(shard.exit_code, 0) << shard.err;
+  PairLoadReport shard_report;
+  auto from_shard = load_pairs({tmp.file("pairs.shard")}, synpref::testing::shared_data("tokenizers/qwen3"),
+                               o, "", &shard_report);
+  ASSERT_TRUE(from_shard.is_ok()) << from_shard.status().message();
+  ASSERT_EQ(from_shard->size(), 1u);
+  EXPECT_EQ(shard_report.response_sets, 1u);
+  const PairView q = from_shard->pair(0);
+  EXPECT_EQ(q.margin, p.margin);
+  EXPECT_EQ(std::vector<int32_t>(q.prefix.begin(), q.prefix.end()),
+            std::vector<int32_t>(p.prefix.begin(), p.prefix.end()));
+  EXPECT_EQ(std::vector<int32_t>(q.rejected.begin(), q.rejected.end()),
+            std::vector<int32_t>(p.rejected.begin(), p.rejected.end()));
   // max_length skips what does not fit.
   o.max_length = 5;
   auto none = load_pairs({path}, synpref::testing::shared_data("tokenizers/qwen3"), o, "", &report);
@@ -257,8 +275,9 @@ TEST(Synth, UniformAndConcentratedNoiseFlipTheRightPairs) {
   EXPECT_NEAR(static_cast<double>(rc->flipped) / 2000.0, 0.2, 0.03);
   for (const auto& rec : read_all(tmp.file("c.jsonl"))) {
     const auto& cat = rec.attributes.task_category;
-    if (cat != "math" && cat != "safety")
+    if (cat != "math" && cat != "safety") {
       EXPECT_TRUE(chosen_is_correct(rec)) << "noise outside its categories: " << rec.id;
+    }
   }
   o.noise = 0.9;
   EXPECT_FALSE(write_synth(o, tmp.file("x.jsonl"), tmp.file("x_test.jsonl"), "").is_ok())

@@ -86,7 +86,9 @@ Status run_tokenize(const TokenizeFlags& f) {
         any_label |= r.label.has_value();
       }
       writer->add(batch[i].id, batch[i].kind, input,
-                  any_label ? std::span<const float>(labels) : std::span<const float>());
+                  any_label ? std::span<const float>(labels) : std::span<const float>(),
+                  batch[i].margin ? static_cast<float>(*batch[i].margin) : NAN,
+                  batch[i].attributes.task_category);
       tokens += input.prefix.size();
       for (const auto& s : input.suffixes) tokens += s.size();
       truncated_records += input.truncated_tokens > 0;

@@ -6,7 +6,7 @@
 //
 //   header, 64 bytes:
 //     0  magic "SPSHARD1"                8 bytes
-//     8  format version (u32) = 1
+//     8  format version (u32) = 2
 //    12  header bytes (u32) = 64
 //    16  tokenizer fingerprint           16 bytes (XXH3-128 of everything that decides ids)
 //    32  max_length (u64)                the builder's limit, for information
@@ -19,7 +19,9 @@
 //        1 response set),
 //        n_responses (u32), prefix length (u32), suffix lengths (u32 x n_responses),
 //        prefix ids (i32 x ...), suffix ids (i32 x ..., in response order),
-//        labels (f32 x n_responses; NaN = none)
+//        labels (f32 x n_responses; NaN = none),
+//        margin (f32; NaN = none: the record's OpenRLHF-style preference margin),
+//        task category length (u32), category bytes zero-padded to a multiple of 4
 //     8+P XXH3-64 of the payload         8 bytes
 //   (every field is 4-byte aligned, so ids are read in place from the mapping)
 //   footer, 32 bytes:
@@ -31,10 +33,12 @@
 // differs from the tokenizer in use is refused with the command to re-run.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "synpref/chat/rm_input.h"
@@ -44,15 +48,17 @@
 
 namespace synpref::chat {
 
-inline constexpr uint32_t kShardVersion = 1;
+// Version 2 added the margin and task category (what training reads besides the ids); version 1
+// shards are refused with the command that rebuilds them.
+inline constexpr uint32_t kShardVersion = 2;
 
 class ShardWriter {
  public:
   static Result<std::unique_ptr<ShardWriter>> open(const std::string& path, Hash128 tokenizer_fingerprint,
                                                    uint64_t max_length);
-  // labels: one per response (NaN when unknown) or empty.
+  // labels: one per response (NaN when unknown) or empty. margin: NaN when the record has none.
   void add(const std::string& id, data::RecordKind kind, const RmInput& input,
-           std::span<const float> labels = {});
+           std::span<const float> labels = {}, float margin = NAN, std::string_view task_category = {});
   Status close();
   uint64_t records() const { return records_; }
 
@@ -69,6 +75,8 @@ struct ShardRecord {
   std::span<const int32_t> prefix;
   std::vector<std::span<const int32_t>> suffixes;
   std::vector<float> labels;
+  float margin = NAN;              // NaN: none
+  std::string_view task_category;  // empty: none
 };
 
 class ShardReader {
