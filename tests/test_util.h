@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -43,6 +44,28 @@ inline std::string temp_dir(const std::string& name) {
   temp_dirs().dirs.push_back(dir);
   return dir.string();
 }
+
+// A fresh directory under $TMPDIR, removed when this object goes out of scope.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "synpref-test-XXXXXX").string();
+    char* p = mkdtemp(tmpl.data());
+    if (!p) std::abort();
+    path_ = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
+
+ private:
+  std::string path_;
+};
 
 inline std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

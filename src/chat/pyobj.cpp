@@ -4,6 +4,7 @@
 
 #include "chat/interp.h"
 #include "chat/pystr.h"
+#include "synpref/common/text.h"
 
 namespace synpref::chat::detail {
 
@@ -167,36 +168,11 @@ void append_json_string(std::string& out, std::string_view s, bool ensure_ascii)
       continue;
     }
     ++i;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20 || (ensure_ascii && c == 0x7F)) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
-        } else {
-          out += static_cast<char>(c);
-        }
+    // json.dumps escapes '"', '\\' and controls, and with ensure_ascii also DEL.
+    if (c == '"' || c == '\\' || c < 0x20 || (ensure_ascii && c == 0x7F)) {
+      text::append_json_escape(out, c);
+    } else {
+      out += static_cast<char>(c);
     }
   }
   out += '"';

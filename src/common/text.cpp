@@ -60,7 +60,9 @@ struct EscapeTable {
 };
 constexpr EscapeTable kEscape;
 
-void append_escape(std::string& out, unsigned char c) {
+}  // namespace
+
+void append_json_escape(std::string& out, unsigned char c) {
   switch (c) {
     case '"':
       out += "\\\"";
@@ -89,7 +91,6 @@ void append_escape(std::string& out, unsigned char c) {
     }
   }
 }
-}  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   out.reserve(out.size() + s.size() + 2);
@@ -116,7 +117,7 @@ void append_json_string(std::string& out, std::string_view s) {
     }
     if (i < n && kEscape.needs[p[i]]) {
       out.append(s.data() + run_start, i - run_start);
-      append_escape(out, p[i]);
+      append_json_escape(out, p[i]);
       ++i;
       run_start = i;
     }

@@ -126,23 +126,6 @@ void Model::Impl::matmul(const kernels::GemmArgs& g) {
   profile.gemm_seconds += now_seconds() - t0;
 }
 
-void Model::Impl::ensure_rope(int64_t n_positions) {
-  if (n_positions <= rope_len) return;
-  const int64_t half = config.head_dim / 2;
-  const int64_t new_len = std::max<int64_t>(n_positions, std::min<int64_t>(2 * rope_len, n_positions + 4096));
-  rope_cos.resize(static_cast<size_t>(new_len * half));
-  rope_sin.resize(static_cast<size_t>(new_len * half));
-  for (int64_t p = rope_len; p < new_len; ++p) {
-    for (int64_t i = 0; i < half; ++i) {
-      // transformers: freqs = inv_freq @ position_ids in float32 (one rounding), then cos/sin.
-      const float f = inv_freq[static_cast<size_t>(i)] * static_cast<float>(p);
-      rope_cos[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(static_cast<double>(f)));
-      rope_sin[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(static_cast<double>(f)));
-    }
-  }
-  rope_len = new_len;
-}
-
 namespace {
 
 // x (D) rotated in place at one position: transformers' q*cos + rotate_half(q)*sin.
@@ -170,7 +153,7 @@ Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows
 
   int64_t max_pos = 0;
   for (int32_t p : b.positions) max_pos = std::max<int64_t>(max_pos, p);
-  ensure_rope(max_pos + 1);
+  rope.ensure(max_pos + 1);
 
   float* x = this->x.get(static_cast<size_t>(T * C));           // (T, C) residual stream
   float* xn = this->xn.get(static_cast<size_t>(T * C));         // (T, C) normalized
@@ -241,8 +224,8 @@ Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows
           kernels->rmsnorm_rows(row + Hq * D, D, row + Hq * D, D, L.k_norm, Hkv, D, eps);
         }
         const int64_t pos = b.positions[static_cast<size_t>(t)];
-        const float* cp = rope_cos.data() + pos * (D / 2);
-        const float* sp = rope_sin.data() + pos * (D / 2);
+        const float* cp = rope.cos(pos);
+        const float* sp = rope.sin(pos);
         for (int64_t h = 0; h < Hq + Hkv; ++h) rope_head(row + h * D, cp, sp, D / 2);
       }
     });

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "rope.h"
 #include "synpref/model/model.h"
 #include "synpref/model/safetensors.h"
 #include "thread_pool.h"
@@ -106,10 +107,7 @@ struct Model::Impl {
   AlignedBuffer lm_packed;
   kernels::PackedMatrix lm;
 
-  // RoPE: inverse frequencies (D/2) and cos/sin tables for positions [0, rope_len).
-  std::vector<float> inv_freq;
-  std::vector<float> rope_cos, rope_sin;  // (rope_len, D/2)
-  int64_t rope_len = 0;
+  RopeTable rope;  // cos/sin per position, grown by forward
 
   Model::Profile profile;  // guarded by mu
   std::mutex mu;           // serializes forward passes (and guards the scratch below)
@@ -122,7 +120,6 @@ struct Model::Impl {
   // `hidden` (out_rows.size(), C).
   Status forward(const Batch& batch, const std::vector<int64_t>& out_rows, float* hidden);
   void matmul(const kernels::GemmArgs& args);
-  void ensure_rope(int64_t n_positions);
   Status pack_lm_head();
 };
 

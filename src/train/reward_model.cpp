@@ -12,9 +12,9 @@
 #include "attention.h"
 #include "gemm.h"
 #include "model/kernels.h"
+#include "model/rope.h"
 #include "model/thread_pool.h"
 #include "ops.h"
-#include "rope.h"
 #include "synpref/common/check.h"
 
 namespace synpref::train {
@@ -107,7 +107,7 @@ struct RewardModel::Impl {
   const kernels::KernelSet* k = nullptr;
   std::unique_ptr<model::ThreadPool> pool;
   std::unique_ptr<Gemm> gemm;
-  std::unique_ptr<RopeTable> rope;
+  std::unique_ptr<model::RopeTable> rope;
   int n_frozen = 0;
 
   FloatBuffer acts_buf, slot_buf;  // kept activations; scratch for layers whose activations are not kept
@@ -475,7 +475,7 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   n_threads = std::max(1, n_threads);
   impl->pool = std::make_unique<model::ThreadPool>(n_threads);
   impl->gemm = std::make_unique<Gemm>(ks, impl->pool.get());
-  impl->rope = std::make_unique<RopeTable>(impl->config);
+  impl->rope = std::make_unique<model::RopeTable>(impl->config);
   impl->n_frozen = options.n_frozen_layers;
   impl->thread_scratch.resize(static_cast<size_t>(n_threads));
   impl->attn_backward.resize(static_cast<size_t>(n_threads));

@@ -16,28 +16,11 @@
 
 #include "synpref/model/init.h"
 #include "synpref/model/model.h"
+#include "test_util.h"
 
 namespace synpref::model::testing {
 
-// A directory under $TMPDIR removed at destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "synpref-model-test-XXXXXX").string();
-    char* p = mkdtemp(tmpl.data());
-    if (!p) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using synpref::testing::TempDir;
 
 // A tiny config: 2 layers, hidden 64, GQA, family defaults; tests override fields.
 inline ModelConfig tiny_config(Family family, HeadKind head = HeadKind::score) {

@@ -16,27 +16,11 @@
 #include "synpref/train/checkpoint.h"
 #include "synpref/train/data.h"
 #include "synpref/train/reward_model.h"
+#include "test_util.h"
 
 namespace synpref::train::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "synpref-train-test-XXXXXX").string();
-    char* p = mkdtemp(tmpl.data());
-    if (!p) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using synpref::testing::TempDir;
 
 // Tiny configs covering both families: GQA, QK-norm, tied/untied, biases, RoPE scaling.
 inline model::ModelConfig tiny_config(model::Family family) {

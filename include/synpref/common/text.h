@@ -15,7 +15,11 @@ size_t first_invalid_utf8(std::string_view s);
 // Appends `s` as a JSON string literal (with quotes). Precondition: `s` is valid UTF-8. Only '"',
 // '\\' and control characters are escaped, so output is compact and round-trips byte for byte.
 void append_json_string(std::string& out, std::string_view s);
-// Same, but replaces each invalid UTF-8 byte by U+FFFD: for echoing untrusted input (rejects).
+// Appends the JSON escape of one ASCII byte: \" \\ \n \r \t \b \f, any other as \u00xx (lowercase
+// hex, as Python's json.dumps writes it).
+void append_json_escape(std::string& out, unsigned char c);
+// Same as append_json_string, but replaces each invalid UTF-8 byte by U+FFFD: for echoing untrusted input
+// (rejects).
 void append_json_string_lossy(std::string& out, std::string_view s);
 // Appends the shortest decimal that reads back to the same double (JSON has no NaN/Inf: callers
 // must not pass them).

@@ -5,11 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
-namespace synpref::train {
+namespace synpref::model {
 
-using model::RopeScaling;
-
-std::vector<float> rope_inv_freq(const model::ModelConfig& config) {
+std::vector<float> rope_inv_freq(const ModelConfig& config) {
   const int64_t D = config.head_dim;
   std::vector<float> inv_freq(static_cast<size_t>(D / 2));
   for (int64_t i = 0; i < D / 2; ++i) {
@@ -60,4 +58,4 @@ void RopeTable::ensure(int64_t n_positions) {
   len_ = new_len;
 }
 
-}  // namespace synpref::train
+}  // namespace synpref::model

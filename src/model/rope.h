@@ -1,7 +1,7 @@
-// RoPE tables for training (internal): inverse frequencies as transformers computes them in float32
-// (default, linear and llama3 scaling) and per-position cos/sin, bit for bit what the inference
-// engine uses (src/model/model_load.cpp, Model::Impl::ensure_rope) so that training and scoring
-// agree exactly; tests/train/test_reward_model.cpp checks the agreement on every architecture.
+// RoPE tables (internal): inverse frequencies as transformers computes them in float32 (default,
+// linear and llama3 scaling) and per-position cos/sin. One implementation for the inference engine
+// and the trainer, so training and scoring agree exactly (tests/train/test_reward_model.cpp checks
+// the agreement on every architecture).
 #pragma once
 
 #include <cstdint>
@@ -9,14 +9,15 @@
 
 #include "synpref/model/config.h"
 
-namespace synpref::train {
+namespace synpref::model {
 
-std::vector<float> rope_inv_freq(const model::ModelConfig& config);
+std::vector<float> rope_inv_freq(const ModelConfig& config);
 
 // cos/sin of position p: (head_dim / 2) floats at cos(p) / sin(p). Grows on demand (not thread-safe).
 class RopeTable {
  public:
-  explicit RopeTable(const model::ModelConfig& config) : inv_freq_(rope_inv_freq(config)) {}
+  RopeTable() = default;
+  explicit RopeTable(const ModelConfig& config) : inv_freq_(rope_inv_freq(config)) {}
   void ensure(int64_t n_positions);
   const float* cos(int64_t pos) const { return cos_.data() + pos * half(); }
   const float* sin(int64_t pos) const { return sin_.data() + pos * half(); }
@@ -28,4 +29,4 @@ class RopeTable {
   int64_t len_ = 0;
 };
 
-}  // namespace synpref::train
+}  // namespace synpref::model
