@@ -127,6 +127,27 @@ uint16_t f32_to_f16(float x) {
   return sign | static_cast<uint16_t>(half);
 }
 
+float widen(WType t, const uint8_t* base, int64_t i) {
+  switch (t) {
+    case WType::f32: {
+      float f;
+      std::memcpy(&f, base + 4 * i, 4);
+      return f;
+    }
+    case WType::bf16: {
+      uint16_t b;
+      std::memcpy(&b, base + 2 * i, 2);
+      return bf16_to_f32(b);
+    }
+    case WType::f16: {
+      uint16_t b;
+      std::memcpy(&b, base + 2 * i, 2);
+      return f16_to_f32(b);
+    }
+  }
+  return 0;
+}
+
 namespace {
 
 float element_as_f32(WType type, const uint8_t* p) {

@@ -125,5 +125,7 @@ float bf16_to_f32(uint16_t bits);
 float f16_to_f32(uint16_t bits);
 uint16_t f32_to_bf16(float x);  // round to nearest even (NaN stays NaN)
 uint16_t f32_to_f16(float x);   // round to nearest even, overflow to inf
+// Element i of an array of `t` elements at `base`, widened to f32 (exact).
+float widen(WType t, const uint8_t* base, int64_t i);
 
 }  // namespace synpref::model::kernels

@@ -75,9 +75,14 @@ void pack_a(const float* a, int64_t lda, int64_t rows, int64_t k_dim, float* out
 // `pf` (pf_stride bytes per k step) is the data the next micro_tile call will read first (the
 // next row tile's A slice, or the next panel's slice): prefetched into L1 while this tile computes,
 // so the hardware prefetcher's restarts at page and tile boundaries do not stall the FMAs.
+//
+// With `out` (a full tile on the last K slice), the result goes straight to C instead of ctile:
+// C = acc (+ bias), or C = C + (acc (+ bias)), the same IEEE operations as store_tile, but the
+// stores overlap the next tile's FMAs instead of running as a separate memory-bound pass.
 template <WType T>
 SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float* ctile, bool first,
-                          const uint8_t* pf, int64_t pf_stride) {
+                          const uint8_t* pf, int64_t pf_stride, const GemmArgs* out = nullptr, int64_t m0 = 0,
+                          int64_t n0 = 0) {
   constexpr int64_t es = elem_bytes<T>();
   V acc[kMR][kNV];
 #pragma GCC unroll 32
@@ -96,6 +101,22 @@ SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float*
 #pragma GCC unroll 16
       for (int v = 0; v < kNV; ++v) acc[i][v] = vfma(a, b[v], acc[i][v]);
     }
+  }
+  if (out) {
+    V bias[kNV];
+#pragma GCC unroll 16
+    for (int v = 0; v < kNV; ++v) bias[v] = out->bias ? vload(out->bias + n0 + v * kLanes) : vzero();
+#pragma GCC unroll 32
+    for (int i = 0; i < kMR; ++i) {
+      float* crow = out->c + (m0 + i) * out->ldc + n0;
+#pragma GCC unroll 16
+      for (int v = 0; v < kNV; ++v) {
+        V r = out->bias ? vadd(acc[i][v], bias[v]) : acc[i][v];
+        if (out->accumulate) r = vadd(vload(crow + v * kLanes), r);
+        vstore(crow + v * kLanes, r);
+      }
+    }
+    return;
   }
 #pragma GCC unroll 32
   for (int i = 0; i < kMR; ++i)
@@ -155,15 +176,20 @@ void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int
             pf = a_slice(0, min64(k0 + kKC, k_dim - 1));
           }
         }
+        const int64_t m0 = m_begin + t * kMR, n0 = (p_begin + p) * kNR;
+        const bool direct = k0 + kc == k_dim && m0 + kMR <= m_end && n0 + kNR <= w.n;
         micro_tile<T>(reinterpret_cast<const float*>(a_slice(t, k0)), bp, kc,
-                      partial + (p * n_tiles + t) * kMR * kNR, k0 == 0, pf, pf_stride);
+                      partial + (p * n_tiles + t) * kMR * kNR, k0 == 0, pf, pf_stride, direct ? &g : nullptr,
+                      m0, n0);
       }
     }
   }
+  // Edge tiles (rows or columns beyond C) were left in `partial`.
   for (int64_t p = 0; p < n_panels; ++p) {
     const int64_t n0 = (p_begin + p) * kNR;
     for (int64_t t = 0; t < n_tiles; ++t) {
       const int64_t m0 = m_begin + t * kMR;
+      if (m0 + kMR <= m_end && n0 + kNR <= w.n) continue;
       store_tile(g, partial + (p * n_tiles + t) * kMR * kNR, m0, min64(kMR, m_end - m0), n0,
                  min64(kNR, w.n - n0));
     }

@@ -25,27 +25,6 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-float widen(kernels::WType t, const uint8_t* base, int64_t i) {
-  switch (t) {
-    case kernels::WType::f32: {
-      float f;
-      std::memcpy(&f, base + 4 * i, 4);
-      return f;
-    }
-    case kernels::WType::bf16: {
-      uint16_t b;
-      std::memcpy(&b, base + 2 * i, 2);
-      return kernels::bf16_to_f32(b);
-    }
-    case kernels::WType::f16: {
-      uint16_t b;
-      std::memcpy(&b, base + 2 * i, 2);
-      return kernels::f16_to_f32(b);
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -174,7 +153,7 @@ Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows
     for (int64_t t = r0; t < r1; ++t) {
       const uint8_t* row =
           embed + static_cast<size_t>(b.ids[static_cast<size_t>(t)]) * C * kernels::wtype_size(embed_type);
-      for (int64_t i = 0; i < C; ++i) x[t * C + i] = widen(embed_type, row, i);
+      for (int64_t i = 0; i < C; ++i) x[t * C + i] = kernels::widen(embed_type, row, i);
     }
   });
 

@@ -46,27 +46,6 @@ bool to_wtype(DType d, kernels::WType* out) {
   }
 }
 
-float widen(kernels::WType t, const uint8_t* base, int64_t i) {
-  switch (t) {
-    case kernels::WType::f32: {
-      float f;
-      std::memcpy(&f, base + 4 * i, 4);
-      return f;
-    }
-    case kernels::WType::bf16: {
-      uint16_t b;
-      std::memcpy(&b, base + 2 * i, 2);
-      return kernels::bf16_to_f32(b);
-    }
-    case kernels::WType::f16: {
-      uint16_t b;
-      std::memcpy(&b, base + 2 * i, 2);
-      return kernels::f16_to_f32(b);
-    }
-  }
-  return 0;
-}
-
 // Transformers' per-layer suffixes ("self_attn.q_proj.bias", ...) of a config.
 std::set<std::string> layer_suffixes(const ModelConfig& c) {
   std::set<std::string> out;
@@ -276,7 +255,7 @@ Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) 
       const auto& [loc, wt] = tensor_of(name);
       const int64_t n = static_cast<int64_t>(loc.entry->n_elements());
       const uint8_t* src = loc.file->tensor_data(*loc.entry);
-      for (int64_t i = 0; i < n; ++i) cursor[i] = widen(wt, src, i);
+      for (int64_t i = 0; i < n; ++i) cursor[i] = kernels::widen(wt, src, i);
       cursor += n;
     }
     return start;
