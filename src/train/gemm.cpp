@@ -57,8 +57,12 @@ void Gemm::run_transposed_a(const GemmArgs& g) {
   const int64_t n_tiles = (g.m + mr - 1) / mr;
   const int64_t k = g.w->k;
   float* a_packed = a_packed_.get(static_cast<size_t>(n_tiles * mr * k));
-  pool_->parallel_for(n_tiles,
-                      [&](int64_t t, int) { pack_a_transposed(a_packed, mr, g.a, g.lda, g.m, k, t, t + 1); });
+  // Tasks of several tiles: each reads a contiguous run of every row of A^T.
+  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>(8, n_tiles / (4 * pool_->n_threads())));
+  pool_->parallel_for((n_tiles + per_task - 1) / per_task, [&](int64_t task, int) {
+    const int64_t t0 = task * per_task;
+    pack_a_transposed(a_packed, mr, g.a, g.lda, g.m, k, t0, std::min(n_tiles, t0 + per_task));
+  });
   run_packed(g, a_packed);
 }
 
@@ -108,21 +112,24 @@ void pack_a_rows(float* dst, int mr, const float* src, int64_t ld, int64_t rows,
 void pack_a_transposed(float* dst, int mr, const float* src, int64_t ld, int64_t rows, int64_t k, int64_t t0,
                        int64_t t1) {
   // Tile t holds A rows t*mr..t*mr+mr-1 k-major: dst[t*mr*k + kk*mr + i] = A[t*mr + i][kk] =
-  // src[kk*ld + t*mr + i], i.e. mr contiguous floats of src row kk.
-  for (int64_t t = t0; t < t1; ++t) {
+  // src[kk*ld + t*mr + i], i.e. mr contiguous floats of src row kk. The full tiles go row by row
+  // of src (all the range's tiles per row: whole cache lines read once, in order).
+  const int64_t full_end = std::min(t1, rows / mr);
+  if (t0 < full_end) {
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const float* s = src + kk * ld + t0 * mr;
+      float* d = dst + t0 * mr * k + kk * mr;
+      for (int64_t t = t0; t < full_end; ++t, s += mr, d += mr * k)
+        for (int i = 0; i < mr; ++i) d[i] = s[i];  // inline copy (a call per 56 bytes costs more)
+    }
+    t0 = full_end;
+  }
+  for (int64_t t = t0; t < t1; ++t) {  // the last, partial tile: zero rows past the end
     float* tile = dst + t * mr * k;
     const int64_t r0 = t * mr, n = std::min<int64_t>(mr, rows - r0);
-    if (n == mr) {
-      for (int64_t kk = 0; kk < k; ++kk) {
-        const float* s = src + kk * ld + r0;
-        float* d = tile + kk * mr;
-        for (int i = 0; i < mr; ++i) d[i] = s[i];  // inline copy (a call per 48 bytes costs more)
-      }
-    } else {
-      for (int64_t kk = 0; kk < k; ++kk) {
-        for (int64_t i = 0; i < n; ++i) tile[kk * mr + i] = src[kk * ld + r0 + i];
-        for (int64_t i = n; i < mr; ++i) tile[kk * mr + i] = 0.0f;
-      }
+    for (int64_t kk = 0; kk < k; ++kk) {
+      for (int64_t i = 0; i < n; ++i) tile[kk * mr + i] = src[kk * ld + r0 + i];
+      for (int64_t i = n; i < mr; ++i) tile[kk * mr + i] = 0.0f;
     }
   }
 }
