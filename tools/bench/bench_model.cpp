@@ -3,14 +3,18 @@
 //
 //   model_qwen3_0.6b_512     one 512-token sequence, 2 threads: tokens/s, GFLOP/s, MFU, side by side
 //                            with the PyTorch reference (tests/model/reference.py, Debian torch over
-//                            OpenBLAS, 2 threads) and the ratio; peak RSS of this process
+//                            OpenBLAS, 2 threads) and llama.cpp's CPU backend (node-llama-cpp's prebuilt
+//                            binaries, tools/bench/llamacpp_bench.mjs, on the same weights exported to
+//                            GGUF, 2 threads) and the ratios; peak RSS of this process
 //   model_qwen3_0.6b_bo8     best-of-8: 512-token prompt + 8 x 128-token responses, prefix sharing vs
 //                            scoring the 8 full sequences
 //   model_qwen3_0.6b_2048    one 2048-token sequence (attention share)
 //   model_qwen3_0.6b_8192    one 8192-token sequence (attention share)
 //   model_llama3.1_8b_bf16   Llama-3.1-8B shapes, bf16 weights (widened in the kernels), 512 tokens;
 //                            --param layers=N builds only N of the 32 layers (memory) and extrapolates
-// Parameters (--param k=v): threads (2), torch (1: run the PyTorch side; 0: skip), layers (8B only).
+// Parameters (--param k=v): threads (2), torch (1: run the PyTorch side; 0: skip), llamacpp (1: run the
+// llama.cpp side when node-llama-cpp is installed; 0: skip), llamacpp_kv (16: llama.cpp's default f16
+// KV cache; 32: f32, attention in synpref's precision), layers (8B only).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -22,7 +26,10 @@
 #include <random>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "bench.h"
+#include "synpref/model/gguf.h"
 #include "synpref/model/init.h"
 #include "synpref/model/model.h"
 
@@ -120,6 +127,141 @@ class TorchPeer {
   FILE* out_ = nullptr;
 };
 
+// Reads one line (any length) from `f`; false at end of file.
+bool read_line(FILE* f, std::string* line) {
+  line->clear();
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, f)) {
+    line->append(buf);
+    if (!line->empty() && line->back() == '\n') return true;
+  }
+  return !line->empty();
+}
+
+// llama.cpp's CPU backend as a child process: `node tools/bench/llamacpp_bench.mjs --serve` loads the
+// GGUF, prints its facts (versions, the CPU variant ggml loaded, threads) as one JSON line, then
+// answers each {"cmd": "run", "ids": [...]} line with the seconds of one prompt-processing pass over
+// the ids from an empty KV cache.
+class LlamaCppPeer {
+ public:
+  static Result<std::unique_ptr<LlamaCppPeer>> start(const std::string& gguf, int threads, int batch,
+                                                     const std::string& kv) {
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) return synpref::io_error("pipe failed");
+    const pid_t pid = fork();
+    if (pid < 0) return synpref::io_error("fork failed");
+    if (pid == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      close(to_child[1]);
+      close(from_child[0]);
+      const std::string t = std::to_string(threads), b = std::to_string(batch);
+      execlp("node", "node", "tools/bench/llamacpp_bench.mjs", "--serve", "--model", gguf.c_str(),
+             "--threads", t.c_str(), "--batch", b.c_str(), "--kv", kv.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    auto peer = std::unique_ptr<LlamaCppPeer>(new LlamaCppPeer());
+    peer->pid_ = pid;
+    peer->in_ = fdopen(to_child[1], "w");
+    peer->out_ = fdopen(from_child[0], "r");
+    std::string line;
+    if (!read_line(peer->out_, &line))
+      return synpref::io_error("llamacpp_bench.mjs did not start (see its stderr)");
+    try {
+      peer->facts_ = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      return synpref::io_error("llamacpp_bench.mjs printed '" + line + "' instead of its ready line");
+    }
+    if (!peer->facts_.value("ready", false)) return synpref::io_error("llamacpp_bench.mjs: " + line);
+    return peer;
+  }
+  Result<double> run(const std::vector<int32_t>& ids) {
+    const std::string request = nlohmann::json({{"cmd", "run"}, {"ids", ids}}).dump() + "\n";
+    std::fputs(request.c_str(), in_);
+    std::fflush(in_);
+    std::string line;
+    if (!read_line(out_, &line)) return synpref::io_error("llama.cpp peer stopped");
+    try {
+      const auto reply = nlohmann::json::parse(line);
+      if (reply.contains("error"))
+        return synpref::io_error("llama.cpp peer: " + reply["error"].get<std::string>());
+      return reply.at("seconds").get<double>();
+    } catch (const nlohmann::json::exception&) {
+      return synpref::io_error("llama.cpp peer replied '" + line + "'");
+    }
+  }
+  const nlohmann::json& facts() const { return facts_; }
+  ~LlamaCppPeer() {
+    if (in_) std::fclose(in_);
+    if (out_) std::fclose(out_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+
+ private:
+  LlamaCppPeer() = default;
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+  nlohmann::json facts_;
+};
+
+// Why llama.cpp cannot run here, or "" when it can: node >= 20 and node-llama-cpp in tools/node
+// (scripts/setup.sh installs both), and the Qwen3 tokenizer for the GGUF's vocabulary
+// (node-llama-cpp refuses vocabulary-less files).
+std::string llamacpp_unavailable(const std::string& tokenizer_dir) {
+  if (!fs::exists("tools/node/node_modules/node-llama-cpp/package.json"))
+    return "tools/node/node_modules/node-llama-cpp is not installed (bash scripts/setup.sh)";
+  FILE* p = popen("node -e 'process.stdout.write(process.versions.node)' 2>/dev/null", "r");
+  char version[64] = {0};
+  const bool read = p && std::fgets(version, sizeof version, p);
+  if (p) pclose(p);
+  if (!read) return "node is not installed (bash scripts/setup.sh)";
+  if (std::atoi(version) < 20)
+    return std::string("node ") + version + " is older than node-llama-cpp's minimum 20";
+  if (!fs::exists(fs::path(tokenizer_dir) / "tokenizer.json"))
+    return tokenizer_dir + "/tokenizer.json is missing (the GGUF needs a vocabulary)";
+  return "";
+}
+
+// Starts the llama.cpp side of model_qwen3_0.6b_512, exporting `model_dir` to GGUF once (cached
+// beside it as <model_dir>.f32.gguf). Returns nullptr, after printing why, when it cannot run.
+std::shared_ptr<LlamaCppPeer> start_llamacpp(const std::string& model_dir, int threads,
+                                             const std::string& kv) {
+  const std::string tokenizer_dir = "../shared/data/tokenizers/qwen3";
+  if (const std::string why = llamacpp_unavailable(tokenizer_dir); !why.empty()) {
+    std::fprintf(stderr, "llama.cpp side skipped: %s\n", why.c_str());
+    return nullptr;
+  }
+  const std::string gguf = model_dir + ".f32.gguf";
+  if (!fs::exists(gguf) ||
+      fs::last_write_time(gguf) < fs::last_write_time(fs::path(model_dir) / "model.safetensors")) {
+    std::fprintf(stderr, "exporting %s (first run only)...\n", gguf.c_str());
+    auto exported = model::export_gguf(model_dir, gguf, {.tokenizer_dir = tokenizer_dir});
+    if (!exported) {
+      std::fprintf(stderr, "llama.cpp side skipped: GGUF export failed: %s\n",
+                   exported.status().message().c_str());
+      return nullptr;
+    }
+  }
+  auto peer = LlamaCppPeer::start(gguf, threads, 512, kv);
+  if (!peer) {
+    std::fprintf(stderr, "llama.cpp side skipped: %s\n", peer.status().message().c_str());
+    return nullptr;
+  }
+  const nlohmann::json& f = (*peer)->facts();
+  std::fprintf(
+      stderr,
+      "llama.cpp: node-llama-cpp %s (llama.cpp %s, %s binary), CPU backend %s, %d threads, batch %d, "
+      "KV cache %s, flash attention %s\n  %s\n",
+      f.value("node_llama_cpp", "?").c_str(), f.value("llama_cpp", "?").c_str(),
+      f.value("build", "?").c_str(), f.value("cpu_backend", "?").c_str(), f.value("threads", 0),
+      f.value("batch", 0), f.value("kv", "?").c_str(), f.value("flash_attention", "?").c_str(),
+      f.value("system_info", "").c_str());
+  return std::move(peer).value();
+}
+
 std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> d(0, static_cast<int32_t>(vocab - 1));
@@ -179,14 +321,35 @@ Result<RunOnce> setup_512(Context& ctx) {
     SP_ASSIGN_OR_RETURN(auto peer, TorchPeer::start(dir, 512, l->threads));
     torch = std::move(peer);
   }
+  std::shared_ptr<LlamaCppPeer> llamacpp;
+  std::string llamacpp_label;
+  if (ctx.param("llamacpp", 1) != 0) {
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string kv = ctx.param("llamacpp_kv", 16) == 32 ? "f32" : "f16";
+    llamacpp = start_llamacpp(
+        (fs::path(tmp ? tmp : "/tmp") / "synpref-bench-models" / "qwen3-0.6b-F32-seed0").string(), l->threads,
+        kv);
+    if (llamacpp) {
+      llamacpp_label = "llama.cpp tokens/s (node-llama-cpp " +
+                       llamacpp->facts().value("node_llama_cpp", "?") + ", f32, " +
+                       std::to_string(l->threads) + " threads" + (kv == "f32" ? ", f32 KV cache)" : ")");
+    }
+  }
   auto ids = std::make_shared<std::vector<int32_t>>(random_ids(512, 151936, 1));
-  return RunOnce([l, torch, ids]() -> Result<std::vector<Metric>> {
+  return RunOnce([l, torch, llamacpp, llamacpp_label, ids]() -> Result<std::vector<Metric>> {
     double dt = 0;
     auto m = single_sequence_metrics(*l, *ids, &dt);
     if (torch) {
       SP_ASSIGN_OR_RETURN(double torch_tps, torch->run());
       m.push_back({"torch tokens/s (reference.py, OpenBLAS)", torch_tps, "tok/s"});
       m.push_back({"synpref / torch", (512.0 / dt) / torch_tps, "x"});
+    }
+    if (llamacpp) {
+      // The same 512 ids through the same weights; the peer computes the LM head for the last
+      // token only, which synpref's score head replaces (both negligible next to 512 rows).
+      SP_ASSIGN_OR_RETURN(double llamacpp_seconds, llamacpp->run(*ids));
+      m.push_back({llamacpp_label, 512.0 / llamacpp_seconds, "tok/s"});
+      m.push_back({"synpref / llama.cpp", llamacpp_seconds / dt, "x"});
     }
     m.push_back({"peak RSS of this process", synpref::bench::peak_rss_bytes() / 1048576.0, "MiB", false});
     m.push_back({"packed weights", l->model->packed_weight_bytes() / 1048576.0, "MiB", false});
@@ -256,8 +419,8 @@ Result<RunOnce> setup_8b(Context& ctx) {
   });
 }
 
-SYNPREF_WORKLOAD("model_qwen3_0.6b_512", "Qwen3-0.6B shapes, fp32, one 512-token sequence; vs PyTorch",
-                 setup_512, 8);
+SYNPREF_WORKLOAD("model_qwen3_0.6b_512",
+                 "Qwen3-0.6B shapes, fp32, one 512-token sequence; vs PyTorch and llama.cpp", setup_512, 8);
 SYNPREF_WORKLOAD("model_qwen3_0.6b_bo8", "Qwen3-0.6B, best-of-8 (512 prompt + 8x128): prefix sharing vs full",
                  setup_bo8, 5);
 SYNPREF_WORKLOAD(
