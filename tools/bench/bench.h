@@ -6,9 +6,12 @@
 // Peers measured side by side are just more metrics of the same repetition (e.g. "tiktoken MB/s").
 #pragma once
 
+#include <cstdio>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "synpref/common/status.h"
@@ -48,6 +51,26 @@ std::vector<Workload>& workloads();
 
 struct AutoRegister {
   explicit AutoRegister(Workload w) { workloads().push_back(std::move(w)); }
+};
+
+// A peer program (PyTorch, llama.cpp) run as a child process and spoken to in lines over its
+// stdin/stdout, for side-by-side measurements in the same repetition.
+class ChildProcess {
+ public:
+  // argv[0] is looked up on PATH unless it contains '/'; env: variables set in the child only.
+  static Result<std::unique_ptr<ChildProcess>> start(
+      const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env = {});
+  ~ChildProcess();  // closes its stdin (the peer sees end of file and exits), then waits for it
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  bool write_line(const std::string& line);  // appends '\n' and flushes; false when the peer is gone
+  bool read_line(std::string* line);         // one line of any length, without '\n'; false at end
+
+ private:
+  ChildProcess() = default;
+  int pid_ = -1;
+  std::FILE* in_ = nullptr;
+  std::FILE* out_ = nullptr;
 };
 
 // Peak resident set size of this process so far, in bytes (getrusage).

@@ -15,10 +15,6 @@
 // Parameters (--param k=v): threads (2), torch (1: run the PyTorch side; 0: skip), llamacpp (1: run the
 // llama.cpp side when node-llama-cpp is installed; 0: skip), llamacpp_kv (16: llama.cpp's default f16
 // KV cache; 32: f32, attention in synpref's precision), layers (8B only).
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -77,66 +73,30 @@ Result<std::string> cached_model(model::Family family, const std::string& preset
 class TorchPeer {
  public:
   static Result<std::unique_ptr<TorchPeer>> start(const std::string& model_dir, int seq_len, int threads) {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) return synpref::io_error("pipe failed");
-    const pid_t pid = fork();
-    if (pid < 0) return synpref::io_error("fork failed");
-    if (pid == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      const std::string t = std::to_string(threads);
-      setenv("OPENBLAS_NUM_THREADS", t.c_str(), 1);
-      setenv("OMP_NUM_THREADS", t.c_str(), 1);
-      const std::string script = "tests/model/reference.py", len = std::to_string(seq_len);
-      execl("/usr/bin/python3", "python3", script.c_str(), "bench", "--model", model_dir.c_str(), "--seq-len",
-            len.c_str(), "--threads", t.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
+    const std::string t = std::to_string(threads);
     auto peer = std::unique_ptr<TorchPeer>(new TorchPeer());
-    peer->pid_ = pid;
-    peer->in_ = fdopen(to_child[1], "w");
-    peer->out_ = fdopen(from_child[0], "r");
-    char line[256];
-    if (!fgets(line, sizeof line, peer->out_) || std::string(line).rfind("ready", 0) != 0) {
+    SP_ASSIGN_OR_RETURN(peer->proc_, synpref::bench::ChildProcess::start(
+                                         {"/usr/bin/python3", "tests/model/reference.py", "bench", "--model",
+                                          model_dir, "--seq-len", std::to_string(seq_len), "--threads", t},
+                                         {{"OPENBLAS_NUM_THREADS", t}, {"OMP_NUM_THREADS", t}}));
+    std::string line;
+    if (!peer->proc_->read_line(&line) || line.rfind("ready", 0) != 0) {
       return synpref::io_error(
           "PyTorch reference did not start (run from the repository root; needs python3-torch)");
     }
     return peer;
   }
   Result<double> run() {
-    std::fputs("run\n", in_);
-    std::fflush(in_);
-    char line[256];
-    if (!fgets(line, sizeof line, out_)) return synpref::io_error("PyTorch reference stopped");
-    return std::atof(line);
-  }
-  ~TorchPeer() {
-    if (in_) std::fclose(in_);
-    if (out_) std::fclose(out_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+    std::string line;
+    if (!proc_->write_line("run") || !proc_->read_line(&line))
+      return synpref::io_error("PyTorch reference stopped");
+    return std::atof(line.c_str());
   }
 
  private:
   TorchPeer() = default;
-  pid_t pid_ = -1;
-  FILE* in_ = nullptr;
-  FILE* out_ = nullptr;
+  std::unique_ptr<synpref::bench::ChildProcess> proc_;
 };
-
-// Reads one line (any length) from `f`; false at end of file.
-bool read_line(FILE* f, std::string* line) {
-  line->clear();
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, f)) {
-    line->append(buf);
-    if (!line->empty() && line->back() == '\n') return true;
-  }
-  return !line->empty();
-}
 
 // llama.cpp's CPU backend as a child process: `node tools/bench/llamacpp_bench.mjs --serve` loads the
 // GGUF, prints its facts (versions, the CPU variant ggml loaded, threads) as one JSON line, then
@@ -146,28 +106,13 @@ class LlamaCppPeer {
  public:
   static Result<std::unique_ptr<LlamaCppPeer>> start(const std::string& gguf, int threads, int batch,
                                                      const std::string& kv) {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) return synpref::io_error("pipe failed");
-    const pid_t pid = fork();
-    if (pid < 0) return synpref::io_error("fork failed");
-    if (pid == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      const std::string t = std::to_string(threads), b = std::to_string(batch);
-      execlp("node", "node", "tools/bench/llamacpp_bench.mjs", "--serve", "--model", gguf.c_str(),
-             "--threads", t.c_str(), "--batch", b.c_str(), "--kv", kv.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
     auto peer = std::unique_ptr<LlamaCppPeer>(new LlamaCppPeer());
-    peer->pid_ = pid;
-    peer->in_ = fdopen(to_child[1], "w");
-    peer->out_ = fdopen(from_child[0], "r");
+    SP_ASSIGN_OR_RETURN(
+        peer->proc_, synpref::bench::ChildProcess::start(
+                         {"node", "tools/bench/llamacpp_bench.mjs", "--serve", "--model", gguf, "--threads",
+                          std::to_string(threads), "--batch", std::to_string(batch), "--kv", kv}));
     std::string line;
-    if (!read_line(peer->out_, &line))
+    if (!peer->proc_->read_line(&line))
       return synpref::io_error("llamacpp_bench.mjs did not start (see its stderr)");
     try {
       peer->facts_ = nlohmann::json::parse(line);
@@ -178,11 +123,9 @@ class LlamaCppPeer {
     return peer;
   }
   Result<double> run(const std::vector<int32_t>& ids) {
-    const std::string request = nlohmann::json({{"cmd", "run"}, {"ids", ids}}).dump() + "\n";
-    std::fputs(request.c_str(), in_);
-    std::fflush(in_);
     std::string line;
-    if (!read_line(out_, &line)) return synpref::io_error("llama.cpp peer stopped");
+    if (!proc_->write_line(nlohmann::json({{"cmd", "run"}, {"ids", ids}}).dump()) || !proc_->read_line(&line))
+      return synpref::io_error("llama.cpp peer stopped");
     try {
       const auto reply = nlohmann::json::parse(line);
       if (reply.contains("error"))
@@ -193,17 +136,10 @@ class LlamaCppPeer {
     }
   }
   const nlohmann::json& facts() const { return facts_; }
-  ~LlamaCppPeer() {
-    if (in_) std::fclose(in_);
-    if (out_) std::fclose(out_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
-  }
 
  private:
   LlamaCppPeer() = default;
-  pid_t pid_ = -1;
-  FILE* in_ = nullptr;
-  FILE* out_ = nullptr;
+  std::unique_ptr<synpref::bench::ChildProcess> proc_;
   nlohmann::json facts_;
 };
 

@@ -19,7 +19,6 @@
 //                        - peak RSS of this process.
 // Parameters (--param k=v): threads (2), torch (1 = run the PyTorch side, 0 = skip), layers (6).
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -81,32 +80,16 @@ class TorchTrainPeer {
       std::fputs(j.dump().c_str(), f);
       std::fclose(f);
     }
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) return synpref::io_error("pipe failed");
-    const pid_t pid = fork();
-    if (pid < 0) return synpref::io_error("fork failed");
-    if (pid == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      const std::string t = std::to_string(threads), n = std::to_string(tokens), p = std::to_string(pairs);
-      setenv("OPENBLAS_NUM_THREADS", t.c_str(), 1);
-      setenv("OMP_NUM_THREADS", t.c_str(), 1);
-      execl("/usr/bin/python3", "python3", "tests/train/reference_train.py", "bench", "--config",
-            config_path.c_str(), "--tokens", n.c_str(), "--pairs", p.c_str(), "--threads", t.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
+    const std::string t = std::to_string(threads);
     auto peer = std::unique_ptr<TorchTrainPeer>(new TorchTrainPeer());
-    peer->pid_ = pid;
     peer->config_path_ = config_path;
-    peer->in_ = fdopen(to_child[1], "w");
-    peer->out_ = fdopen(from_child[0], "r");
-    char line[512];
-    if (!fgets(line, sizeof line, peer->out_) || std::string(line).rfind("ready", 0) != 0) {
+    SP_ASSIGN_OR_RETURN(peer->proc_, synpref::bench::ChildProcess::start(
+                                         {"/usr/bin/python3", "tests/train/reference_train.py", "bench",
+                                          "--config", config_path, "--tokens", std::to_string(tokens),
+                                          "--pairs", std::to_string(pairs), "--threads", t},
+                                         {{"OPENBLAS_NUM_THREADS", t}, {"OMP_NUM_THREADS", t}}));
+    std::string line;
+    if (!peer->proc_->read_line(&line) || line.rfind("ready", 0) != 0) {
       return synpref::io_error(
           "PyTorch reference did not start (run from the repository root; needs python3-torch)");
     }
@@ -114,25 +97,24 @@ class TorchTrainPeer {
   }
   // Seconds of forward + backward and of the optimizer step.
   Result<std::pair<double, double>> run() {
-    std::fputs("run\n", in_);
-    std::fflush(in_);
-    char line[512];
-    if (!fgets(line, sizeof line, out_)) return synpref::io_error("PyTorch reference stopped");
-    const auto j = nlohmann::json::parse(line);
-    return std::make_pair(j["fwd_bwd_s"].get<double>(), j["optimizer_s"].get<double>());
+    std::string line;
+    if (!proc_->write_line("run") || !proc_->read_line(&line))
+      return synpref::io_error("PyTorch reference stopped");
+    try {
+      const auto j = nlohmann::json::parse(line);
+      return std::make_pair(j.at("fwd_bwd_s").get<double>(), j.at("optimizer_s").get<double>());
+    } catch (const nlohmann::json::exception&) {
+      return synpref::io_error("PyTorch reference replied '" + line + "'");
+    }
   }
   ~TorchTrainPeer() {
-    if (in_) std::fclose(in_);
-    if (out_) std::fclose(out_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+    proc_.reset();  // the peer exits before its config file goes
     std::remove(config_path_.c_str());
   }
 
  private:
   TorchTrainPeer() = default;
-  pid_t pid_ = -1;
-  FILE* in_ = nullptr;
-  FILE* out_ = nullptr;
+  std::unique_ptr<synpref::bench::ChildProcess> proc_;
   std::string config_path_;
 };
 

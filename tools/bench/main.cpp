@@ -1,5 +1,6 @@
 // synpref-bench [--list] [--filter SUBSTR] [--reps N] [--param k=v]... [--json]
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -30,6 +31,64 @@ uint64_t current_rss_bytes() {
   uint64_t size = 0, resident = 0;
   f >> size >> resident;
   return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+Result<std::unique_ptr<ChildProcess>> ChildProcess::start(
+    const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env) {
+  if (argv.empty()) return synpref::invalid_argument("ChildProcess: empty argv");
+  int to_child[2], from_child[2];
+  if (pipe(to_child) != 0) return synpref::io_error("pipe failed");
+  if (pipe(from_child) != 0) {
+    close(to_child[0]);
+    close(to_child[1]);
+    return synpref::io_error("pipe failed");
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return synpref::io_error("fork failed");
+  if (pid == 0) {
+    dup2(to_child[0], 0);
+    dup2(from_child[1], 1);
+    close(to_child[0]);
+    close(to_child[1]);
+    close(from_child[0]);
+    close(from_child[1]);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  std::unique_ptr<ChildProcess> c(new ChildProcess());
+  c->pid_ = pid;
+  c->in_ = fdopen(to_child[1], "w");
+  c->out_ = fdopen(from_child[0], "r");
+  return c;
+}
+
+ChildProcess::~ChildProcess() {
+  if (in_) std::fclose(in_);
+  if (out_) std::fclose(out_);
+  if (pid_ > 0) waitpid(pid_, nullptr, 0);
+}
+
+bool ChildProcess::write_line(const std::string& line) {
+  return std::fputs(line.c_str(), in_) >= 0 && std::fputc('\n', in_) != EOF && std::fflush(in_) == 0;
+}
+
+bool ChildProcess::read_line(std::string* line) {
+  line->clear();
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, out_)) {
+    line->append(buf);
+    if (line->back() == '\n') {
+      line->pop_back();
+      return true;
+    }
+  }
+  return !line->empty();
 }
 
 }  // namespace synpref::bench
