@@ -133,58 +133,6 @@ uint64_t align_up(uint64_t x, uint64_t a) {
 }
 
 // The safetensors file(s) of a folder: model.safetensors or the shards of model.safetensors.index.json.
-struct Weights {
-  std::vector<std::unique_ptr<SafetensorsFile>> files;
-  std::map<std::string, std::pair<const SafetensorsFile*, const TensorEntry*>> by_name;
-};
-
-Result<Weights> open_weights(const std::string& dir) {
-  Weights w;
-  const fs::path single = fs::path(dir) / "model.safetensors";
-  const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
-  if (fs::exists(single)) {
-    SP_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(single.string()));
-    for (const auto& t : file->header().tensors) w.by_name[t.name] = {file.get(), &t};
-    w.files.push_back(std::move(file));
-    return w;
-  }
-  if (!fs::exists(index_path)) {
-    return not_found(dir +
-                     ": no model.safetensors or model.safetensors.index.json (GGUF export reads "
-                     "safetensors checkpoints only)");
-  }
-  SP_ASSIGN_OR_RETURN(std::string text, io::read_file(index_path.string(), uint64_t{256} << 20));
-  json index;
-  try {
-    index = json::parse(text);
-  } catch (const json::exception& e) {
-    return data_error(index_path.string() + ": not valid JSON: " + e.what());
-  }
-  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
-    return data_error(index_path.string() + ": missing \"weight_map\" object");
-  std::map<std::string, const SafetensorsFile*> shards;
-  for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-    if (!it.value().is_string())
-      return data_error(index_path.string() + ": weight_map entry '" + it.key() + "' is not a file name");
-    const std::string shard = it.value().get<std::string>();
-    if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..")
-      return data_error(index_path.string() + ": shard '" + shard + "' is not a plain file name");
-    auto sit = shards.find(shard);
-    if (sit == shards.end()) {
-      SP_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open((fs::path(dir) / shard).string()));
-      sit = shards.emplace(shard, file.get()).first;
-      w.files.push_back(std::move(file));
-    }
-    const TensorEntry* e = sit->second->header().find(it.key());
-    if (!e) {
-      return data_error(index_path.string() + ": weight_map puts '" + it.key() + "' in " + shard +
-                        ", which has no such tensor");
-    }
-    w.by_name[it.key()] = {sit->second, e};
-  }
-  return w;
-}
-
 // Byte-level BPE vocabulary of tokenizer.json as llama.cpp's "gpt2" tokenizer wants it.
 struct Vocab {
   std::vector<std::string> tokens;
@@ -390,15 +338,15 @@ Result<GgufExportSummary> export_gguf(const std::string& model_dir, const std::s
     return data_error(config_path.string() +
                       ": max_position_embeddings must be positive (llama.cpp's context_length)");
 
-  SP_ASSIGN_OR_RETURN(Weights weights, open_weights(model_dir));
-  for (const auto& [name, loc] : weights.by_name) {
+  SP_ASSIGN_OR_RETURN(CheckpointFiles weights, open_checkpoint_files(model_dir));
+  for (const auto& [name, loc] : weights.tensors) {
     if (name.ends_with(".bias")) {
-      return unsupported(loc.first->path() + ": has bias tensor '" + name +
+      return unsupported(loc.file->path() + ": has bias tensor '" + name +
                          "'; GGUF export handles bias-free Qwen3 and Llama only");
     }
   }
   std::string prefix = "model.";
-  if (!weights.by_name.count("model.embed_tokens.weight") && weights.by_name.count("embed_tokens.weight"))
+  if (!weights.tensors.count("model.embed_tokens.weight") && weights.tensors.count("embed_tokens.weight"))
     prefix = "";
 
   GgufExportSummary summary;
@@ -445,7 +393,7 @@ Result<GgufExportSummary> export_gguf(const std::string& model_dir, const std::s
   ModelConfig body = config;
   body.head = HeadKind::none;
   std::vector<CheckpointTensor> table = checkpoint_tensors(body, prefix);
-  const bool has_lm_tensor = weights.by_name.count("lm_head.weight") > 0;
+  const bool has_lm_tensor = weights.tensors.count("lm_head.weight") > 0;
   if (!config.tie_word_embeddings && has_lm_tensor) {
     table.push_back({"lm_head.weight", TensorRole::lm_head, -1, {config.vocab_size, config.hidden_size}});
   } else if (!config.tie_word_embeddings) {
@@ -463,12 +411,12 @@ Result<GgufExportSummary> export_gguf(const std::string& model_dir, const std::s
 
   std::vector<PlannedTensor> tensors;
   for (const auto& ct : table) {
-    auto it = weights.by_name.find(ct.name);
-    if (it == weights.by_name.end()) {
+    auto it = weights.tensors.find(ct.name);
+    if (it == weights.tensors.end()) {
       return not_found(model_dir + ": tensor '" + ct.name + "' is missing (the checkpoint does not match " +
                        config.architecture + " as described by config.json)");
     }
-    const auto [file, entry] = it->second;
+    const auto [file, entry] = it->second;  // CheckpointFiles::Located
     PlannedTensor t;
     t.name = gguf_name(ct.role, ct.layer);
     SP_CHECK_MSG(!t.name.empty(), "tensor role without a GGUF name");

@@ -127,8 +127,6 @@ Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows
   const int64_t qkv_n = (Hq + 2 * Hkv) * D;
   const float eps = static_cast<float>(c.rms_norm_eps);
   if (T == 0) return Status::ok();
-  const double t_start = now_seconds();
-  const Model::Profile before = profile;
 
   int64_t max_pos = 0;
   for (int32_t p : b.positions) max_pos = std::max<int64_t>(max_pos, p);

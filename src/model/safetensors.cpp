@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -299,6 +300,63 @@ Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
   file->file_ = std::move(mapped);
   file->header_ = std::move(header);
   return file;
+}
+
+Result<CheckpointFiles> open_checkpoint_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  CheckpointFiles c;
+  const std::string single = (fs::path(dir) / "model.safetensors").string();
+  const std::string index_path = (fs::path(dir) / "model.safetensors.index.json").string();
+  if (fs::exists(single)) {
+    SP_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(single));
+    for (const auto& t : file->header().tensors) c.tensors[t.name] = {file.get(), &t};
+    c.file_list = single;
+    c.files.push_back(std::move(file));
+  } else if (fs::exists(index_path)) {
+    SP_ASSIGN_OR_RETURN(std::string index_text, io::read_file(index_path, uint64_t{256} << 20));
+    nlohmann::json index;
+    try {
+      index = nlohmann::json::parse(index_text);
+    } catch (const nlohmann::json::exception& e) {
+      return data_error(index_path + ": not valid JSON: " + e.what());
+    }
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
+      return data_error(index_path + ": missing \"weight_map\" object");
+    }
+    std::map<std::string, const SafetensorsFile*> shards;
+    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+      if (!it.value().is_string()) {
+        return data_error(index_path + ": weight_map entry for tensor '" + it.key() + "' is not a file name");
+      }
+      const std::string shard = it.value().get<std::string>();
+      if (shard.empty() || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos ||
+          shard == "." || shard == "..") {
+        return data_error(index_path + ": weight_map names shard '" + shard + "' for tensor '" + it.key() +
+                          "'; shards must be plain file names in the model folder");
+      }
+      auto sit = shards.find(shard);
+      if (sit == shards.end()) {
+        const std::string shard_path = (fs::path(dir) / shard).string();
+        auto opened = SafetensorsFile::open(shard_path);
+        if (!opened) return opened.status().with_context(index_path + " names shard '" + shard + "'");
+        sit = shards.emplace(shard, opened.value().get()).first;
+        c.file_list += (c.file_list.empty() ? "" : ", ") + shard_path;
+        c.files.push_back(std::move(opened).value());
+      }
+      const TensorEntry* e = sit->second->header().find(it.key());
+      if (!e) {
+        return data_error(index_path + ": weight_map puts tensor '" + it.key() + "' in " +
+                          sit->second->path() +
+                          ", which has no such tensor (index and shards disagree; re-download the model)");
+      }
+      c.tensors[it.key()] = {sit->second, e};
+    }
+  } else {
+    return not_found(dir +
+                     ": no model.safetensors or model.safetensors.index.json (only safetensors checkpoints "
+                     "are supported; convert pytorch_model.bin with transformers' save_pretrained)");
+  }
+  return c;
 }
 
 namespace {

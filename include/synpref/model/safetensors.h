@@ -119,6 +119,20 @@ class SafetensorsFile {
   SafetensorsHeader header_;
 };
 
+// The tensors of a Hugging Face model folder: model.safetensors, or the shards named by
+// model.safetensors.index.json (plain file names inside the folder; every listed tensor must exist in
+// the shard the index names). Errors name the folder, the index or the shard.
+struct CheckpointFiles {
+  struct Located {
+    const SafetensorsFile* file = nullptr;
+    const TensorEntry* entry = nullptr;
+  };
+  std::vector<std::unique_ptr<SafetensorsFile>> files;  // owners; Located points into them
+  std::map<std::string, Located> tensors;               // by transformers' tensor name
+  std::string file_list;                                // the files opened, for messages
+};
+Result<CheckpointFiles> open_checkpoint_files(const std::string& dir);
+
 // One tensor to write. `data` holds n_elements * dtype_size bytes, little-endian.
 struct TensorToWrite {
   std::string name;
