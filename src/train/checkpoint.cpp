@@ -36,10 +36,7 @@ Result<model::ModelConfig> read_reward_config(const std::string& dir) {
 
 namespace {
 
-struct Located {
-  const model::SafetensorsFile* file = nullptr;
-  const model::TensorEntry* entry = nullptr;
-};
+using Located = model::CheckpointFiles::Located;
 
 std::string shape_text(const std::vector<int64_t>& s) {
   std::string out = "[";
@@ -50,46 +47,8 @@ std::string shape_text(const std::vector<int64_t>& s) {
 }  // namespace
 
 Status load_hf_weights(const std::string& dir, RewardModel& rm, uint64_t seed, bool* score_initialized) {
-  std::vector<std::unique_ptr<model::SafetensorsFile>> files;
-  std::map<std::string, Located> tensors;
-  const std::string single = (fs::path(dir) / "model.safetensors").string();
-  const std::string index_path = (fs::path(dir) / "model.safetensors.index.json").string();
-  if (fs::exists(single)) {
-    SP_ASSIGN_OR_RETURN(auto file, model::SafetensorsFile::open(single));
-    for (const auto& t : file->header().tensors) tensors[t.name] = {file.get(), &t};
-    files.push_back(std::move(file));
-  } else if (fs::exists(index_path)) {
-    SP_ASSIGN_OR_RETURN(std::string index_text, io::read_file(index_path, uint64_t{256} << 20));
-    nlohmann::json index;
-    try {
-      index = nlohmann::json::parse(index_text);
-    } catch (const nlohmann::json::exception& e) {
-      return data_error(index_path + ": not valid JSON: " + e.what());
-    }
-    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
-      return data_error(index_path + ": missing \"weight_map\" object");
-    std::map<std::string, const model::SafetensorsFile*> shards;
-    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-      if (!it.value().is_string())
-        return data_error(index_path + ": weight_map entry '" + it.key() + "' is not a file name");
-      const std::string shard = it.value().get<std::string>();
-      if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..")
-        return data_error(index_path + ": weight_map names shard '" + shard +
-                          "'; shards must be plain file names");
-      auto sit = shards.find(shard);
-      if (sit == shards.end()) {
-        auto opened = model::SafetensorsFile::open((fs::path(dir) / shard).string());
-        if (!opened) return opened.status().with_context(index_path + " names shard '" + shard + "'");
-        sit = shards.emplace(shard, opened.value().get()).first;
-        files.push_back(std::move(opened).value());
-      }
-      const model::TensorEntry* e = sit->second->header().find(it.key());
-      if (!e) return data_error(index_path + ": tensor '" + it.key() + "' is not in " + sit->second->path());
-      tensors[it.key()] = {sit->second, e};
-    }
-  } else {
-    return not_found(dir + ": no model.safetensors or model.safetensors.index.json");
-  }
+  SP_ASSIGN_OR_RETURN(model::CheckpointFiles checkpoint, model::open_checkpoint_files(dir));
+  const std::map<std::string, Located>& tensors = checkpoint.tensors;
   // Base-model checkpoints (Qwen3Model.save_pretrained) have no "model." prefix.
   const bool no_prefix = !tensors.count("model.embed_tokens.weight") && tensors.count("embed_tokens.weight");
   const model::ModelConfig& config = rm.config();
