@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "synpref/common/check.h"
+
 namespace synpref::train {
 
 using model::kernels::GemmArgs;
@@ -12,10 +14,13 @@ using model::kernels::GemmArgs;
 void AttentionBackward::run(const model::kernels::KernelSet* ks, float* dqkv_own, float* dqkv_prefix,
                             const float* dout, int64_t dout_stride, const float* qkv_own,
                             const float* qkv_prefix, int64_t n_own, int64_t n_prefix, int64_t W,
-                            const ops::AttnDims& dims, float scale, int64_t g) {
+                            const ops::AttnDims& dims, float scale, int64_t g, int64_t q_begin,
+                            int64_t q_end) {
+  SP_CHECK(0 <= q_begin && q_begin <= q_end && q_end <= n_own);
+  if (q_begin == q_end) return;
   const int64_t D = dims.head_dim, Hq = dims.n_head, Hkv = dims.n_head_kv, n_rep = Hq / Hkv;
   const int nr = ks->nr;
-  const int64_t n_keys = n_prefix + n_own;
+  const int64_t n_keys = n_prefix + q_end;  // keys visible to the last query row
   const int64_t k_col = (Hq + g) * D, v_col = (Hq + Hkv + g) * D, q_col = g * n_rep * D;
   auto key_row = [&](int64_t j) { return j < n_prefix ? qkv_prefix + j * W : qkv_own + (j - n_prefix) * W; };
 
@@ -37,8 +42,8 @@ void AttentionBackward::run(const model::kernels::KernelSet* ks, float* dqkv_own
   pack_rows_panels(pk, nr, K, D, n_keys, D, 0, key_panels);
   pack_rows_panels(pv, nr, V, D, n_keys, D, 0, key_panels);
 
-  for (int64_t i0 = 0; i0 < n_own; i0 += kQueryBlock) {
-    const int64_t i1 = std::min(n_own, i0 + kQueryBlock);
+  for (int64_t i0 = q_begin; i0 < q_end; i0 += kQueryBlock) {
+    const int64_t i1 = std::min(q_end, i0 + kQueryBlock);
     const int64_t M = (i1 - i0) * n_rep;  // query rows: (own row, head) pairs
     const int64_t nk = n_prefix + i1;     // keys visible to the block's last row
     float* Q = q_.get(static_cast<size_t>(M * D));

@@ -90,7 +90,7 @@ constexpr int64_t kRowsPerTask = 16;    // row-parallel ops (does not affect res
 constexpr int64_t kAttnQueryRows = 32;  // own rows per attention task (does not affect results)
 constexpr int64_t kNormChunkRows = 32;  // rows per partial weight-gradient sum (fixed: part of the numerics)
 
-// Saved activations of one layer (T rows each).
+// Saved activations of one layer (T rows each; x_mid and gate_up are null in a pruned last layer).
 struct LayerActs {
   float* x_in = nullptr;     // (T, C) residual stream entering the layer
   float* qkv_raw = nullptr;  // (T, qkv_n) projections before QK-norm (Qwen3 only)
@@ -98,6 +98,13 @@ struct LayerActs {
   float* att = nullptr;      // (T, Hq*D) attention output
   float* x_mid = nullptr;    // (T, C) residual stream after attention
   float* gate_up = nullptr;  // (T, 2F) MLP pre-activations
+};
+
+// A query row: batch row, its sequence and its index within that sequence's own rows.
+struct QueryRow {
+  int64_t row = 0;
+  int seq = 0;
+  int64_t local = 0;
 };
 
 }  // namespace
@@ -109,10 +116,19 @@ struct RewardModel::Impl {
   std::unique_ptr<Gemm> gemm;
   std::unique_ptr<model::RopeTable> rope;
   int n_frozen = 0;
+  // Only the scored rows leave the last layer (docs/training.md, "The last layer"): its attention
+  // runs for their queries only, its output projection and MLP on those rows alone.
+  bool prune_last_layer = true;
+  std::vector<QueryRow> tail_rows;     // distinct score rows, ascending
+  std::vector<int64_t> tail_of_score;  // batch.score_rows[s] == tail_rows[tail_of_score[s]].row
+  FloatBuffer tail_buf, tail_grad;
+  // (U = tail_rows.size() rows each) the last layer's attention output, residual after attention,
+  // MLP pre-activations and output.
+  float *tail_att = nullptr, *tail_mid = nullptr, *tail_gate_up = nullptr, *tail_out = nullptr;
 
   FloatBuffer acts_buf, slot_buf;  // kept activations; scratch for layers whose activations are not kept
   std::vector<LayerActs> acts;     // per layer (frozen layers point into slot_buf)
-  float* x_final = nullptr;        // (T, C) residual stream after the last layer
+  float* x_final = nullptr;        // (T, C) residual stream after the last layer (unpruned only)
   size_t kept_floats = 0;
   FloatBuffer hf, scores;  // (S, C) final-norm hidden states of score rows; (S) rewards
   FloatBuffer xn, h;       // (T, C), (T, F) recomputed in backward
@@ -178,58 +194,113 @@ struct RewardModel::Impl {
   }
 
   void plan_activations(int64_t T, bool keep);
+  void plan_tail(const PackedBatch& b);
+  // The pruned last layer, forward and backward (on the tail_* buffers).
+  void forward_tail(const PackedBatch& b, const LayerView& W, const LayerActs& A);
+  void backward_tail(const PackedBatch& b, const LayerView& W, const LayerView& GL, const LayerActs& A,
+                     float* dtail, float* dx, float* datt, float* dqkv);
+  // The final residual-stream row of score s (after the last layer).
+  const float* final_row(const PackedBatch& b, int64_t s) const {
+    if (prune_last_layer) return tail_out + tail_of_score[static_cast<size_t>(s)] * C();
+    return x_final + b.score_rows[static_cast<size_t>(s)] * C();
+  }
   void forward(const PackedBatch& b, const ModelView& P, bool keep);
-  void attention_forward(const PackedBatch& b, const float* qkv, float* att);
-  void attention_backward(const PackedBatch& b, const float* qkv, const float* datt, float* dqkv);
+  // Attention of every query row, or (only != null) of the listed rows alone.
+  void attention_forward(const PackedBatch& b, const float* qkv, float* att, const std::vector<QueryRow>* only);
+  void attention_backward(const PackedBatch& b, const float* qkv, const float* datt, float* dqkv,
+                          const std::vector<QueryRow>* only);
   void backward(const PackedBatch& b, const ModelView& P, const ModelView& G, const float* dscores);
 };
 
 void RewardModel::Impl::plan_activations(int64_t T, bool keep) {
-  const int64_t per_layer = C() + (config.qk_norm ? qkv_n() : 0) + qkv_n() + q_dim() + C() + 2 * F();
+  const int64_t attn_part = C() + (config.qk_norm ? qkv_n() : 0) + qkv_n() + q_dim();
+  const int64_t per_layer = attn_part + C() + 2 * F();
   const int64_t L = config.n_layer;
-  const int64_t kept_layers = keep ? L - n_frozen : 0;
-  kept_floats = static_cast<size_t>(T * (per_layer * kept_layers + C()));
+  auto layer_floats = [&](int64_t l) { return prune_last_layer && l == L - 1 ? attn_part : per_layer; };
+  int64_t kept = prune_last_layer ? 0 : C();  // x_final
+  if (keep)
+    for (int64_t l = n_frozen; l < L; ++l) kept += layer_floats(l);
+  kept_floats = static_cast<size_t>(T * kept);
   float* base = acts_buf.get(kept_floats);
   float* slot = slot_buf.get(static_cast<size_t>(T * per_layer));
   acts.assign(static_cast<size_t>(L), LayerActs{});
-  auto carve = [&](float*& cursor, LayerActs& a) {
+  auto carve = [&](float*& cursor, LayerActs& a, bool full) {
     a.x_in = cursor, cursor += T * C();
     if (config.qk_norm) a.qkv_raw = cursor, cursor += T * qkv_n();
     a.qkv = cursor, cursor += T * qkv_n();
     a.att = cursor, cursor += T * q_dim();
+    if (!full) return;
     a.x_mid = cursor, cursor += T * C();
     a.gate_up = cursor, cursor += T * 2 * F();
   };
   float* cursor = base;
   for (int64_t l = 0; l < L; ++l) {
+    const bool full = layer_floats(l) == per_layer;
     if (keep && l >= n_frozen) {
-      carve(cursor, acts[static_cast<size_t>(l)]);
+      carve(cursor, acts[static_cast<size_t>(l)], full);
     } else {
       float* s = slot;
-      carve(s, acts[static_cast<size_t>(l)]);
+      carve(s, acts[static_cast<size_t>(l)], full);
     }
   }
-  x_final = cursor;
-  cursor += T * C();
+  x_final = nullptr;
+  if (!prune_last_layer) x_final = cursor, cursor += T * C();
   SP_CHECK(cursor == base + kept_floats);
   if (!config.qk_norm)
     for (auto& a : acts) a.qkv_raw = a.qkv;
 }
 
+void RewardModel::Impl::plan_tail(const PackedBatch& b) {
+  tail_rows.clear();
+  tail_of_score.clear();
+  std::vector<int64_t> rows(b.score_rows);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  for (int64_t row : rows) {
+    // Sequences are laid out in row order: the last one starting at or before the row holds it.
+    const auto it = std::upper_bound(b.seqs.begin(), b.seqs.end(), row,
+                                     [](int64_t r, const PackedBatch::Seq& sq) { return r < sq.row0; });
+    SP_CHECK(it != b.seqs.begin());
+    const int seq = static_cast<int>(it - b.seqs.begin()) - 1;
+    const auto& sq = b.seqs[static_cast<size_t>(seq)];
+    SP_CHECK(row >= sq.row0 && row < sq.row0 + sq.n_rows);
+    tail_rows.push_back({row, seq, row - sq.row0});
+  }
+  for (int64_t row : b.score_rows)
+    tail_of_score.push_back(std::lower_bound(rows.begin(), rows.end(), row) - rows.begin());
+  const int64_t U = static_cast<int64_t>(rows.size());
+  float* base = tail_buf.get(static_cast<size_t>(U * (q_dim() + C() + 2 * F() + C())));
+  tail_att = base;
+  tail_mid = tail_att + U * q_dim();
+  tail_gate_up = tail_mid + U * C();
+  tail_out = tail_gate_up + U * 2 * F();
+}
+
 // Attention of every sequence: tasks (sequence, kv head, query chunk), longest first; the kernel
 // and the split are the inference engine's.
-void RewardModel::Impl::attention_forward(const PackedBatch& b, const float* qkv, float* att) {
+void RewardModel::Impl::attention_forward(const PackedBatch& b, const float* qkv, float* att,
+                                          const std::vector<QueryRow>* only) {
   struct Task {
     int seq;
     int64_t q0, q1, kv_head, cost;
   };
   std::vector<Task> tasks;
-  for (size_t s = 0; s < b.seqs.size(); ++s) {
-    const auto& seq = b.seqs[s];
-    const int64_t prefix = seq.parent >= 0 ? b.seqs[static_cast<size_t>(seq.parent)].n_rows : 0;
-    for (int64_t q0 = 0; q0 < seq.n_rows; q0 += kAttnQueryRows) {
-      const int64_t q1 = std::min(seq.n_rows, q0 + kAttnQueryRows);
-      for (int64_t g = 0; g < Hkv(); ++g) tasks.push_back({static_cast<int>(s), q0, q1, g, prefix + q1});
+  auto prefix_rows = [&](const PackedBatch::Seq& seq) {
+    return seq.parent >= 0 ? b.seqs[static_cast<size_t>(seq.parent)].n_rows : 0;
+  };
+  if (only) {
+    for (const QueryRow& q : *only) {
+      const int64_t prefix = prefix_rows(b.seqs[static_cast<size_t>(q.seq)]);
+      for (int64_t g = 0; g < Hkv(); ++g) tasks.push_back({q.seq, q.local, q.local + 1, g, prefix + q.local + 1});
+    }
+  } else {
+    for (size_t s = 0; s < b.seqs.size(); ++s) {
+      const auto& seq = b.seqs[s];
+      const int64_t prefix = prefix_rows(seq);
+      for (int64_t q0 = 0; q0 < seq.n_rows; q0 += kAttnQueryRows) {
+        const int64_t q1 = std::min(seq.n_rows, q0 + kAttnQueryRows);
+        for (int64_t g = 0; g < Hkv(); ++g) tasks.push_back({static_cast<int>(s), q0, q1, g, prefix + q1});
+      }
     }
   }
   std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& c) { return a.cost > c.cost; });
@@ -266,9 +337,10 @@ void RewardModel::Impl::attention_forward(const PackedBatch& b, const float* qkv
 }
 
 // Tasks (group, kv head): a context's key/value gradients receive the contributions of its own
-// queries and of every response continuing it, in sequence order, inside one task.
+// queries and of every response continuing it, in sequence order, inside one task. With `only`,
+// the listed query rows alone (ascending), one at a time.
 void RewardModel::Impl::attention_backward(const PackedBatch& b, const float* qkv, const float* datt,
-                                           float* dqkv) {
+                                           float* dqkv, const std::vector<QueryRow>* only) {
   const int64_t qn = qkv_n();
   const ops::AttnDims dims{Hq(), Hkv(), D()};
   const int64_t n_tasks = static_cast<int64_t>(b.groups.size()) * Hkv();
@@ -278,10 +350,18 @@ void RewardModel::Impl::attention_backward(const PackedBatch& b, const float* qk
     for (int s = group.seq_begin; s < group.seq_end; ++s) {
       const auto& seq = b.seqs[static_cast<size_t>(s)];
       const PackedBatch::Seq* parent = seq.parent >= 0 ? &b.seqs[static_cast<size_t>(seq.parent)] : nullptr;
-      attn_backward[static_cast<size_t>(thread)].run(
-          k, dqkv + seq.row0 * qn, parent ? dqkv + parent->row0 * qn : nullptr, datt + seq.row0 * q_dim(),
-          q_dim(), qkv + seq.row0 * qn, parent ? qkv + parent->row0 * qn : nullptr, seq.n_rows,
-          parent ? parent->n_rows : 0, qn, dims, attn_scale(), g);
+      auto run = [&](int64_t q_begin, int64_t q_end) {
+        attn_backward[static_cast<size_t>(thread)].run(
+            k, dqkv + seq.row0 * qn, parent ? dqkv + parent->row0 * qn : nullptr, datt + seq.row0 * q_dim(),
+            q_dim(), qkv + seq.row0 * qn, parent ? qkv + parent->row0 * qn : nullptr, seq.n_rows,
+            parent ? parent->n_rows : 0, qn, dims, attn_scale(), g, q_begin, q_end);
+      };
+      if (!only) {
+        run(0, seq.n_rows);
+        continue;
+      }
+      for (const QueryRow& q : *only)
+        if (q.seq == s) run(q.local, q.local + 1);
     }
   });
 }
@@ -290,6 +370,7 @@ void RewardModel::Impl::forward(const PackedBatch& b, const ModelView& P, bool k
   const int64_t T = b.n_rows();
   const int64_t Cd = C(), Fd = F(), Dd = D(), qn = qkv_n();
   plan_activations(T, keep);
+  if (prune_last_layer) plan_tail(b);
   int64_t max_pos = 0;
   for (int32_t p : b.positions) max_pos = std::max<int64_t>(max_pos, p);
   rope->ensure(max_pos + 1);
@@ -322,7 +403,11 @@ void RewardModel::Impl::forward(const PackedBatch& b, const ModelView& P, bool k
         ops::rope_forward<float, float>(row, rope->cos(pos), rope->sin(pos), Hq() + Hkv(), Dd);
       }
     });
-    attention_forward(b, A.qkv, A.att);
+    if (prune_last_layer && l + 1 == config.n_layer) {
+      forward_tail(b, W, A);
+      break;
+    }
+    attention_forward(b, A.qkv, A.att, nullptr);
     // x_mid = x + (att @ Wo^T (+ b))
     copy_rows(A.x_mid, A.x_in, T * Cd);
     gemm->linear_forward(A.x_mid, A.att, W.w_o, W.b_o, T, q_dim(), Cd, true);
@@ -341,9 +426,63 @@ void RewardModel::Impl::forward(const PackedBatch& b, const ModelView& P, bool k
   const int64_t S = static_cast<int64_t>(b.score_rows.size());
   float* hf_buf = hf.get(static_cast<size_t>(S * Cd));
   for (int64_t s = 0; s < S; ++s)
-    k->rmsnorm_rows(hf_buf + s * Cd, Cd, x_final + b.score_rows[static_cast<size_t>(s)] * Cd, Cd,
-                    P.final_norm, 1, Cd, eps());
+    k->rmsnorm_rows(hf_buf + s * Cd, Cd, final_row(b, s), Cd, P.final_norm, 1, Cd, eps());
   gemm->linear_forward(scores.get(static_cast<size_t>(S)), hf_buf, P.score, nullptr, S, Cd, 1, false);
+}
+
+// The last layer when only its scored rows are needed: keys and values cover every row (computed
+// by the caller), the attention runs for the scored rows' queries, and the output projection and
+// the MLP for those rows alone. A row's results do not depend on the rows computed with it (GEMM,
+// RMSNorm and attention kernels alike), so the rewards equal the full computation's bit for bit.
+void RewardModel::Impl::forward_tail(const PackedBatch& b, const LayerView& W, const LayerActs& A) {
+  const int64_t U = static_cast<int64_t>(tail_rows.size());
+  const int64_t Cd = C(), Fd = F(), Qd = q_dim();
+  attention_forward(b, A.qkv, A.att, &tail_rows);
+  for (int64_t u = 0; u < U; ++u) {
+    const int64_t row = tail_rows[static_cast<size_t>(u)].row;
+    std::memcpy(tail_att + u * Qd, A.att + row * Qd, static_cast<size_t>(Qd) * sizeof(float));
+    std::memcpy(tail_mid + u * Cd, A.x_in + row * Cd, static_cast<size_t>(Cd) * sizeof(float));
+  }
+  float* xn_buf = xn.data();
+  float* h_buf = h.data();
+  gemm->linear_forward(tail_mid, tail_att, W.w_o, W.b_o, U, Qd, Cd, true);
+  rmsnorm(xn_buf, tail_mid, W.ffn_norm, U);
+  gemm->linear_forward(tail_gate_up, xn_buf, W.w_gate_up, W.b_gate_up, U, Cd, 2 * Fd, false);
+  for (int64_t u = 0; u < U; ++u)
+    k->silu_mul(h_buf + u * Fd, tail_gate_up + u * 2 * Fd, tail_gate_up + u * 2 * Fd + Fd, Fd);
+  std::memcpy(tail_out, tail_mid, static_cast<size_t>(U * Cd) * sizeof(float));
+  gemm->linear_forward(tail_out, h_buf, W.w_down, W.b_down, U, Fd, Cd, true);
+}
+
+// Backward of forward_tail. dtail (U, C): the gradient at the tail's output rows on entry (used as
+// scratch). Leaves dx (T, C) = the gradient reaching x_in through the residual path, and dqkv
+// (T, qkv_n) = the attention's gradient (datt (T, Hq*D) is written at the scored rows only).
+void RewardModel::Impl::backward_tail(const PackedBatch& b, const LayerView& W, const LayerView& GL,
+                                      const LayerActs& A, float* dtail, float* dx, float* datt, float* dqkv) {
+  const int64_t U = static_cast<int64_t>(tail_rows.size());
+  const int64_t T = b.n_rows(), Cd = C(), Fd = F(), Qd = q_dim();
+  float* xn_buf = xn.data();
+  float* h_buf = h.data();
+  float* dh_buf = dh.data();
+  float* dgu_buf = dgu.data();
+  float* dxn_buf = dxn.data();
+  float* datt_tail = dtail + U * Cd;
+  rmsnorm(xn_buf, tail_mid, W.ffn_norm, U);
+  for (int64_t u = 0; u < U; ++u)
+    k->silu_mul(h_buf + u * Fd, tail_gate_up + u * 2 * Fd, tail_gate_up + u * 2 * Fd + Fd, Fd);
+  gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dtail, h_buf, W.w_down, U, Fd, Cd, false);
+  ops::swiglu_backward<float>(dgu_buf, dh_buf, tail_gate_up, U, Fd);
+  gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, U, Cd, 2 * Fd, false);
+  rmsnorm_backward(dtail, GL.ffn_norm, dxn_buf, tail_mid, W.ffn_norm, U);
+  gemm->linear_backward(datt_tail, GL.w_o, GL.b_o, dtail, tail_att, W.w_o, U, Qd, Cd, false);
+  zero(dx, T * Cd);
+  for (int64_t u = 0; u < U; ++u) {
+    const int64_t row = tail_rows[static_cast<size_t>(u)].row;
+    std::memcpy(dx + row * Cd, dtail + u * Cd, static_cast<size_t>(Cd) * sizeof(float));
+    std::memcpy(datt + row * Qd, datt_tail + u * Qd, static_cast<size_t>(Qd) * sizeof(float));
+  }
+  zero(dqkv, T * qkv_n());
+  attention_backward(b, A.qkv, datt, dqkv, &tail_rows);
 }
 
 void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const ModelView& G,
@@ -368,36 +507,46 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
     for (int64_t c = 0; c < Cd; ++c) dhf_buf[s * Cd + c] = dscores[s] * P.score[c];
     for (int64_t c = 0; c < Cd; ++c) G.score[c] += dscores[s] * hf_buf[s * Cd + c];
   }
-  // Final norm: only score rows receive gradient.
-  zero(dx_buf, T * Cd);
+  // Final norm: only score rows receive gradient (pruned: into the tail's compact rows).
+  const int64_t U = static_cast<int64_t>(tail_rows.size());
+  float* dtail = prune_last_layer ? tail_grad.get(static_cast<size_t>(U * (Cd + q_dim()))) : nullptr;
+  if (prune_last_layer)
+    std::fill(dtail, dtail + U * Cd, 0.0f);
+  else
+    zero(dx_buf, T * Cd);
   for (int64_t s = 0; s < S; ++s) {
-    const int64_t row = b.score_rows[static_cast<size_t>(s)];
-    ops::rmsnorm_backward<float>(dx_buf + row * Cd, Cd, G.final_norm, dhf_buf + s * Cd, Cd,
-                                 x_final + row * Cd, Cd, P.final_norm, 1, Cd, eps());
+    float* drow = prune_last_layer ? dtail + tail_of_score[static_cast<size_t>(s)] * Cd
+                                   : dx_buf + b.score_rows[static_cast<size_t>(s)] * Cd;
+    ops::rmsnorm_backward<float>(drow, Cd, G.final_norm, dhf_buf + s * Cd, Cd, final_row(b, s), Cd,
+                                 P.final_norm, 1, Cd, eps());
   }
 
   for (int64_t l = config.n_layer - 1; l >= n_frozen; --l) {
     const LayerView& W = P.layers[static_cast<size_t>(l)];
     const LayerView& GL = G.layers[static_cast<size_t>(l)];
     const LayerActs& A = acts[static_cast<size_t>(l)];
-    // ---- MLP: x_next = x_mid + h Wd^T + bd, h = silu(g) * u, [g|u] = xn2 Wgu^T + bgu.
-    rmsnorm(xn_buf, A.x_mid, W.ffn_norm, T);
-    rows_parallel(T, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r)
-        k->silu_mul(h_buf + r * Fd, A.gate_up + r * 2 * Fd, A.gate_up + r * 2 * Fd + Fd, Fd);
-    });
-    gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dx_buf, h_buf, W.w_down, T, Fd, Cd, false);
-    rows_parallel(T, [&](int64_t r0, int64_t r1) {
-      ops::swiglu_backward<float>(dgu_buf + r0 * 2 * Fd, dh_buf + r0 * Fd, A.gate_up + r0 * 2 * Fd, r1 - r0,
-                                  Fd);
-    });
-    gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, T, Cd, 2 * Fd,
-                          false);
-    rmsnorm_backward(dx_buf, GL.ffn_norm, dxn_buf, A.x_mid, W.ffn_norm, T);
-    // ---- attention: x_mid = x_in + att Wo^T + bo.
-    gemm->linear_backward(datt_buf, GL.w_o, GL.b_o, dx_buf, A.att, W.w_o, T, q_dim(), Cd, false);
-    zero(dqkv_buf, T * qn);
-    attention_backward(b, A.qkv, datt_buf, dqkv_buf);
+    if (prune_last_layer && l + 1 == config.n_layer) {
+      backward_tail(b, W, GL, A, dtail, dx_buf, datt_buf, dqkv_buf);
+    } else {
+      // ---- MLP: x_next = x_mid + h Wd^T + bd, h = silu(g) * u, [g|u] = xn2 Wgu^T + bgu.
+      rmsnorm(xn_buf, A.x_mid, W.ffn_norm, T);
+      rows_parallel(T, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          k->silu_mul(h_buf + r * Fd, A.gate_up + r * 2 * Fd, A.gate_up + r * 2 * Fd + Fd, Fd);
+      });
+      gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dx_buf, h_buf, W.w_down, T, Fd, Cd, false);
+      rows_parallel(T, [&](int64_t r0, int64_t r1) {
+        ops::swiglu_backward<float>(dgu_buf + r0 * 2 * Fd, dh_buf + r0 * Fd, A.gate_up + r0 * 2 * Fd, r1 - r0,
+                                    Fd);
+      });
+      gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, T, Cd, 2 * Fd,
+                            false);
+      rmsnorm_backward(dx_buf, GL.ffn_norm, dxn_buf, A.x_mid, W.ffn_norm, T);
+      // ---- attention: x_mid = x_in + att Wo^T + bo.
+      gemm->linear_backward(datt_buf, GL.w_o, GL.b_o, dx_buf, A.att, W.w_o, T, q_dim(), Cd, false);
+      zero(dqkv_buf, T * qn);
+      attention_backward(b, A.qkv, datt_buf, dqkv_buf, nullptr);
+    }
     rows_parallel(T, [&](int64_t r0, int64_t r1) {
       for (int64_t t = r0; t < r1; ++t) {
         const int64_t pos = b.positions[static_cast<size_t>(t)];
@@ -477,6 +626,7 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   impl->gemm = std::make_unique<Gemm>(ks, impl->pool.get());
   impl->rope = std::make_unique<model::RopeTable>(impl->config);
   impl->n_frozen = options.n_frozen_layers;
+  impl->prune_last_layer = options.prune_last_layer;
   impl->thread_scratch.resize(static_cast<size_t>(n_threads));
   impl->attn_backward.resize(static_cast<size_t>(n_threads));
   rm->impl_ = std::move(impl);
@@ -587,15 +737,29 @@ double RewardModel::forward_flops(const PackedBatch& b) const {
   const double T = static_cast<double>(b.n_rows());
   double flops = 2.0 * T * static_cast<double>(c.n_matmul_params());
   flops += 2.0 * static_cast<double>(b.score_rows.size()) * static_cast<double>(c.hidden_size);
+  auto n_prefix = [&](const PackedBatch::Seq& seq) {
+    return seq.parent >= 0 ? static_cast<double>(b.seqs[static_cast<size_t>(seq.parent)].n_rows) : 0.0;
+  };
   double key_visits = 0;  // sum over rows of the keys each row attends to
   for (const auto& seq : b.seqs) {
-    const double prefix =
-        seq.parent >= 0 ? static_cast<double>(b.seqs[static_cast<size_t>(seq.parent)].n_rows) : 0;
     const double n = static_cast<double>(seq.n_rows);
-    key_visits += n * prefix + n * (n + 1) / 2;
+    key_visits += n * n_prefix(seq) + n * (n + 1) / 2;
   }
-  flops += 4.0 * static_cast<double>(c.n_head * c.head_dim) * key_visits * static_cast<double>(c.n_layer);
-  return flops;
+  const double attn_per_visit = 4.0 * static_cast<double>(c.n_head * c.head_dim);
+  if (!impl_->prune_last_layer) return flops + attn_per_visit * key_visits * static_cast<double>(c.n_layer);
+  // The last layer: output projection, MLP and attention for the distinct scored rows only.
+  std::vector<int64_t> rows(b.score_rows);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  double tail_visits = 0;
+  for (int64_t row : rows) {
+    for (const auto& seq : b.seqs)
+      if (row >= seq.row0 && row < seq.row0 + seq.n_rows)
+        tail_visits += n_prefix(seq) + static_cast<double>(row - seq.row0 + 1);
+  }
+  const double o_and_mlp = static_cast<double>(c.q_dim() * c.hidden_size + 3 * c.hidden_size * c.intermediate_size);
+  flops -= 2.0 * (T - static_cast<double>(rows.size())) * o_and_mlp;
+  return flops + attn_per_visit * (key_visits * static_cast<double>(c.n_layer - 1) + tail_visits);
 }
 
 double fma_peak_gflops_per_cpu_second(const std::string& kernel_name) {

@@ -23,41 +23,51 @@ TEST(AttentionBackward, MatchesReferenceAcrossShapes) {
            {1, 0}, {5, 0}, {1, 7}, {63, 0}, {64, 1}, {65, 37}, {130, 100}}) {
     for (auto [hq, hkv, d] :
          std::vector<std::tuple<int64_t, int64_t, int64_t>>{{2, 1, 8}, {4, 2, 16}, {3, 3, 40}, {6, 2, 64}}) {
-      SCOPED_TRACE("own " + std::to_string(n_own) + " prefix " + std::to_string(n_prefix) + " heads " +
-                   std::to_string(hq) + "/" + std::to_string(hkv) + " D " + std::to_string(d));
-      const ops::AttnDims dims{hq, hkv, d};
-      const int64_t W = dims.qkv_width(), out_w = hq * d;
-      std::vector<float> own(static_cast<size_t>(n_own * W)),
-          prefix(static_cast<size_t>(std::max<int64_t>(1, n_prefix) * W));
-      std::vector<float> dout(static_cast<size_t>(n_own * out_w));
-      for (auto* v : {&own, &prefix, &dout})
-        for (auto& x : *v) x = nd(rng);
-      // Gradients start non-zero: both implementations must add to them.
-      std::vector<float> d_own_ref(own.size()), d_pre_ref(prefix.size());
-      for (auto* v : {&d_own_ref, &d_pre_ref})
-        for (auto& x : *v) x = 0.5f * nd(rng);
-      std::vector<float> d_own = d_own_ref, d_pre = d_pre_ref;
-      const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-      const float* pre = n_prefix > 0 ? prefix.data() : nullptr;
-      for (int64_t g = 0; g < hkv; ++g) {
-        ops::attention_backward<float>(d_own_ref.data(), n_prefix > 0 ? d_pre_ref.data() : nullptr,
-                                       dout.data(), out_w, own.data(), pre, n_own, n_prefix, W, dims, scale,
-                                       g, g + 1);
-        fast.run(ks, d_own.data(), n_prefix > 0 ? d_pre.data() : nullptr, dout.data(), out_w, own.data(), pre,
-                 n_own, n_prefix, W, dims, scale, g);
+      // All query rows; only the last (the scored row of the model's last layer); a middle range.
+      for (auto [q_begin, q_end] : std::vector<std::pair<int64_t, int64_t>>{
+               {0, n_own}, {n_own - 1, n_own}, {n_own / 3, (2 * n_own + 2) / 3}}) {
+        SCOPED_TRACE("own " + std::to_string(n_own) + " prefix " + std::to_string(n_prefix) + " heads " +
+                     std::to_string(hq) + "/" + std::to_string(hkv) + " D " + std::to_string(d) + " queries [" +
+                     std::to_string(q_begin) + ", " + std::to_string(q_end) + ")");
+        const ops::AttnDims dims{hq, hkv, d};
+        const int64_t W = dims.qkv_width(), out_w = hq * d;
+        std::vector<float> own(static_cast<size_t>(n_own * W)),
+            prefix(static_cast<size_t>(std::max<int64_t>(1, n_prefix) * W));
+        std::vector<float> dout(static_cast<size_t>(n_own * out_w));
+        for (auto* v : {&own, &prefix, &dout})
+          for (auto& x : *v) x = nd(rng);
+        // The reference sees dout zero outside the query rows (their gradients do not flow).
+        std::vector<float> dout_ref = dout;
+        for (int64_t i = 0; i < n_own; ++i)
+          if (i < q_begin || i >= q_end)
+            std::fill(dout_ref.begin() + i * out_w, dout_ref.begin() + (i + 1) * out_w, 0.0f);
+        // Gradients start non-zero: both implementations must add to them.
+        std::vector<float> d_own_ref(own.size()), d_pre_ref(prefix.size());
+        for (auto* v : {&d_own_ref, &d_pre_ref})
+          for (auto& x : *v) x = 0.5f * nd(rng);
+        std::vector<float> d_own = d_own_ref, d_pre = d_pre_ref;
+        const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+        const float* pre = n_prefix > 0 ? prefix.data() : nullptr;
+        for (int64_t g = 0; g < hkv; ++g) {
+          ops::attention_backward<float>(d_own_ref.data(), n_prefix > 0 ? d_pre_ref.data() : nullptr,
+                                         dout_ref.data(), out_w, own.data(), pre, n_own, n_prefix, W, dims,
+                                         scale, g, g + 1);
+          fast.run(ks, d_own.data(), n_prefix > 0 ? d_pre.data() : nullptr, dout.data(), out_w, own.data(),
+                   pre, n_own, n_prefix, W, dims, scale, g, q_begin, q_end);
+        }
+        double max_ref = 0, max_diff = 0;
+        for (size_t i = 0; i < d_own.size(); ++i) {
+          max_ref = std::max(max_ref, static_cast<double>(std::abs(d_own_ref[i])));
+          max_diff = std::max(max_diff, static_cast<double>(std::abs(d_own[i] - d_own_ref[i])));
+        }
+        for (size_t i = 0; i < d_pre.size(); ++i) {
+          max_ref = std::max(max_ref, static_cast<double>(std::abs(d_pre_ref[i])));
+          max_diff = std::max(max_diff, static_cast<double>(std::abs(d_pre[i] - d_pre_ref[i])));
+        }
+        EXPECT_LE(max_diff, 2e-5 * max_ref);
+        ++cases;
       }
-      double max_ref = 0, max_diff = 0;
-      for (size_t i = 0; i < d_own.size(); ++i) {
-        max_ref = std::max(max_ref, static_cast<double>(std::abs(d_own_ref[i])));
-        max_diff = std::max(max_diff, static_cast<double>(std::abs(d_own[i] - d_own_ref[i])));
-      }
-      for (size_t i = 0; i < d_pre.size(); ++i) {
-        max_ref = std::max(max_ref, static_cast<double>(std::abs(d_pre_ref[i])));
-        max_diff = std::max(max_diff, static_cast<double>(std::abs(d_pre[i] - d_pre_ref[i])));
-      }
-      EXPECT_LE(max_diff, 2e-5 * max_ref);
-      ++cases;
     }
   }
-  EXPECT_EQ(cases, 28);
+  EXPECT_EQ(cases, 84);
 }

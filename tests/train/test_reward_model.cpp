@@ -166,6 +166,43 @@ TEST(RewardModel, PrefixSharingEqualsUnsharedComputation) {
   }
 }
 
+// Only the scored rows leave the last layer: the pruned computation gives the full computation's
+// rewards bit for bit and its gradients to rounding, also when a score row lies in the shared
+// prompt (empty or all-pad response) or two scores read the same row; it executes fewer FLOPs.
+TEST(RewardModel, LastLayerPruningEqualsFullComputation) {
+  TempDir tmp;
+  for (const auto& cfg : oracle_configs()) {
+    SCOPED_TRACE(cfg.name);
+    const std::string dir = tmp.file(cfg.name);
+    write_model(cfg.config, dir);
+    auto pruned = load_rm(dir, 2, true);
+    auto full = load_rm(dir, 2, false);
+    const int32_t pad = static_cast<int32_t>(cfg.config.pad_token_id.value_or(0));
+    auto pairs = random_pairs(7, static_cast<int>(cfg.config.vocab_size), 9, pad);
+    pairs[4].chosen.clear();  // both scores of pair 4 read the prompt's last row
+    pairs[4].rejected.clear();
+    pairs[5].rejected.assign(3, pad);  // all pads: the score row falls back into the prompt
+    for (bool share : {true, false}) {
+      SCOPED_TRACE(share ? "prefix shared" : "unshared");
+      PairOutputs out_pruned, out_full;
+      run_pairs(*pruned, pairs, share, &out_pruned);
+      run_pairs(*full, pairs, share, &out_full);
+      EXPECT_EQ(out_pruned.r_chosen, out_full.r_chosen);
+      EXPECT_EQ(out_pruned.r_rejected, out_full.r_rejected);
+      const double scale = max_abs(full->grads());
+      ASSERT_GT(scale, 0.0);
+      double diff = 0;
+      for (size_t i = 0; i < full->grads().size(); ++i)
+        diff = std::max(diff, std::abs(static_cast<double>(pruned->grads()[i]) - full->grads()[i]));
+      EXPECT_LE(diff / scale, 1e-6);
+      const PairSet set = to_pair_set(pairs);
+      PackedBatch batch;
+      pack_pairs(batch, set, all_ids(set.size()), share, cfg.config.pad_token_id);
+      EXPECT_LT(pruned->forward_flops(batch), full->forward_flops(batch));
+    }
+  }
+}
+
 // Fewer rows: the shared batch holds each prompt once.
 TEST(RewardModel, SharedBatchHoldsThePromptOnce) {
   const auto pairs = random_pairs(4, 50, 3);

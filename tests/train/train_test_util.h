@@ -97,11 +97,13 @@ inline std::vector<uint32_t> all_ids(size_t n) {
   return ids;
 }
 
-inline std::unique_ptr<RewardModel> load_rm(const std::string& dir, int threads = 2) {
+inline std::unique_ptr<RewardModel> load_rm(const std::string& dir, int threads = 2,
+                                           bool prune_last_layer = true) {
   auto config = read_reward_config(dir);
   EXPECT_TRUE(config.is_ok()) << config.status().message();
   RewardModel::Options o;
   o.n_threads = threads;
+  o.prune_last_layer = prune_last_layer;
   auto rm = RewardModel::create(*config, o);
   EXPECT_TRUE(rm.is_ok()) << rm.status().message();
   bool score_init = false;
