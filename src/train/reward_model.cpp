@@ -206,7 +206,8 @@ struct RewardModel::Impl {
   }
   void forward(const PackedBatch& b, const ModelView& P, bool keep);
   // Attention of every query row, or (only != null) of the listed rows alone.
-  void attention_forward(const PackedBatch& b, const float* qkv, float* att, const std::vector<QueryRow>* only);
+  void attention_forward(const PackedBatch& b, const float* qkv, float* att,
+                         const std::vector<QueryRow>* only);
   void attention_backward(const PackedBatch& b, const float* qkv, const float* datt, float* dqkv,
                           const std::vector<QueryRow>* only);
   void backward(const PackedBatch& b, const ModelView& P, const ModelView& G, const float* dscores);
@@ -291,7 +292,8 @@ void RewardModel::Impl::attention_forward(const PackedBatch& b, const float* qkv
   if (only) {
     for (const QueryRow& q : *only) {
       const int64_t prefix = prefix_rows(b.seqs[static_cast<size_t>(q.seq)]);
-      for (int64_t g = 0; g < Hkv(); ++g) tasks.push_back({q.seq, q.local, q.local + 1, g, prefix + q.local + 1});
+      for (int64_t g = 0; g < Hkv(); ++g)
+        tasks.push_back({q.seq, q.local, q.local + 1, g, prefix + q.local + 1});
     }
   } else {
     for (size_t s = 0; s < b.seqs.size(); ++s) {
@@ -472,7 +474,8 @@ void RewardModel::Impl::backward_tail(const PackedBatch& b, const LayerView& W, 
     k->silu_mul(h_buf + u * Fd, tail_gate_up + u * 2 * Fd, tail_gate_up + u * 2 * Fd + Fd, Fd);
   gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dtail, h_buf, W.w_down, U, Fd, Cd, false);
   ops::swiglu_backward<float>(dgu_buf, dh_buf, tail_gate_up, U, Fd);
-  gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, U, Cd, 2 * Fd, false);
+  gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, U, Cd, 2 * Fd,
+                        false);
   rmsnorm_backward(dtail, GL.ffn_norm, dxn_buf, tail_mid, W.ffn_norm, U);
   gemm->linear_backward(datt_tail, GL.w_o, GL.b_o, dtail, tail_att, W.w_o, U, Qd, Cd, false);
   zero(dx, T * Cd);
@@ -757,7 +760,8 @@ double RewardModel::forward_flops(const PackedBatch& b) const {
       if (row >= seq.row0 && row < seq.row0 + seq.n_rows)
         tail_visits += n_prefix(seq) + static_cast<double>(row - seq.row0 + 1);
   }
-  const double o_and_mlp = static_cast<double>(c.q_dim() * c.hidden_size + 3 * c.hidden_size * c.intermediate_size);
+  const double o_and_mlp =
+      static_cast<double>(c.q_dim() * c.hidden_size + 3 * c.hidden_size * c.intermediate_size);
   flops -= 2.0 * (T - static_cast<double>(rows.size())) * o_and_mlp;
   return flops + attn_per_visit * (key_visits * static_cast<double>(c.n_layer - 1) + tail_visits);
 }

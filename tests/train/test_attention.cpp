@@ -27,8 +27,8 @@ TEST(AttentionBackward, MatchesReferenceAcrossShapes) {
       for (auto [q_begin, q_end] : std::vector<std::pair<int64_t, int64_t>>{
                {0, n_own}, {n_own - 1, n_own}, {n_own / 3, (2 * n_own + 2) / 3}}) {
         SCOPED_TRACE("own " + std::to_string(n_own) + " prefix " + std::to_string(n_prefix) + " heads " +
-                     std::to_string(hq) + "/" + std::to_string(hkv) + " D " + std::to_string(d) + " queries [" +
-                     std::to_string(q_begin) + ", " + std::to_string(q_end) + ")");
+                     std::to_string(hq) + "/" + std::to_string(hkv) + " D " + std::to_string(d) +
+                     " queries [" + std::to_string(q_begin) + ", " + std::to_string(q_end) + ")");
         const ops::AttnDims dims{hq, hkv, d};
         const int64_t W = dims.qkv_width(), out_w = hq * d;
         std::vector<float> own(static_cast<size_t>(n_own * W)),

@@ -98,7 +98,7 @@ inline std::vector<uint32_t> all_ids(size_t n) {
 }
 
 inline std::unique_ptr<RewardModel> load_rm(const std::string& dir, int threads = 2,
-                                           bool prune_last_layer = true) {
+                                            bool prune_last_layer = true) {
   auto config = read_reward_config(dir);
   EXPECT_TRUE(config.is_ok()) << config.status().message();
   RewardModel::Options o;
