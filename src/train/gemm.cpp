@@ -186,7 +186,7 @@ void pack_cols_steps(float* dst, int nr, const float* src, int64_t ld, int64_t n
     float* d = dst + kk * nr;
     for (int64_t p = 0; p < full; ++p, s += nr, d += k * nr)
       for (int j = 0; j < nr; ++j) d[j] = s[j];  // fixed-width copy (vectorized, no call)
-    if (full < panels) {  // the last, partial panel: zero past the end
+    if (full < panels) {                         // the last, partial panel: zero past the end
       const int64_t cols = n - full * nr;
       for (int64_t j = 0; j < cols; ++j) d[j] = s[j];
       for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
