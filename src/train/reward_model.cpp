@@ -15,6 +15,7 @@
 #include "model/rope.h"
 #include "model/thread_pool.h"
 #include "ops.h"
+#include "row_ops.h"
 #include "synpref/common/check.h"
 
 namespace synpref::train {
@@ -133,8 +134,8 @@ struct RewardModel::Impl {
   FloatBuffer hf, scores;  // (S, C) final-norm hidden states of score rows; (S) rewards
   FloatBuffer xn, h;       // (T, C), (T, F) recomputed in backward
   FloatBuffer dx, dxn, dh, dgu, datt, dqkv, dqkv_raw, dhf, partial;
-  std::vector<FloatBuffer> thread_scratch;
-  std::vector<AttentionBackward> attn_backward;  // per thread
+  std::vector<FloatBuffer> thread_scratch, row_scratch;  // per thread: attention; row ops
+  std::vector<AttentionBackward> attn_backward;          // per thread
 
   int64_t C() const { return config.hidden_size; }
   int64_t F() const { return config.intermediate_size; }
@@ -180,8 +181,8 @@ struct RewardModel::Impl {
       const int64_t r0 = chunk * kNormChunkRows, r1 = std::min(T, r0 + kNormChunkRows);
       float* pw = part + chunk * C();
       std::memset(pw, 0, static_cast<size_t>(C()) * sizeof(float));
-      ops::rmsnorm_backward<float>(dinp + r0 * C(), C(), pw, dout + r0 * C(), C(), inp + r0 * C(), C(), w,
-                                   r1 - r0, C(), eps());
+      row_ops::rmsnorm_backward(dinp + r0 * C(), C(), pw, dout + r0 * C(), C(), inp + r0 * C(), C(), w,
+                                r1 - r0, C(), eps());
     });
     if (dweight) reduce_partials(dweight, part, n_chunks, C());
   }
@@ -473,7 +474,8 @@ void RewardModel::Impl::backward_tail(const PackedBatch& b, const LayerView& W, 
   for (int64_t u = 0; u < U; ++u)
     k->silu_mul(h_buf + u * Fd, tail_gate_up + u * 2 * Fd, tail_gate_up + u * 2 * Fd + Fd, Fd);
   gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dtail, h_buf, W.w_down, U, Fd, Cd, false);
-  ops::swiglu_backward<float>(dgu_buf, dh_buf, tail_gate_up, U, Fd);
+  row_ops::swiglu_backward(k, dgu_buf, dh_buf, tail_gate_up, U, Fd,
+                           row_scratch[0].get(static_cast<size_t>(Fd)));
   gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, U, Cd, 2 * Fd,
                         false);
   rmsnorm_backward(dtail, GL.ffn_norm, dxn_buf, tail_mid, W.ffn_norm, U);
@@ -520,8 +522,8 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
   for (int64_t s = 0; s < S; ++s) {
     float* drow = prune_last_layer ? dtail + tail_of_score[static_cast<size_t>(s)] * Cd
                                    : dx_buf + b.score_rows[static_cast<size_t>(s)] * Cd;
-    ops::rmsnorm_backward<float>(drow, Cd, G.final_norm, dhf_buf + s * Cd, Cd, final_row(b, s), Cd,
-                                 P.final_norm, 1, Cd, eps());
+    row_ops::rmsnorm_backward(drow, Cd, G.final_norm, dhf_buf + s * Cd, Cd, final_row(b, s), Cd, P.final_norm,
+                              1, Cd, eps());
   }
 
   for (int64_t l = config.n_layer - 1; l >= n_frozen; --l) {
@@ -538,9 +540,11 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
           k->silu_mul(h_buf + r * Fd, A.gate_up + r * 2 * Fd, A.gate_up + r * 2 * Fd + Fd, Fd);
       });
       gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dx_buf, h_buf, W.w_down, T, Fd, Cd, false);
-      rows_parallel(T, [&](int64_t r0, int64_t r1) {
-        ops::swiglu_backward<float>(dgu_buf + r0 * 2 * Fd, dh_buf + r0 * Fd, A.gate_up + r0 * 2 * Fd, r1 - r0,
-                                    Fd);
+      for (auto& scratch : row_scratch) scratch.get(static_cast<size_t>(Fd));
+      pool->parallel_for((T + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int thread) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(T, r0 + kRowsPerTask);
+        row_ops::swiglu_backward(k, dgu_buf + r0 * 2 * Fd, dh_buf + r0 * Fd, A.gate_up + r0 * 2 * Fd, r1 - r0,
+                                 Fd, row_scratch[static_cast<size_t>(thread)].data());
       });
       gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, T, Cd, 2 * Fd,
                             false);
@@ -569,9 +573,9 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
           float* drow = dqkv_raw_buf + t * qn;
           const float* grow = dqkv_buf + t * qn;
           const float* xrow = A.qkv_raw + t * qn;
-          ops::rmsnorm_backward<float>(drow, Dd, pq, grow, Dd, xrow, Dd, W.q_norm, Hq(), Dd, eps(), false);
-          ops::rmsnorm_backward<float>(drow + Hq() * Dd, Dd, pk, grow + Hq() * Dd, Dd, xrow + Hq() * Dd, Dd,
-                                       W.k_norm, Hkv(), Dd, eps(), false);
+          row_ops::rmsnorm_backward(drow, Dd, pq, grow, Dd, xrow, Dd, W.q_norm, Hq(), Dd, eps(), false);
+          row_ops::rmsnorm_backward(drow + Hq() * Dd, Dd, pk, grow + Hq() * Dd, Dd, xrow + Hq() * Dd, Dd,
+                                    W.k_norm, Hkv(), Dd, eps(), false);
           std::memcpy(drow + (Hq() + Hkv()) * Dd, grow + (Hq() + Hkv()) * Dd,
                       static_cast<size_t>(Hkv() * Dd) * sizeof(float));
         }
@@ -631,6 +635,7 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   impl->n_frozen = options.n_frozen_layers;
   impl->prune_last_layer = options.prune_last_layer;
   impl->thread_scratch.resize(static_cast<size_t>(n_threads));
+  impl->row_scratch.resize(static_cast<size_t>(n_threads));
   impl->attn_backward.resize(static_cast<size_t>(n_threads));
   rm->impl_ = std::move(impl);
   return rm;
