@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "row_ops.h"
 #include "synpref/common/check.h"
 
 namespace synpref::train {
@@ -60,35 +61,14 @@ void AttentionBackward::run(const model::kernels::KernelSet* ks, float* dqkv_own
     float* P = s_.get(static_cast<size_t>(M * nk));
     const auto k_view = packed_view(nr, nk, D, pk);
     gemm_serial(ks, GemmArgs{Q, D, &k_view, nullptr, P, nk, M, false}, a_buf_, scratch_);
-    for (int64_t m = 0; m < M; ++m) {
-      float* row = P + m * nk;
-      const int64_t visible = n_prefix + i0 + m / n_rep + 1;
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < visible; ++j) {
-        row[j] *= scale;
-        mx = std::max(mx, row[j]);
-      }
-      for (int64_t j = 0; j < visible; ++j) row[j] -= mx;
-      ks->exp(row, row, visible);
-      float sum = 0;
-      for (int64_t j = 0; j < visible; ++j) sum += row[j];
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
-      for (int64_t j = visible; j < nk; ++j) row[j] = 0.0f;
-    }
+    for (int64_t m = 0; m < M; ++m)
+      row_ops::softmax_scaled(ks, P + m * nk, n_prefix + i0 + m / n_rep + 1, nk, scale);
     // dP = dO V^T ; dS = P (dP - rowsum(P dP)) * scale (in place of dP).
     float* dS = dp_.get(static_cast<size_t>(M * nk));
     const auto v_view = packed_view(nr, nk, D, pv);
     gemm_serial(ks, GemmArgs{dO, D, &v_view, nullptr, dS, nk, M, false}, a_buf_, scratch_);
-    for (int64_t m = 0; m < M; ++m) {
-      const float* p = P + m * nk;
-      float* d = dS + m * nk;
-      const int64_t visible = n_prefix + i0 + m / n_rep + 1;
-      float dot = 0;
-      for (int64_t j = 0; j < visible; ++j) dot += p[j] * d[j];
-      for (int64_t j = 0; j < visible; ++j) d[j] = p[j] * (d[j] - dot) * scale;
-      for (int64_t j = visible; j < nk; ++j) d[j] = 0.0f;
-    }
+    for (int64_t m = 0; m < M; ++m)
+      row_ops::softmax_backward(P + m * nk, dS + m * nk, n_prefix + i0 + m / n_rep + 1, nk, scale);
     // dQ = dS K (B = K^T), added to the own rows' q columns.
     {
       const int64_t panels = (D + nr - 1) / nr;

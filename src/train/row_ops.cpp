@@ -2,6 +2,7 @@
 // vectorize.
 #include "row_ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace synpref::train::row_ops {
@@ -73,6 +74,43 @@ void swiglu_backward(const model::kernels::KernelSet* ks, float* dgate_up, const
       du[f] = dy[f] * g[f] * sig;
     }
   }
+}
+
+void softmax_scaled(const model::kernels::KernelSet* ks, float* row, int64_t visible, int64_t n,
+                    float scale) {
+  float* __restrict r = row;
+  float mx[kW];
+  for (int j = 0; j < kW; ++j) mx[j] = -INFINITY;
+  int64_t i = 0;
+  for (; i + kW <= visible; i += kW)
+    for (int j = 0; j < kW; ++j) {
+      r[i + j] *= scale;
+      mx[j] = std::max(mx[j], r[i + j]);
+    }
+  for (; i < visible; ++i) {
+    r[i] *= scale;
+    mx[i % kW] = std::max(mx[i % kW], r[i]);
+  }
+  float m = mx[0];
+  for (int j = 1; j < kW; ++j) m = std::max(m, mx[j]);  // max is exact: any order gives the same
+  for (int64_t j = 0; j < visible; ++j) r[j] -= m;
+  ks->exp(r, r, visible);
+  float acc[kW] = {};
+  i = 0;
+  for (; i + kW <= visible; i += kW)
+    for (int j = 0; j < kW; ++j) acc[j] += r[i + j];
+  for (; i < visible; ++i) acc[i % kW] += r[i];
+  const float inv = 1.0f / tree16(acc);
+  for (int64_t j = 0; j < visible; ++j) r[j] *= inv;
+  for (int64_t j = visible; j < n; ++j) r[j] = 0.0f;
+}
+
+void softmax_backward(const float* p, float* dp, int64_t visible, int64_t n, float scale) {
+  const float s = dot(p, dp, nullptr, visible);
+  float* __restrict d = dp;
+  const float* __restrict pp = p;
+  for (int64_t j = 0; j < visible; ++j) d[j] = pp[j] * (d[j] - s) * scale;
+  for (int64_t j = visible; j < n; ++j) d[j] = 0.0f;
 }
 
 }  // namespace synpref::train::row_ops

@@ -272,3 +272,34 @@ TEST(RowOps, SwiGluBackwardMatchesDoubleReference) {
     for (size_t i = 0; i < dgu.size(); ++i) EXPECT_NEAR(dguf[i], dgu[i], 1e-5 * (1 + std::abs(dgu[i]))) << i;
   }
 }
+
+TEST(RowOps, CausalSoftmaxAndItsBackwardMatchDoubleReference) {
+  const auto* ks = synpref::model::kernels::select_kernels("auto");
+  ASSERT_NE(ks, nullptr);
+  std::mt19937_64 rng(23);
+  std::normal_distribution<double> nd(0.0, 4.0);
+  const double scale = 0.125;
+  for (auto [visible, n] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 9}, {17, 17}, {40, 64}, {300, 301}}) {
+    SCOPED_TRACE("visible " + std::to_string(visible) + " of " + std::to_string(n));
+    std::vector<double> s(static_cast<size_t>(n)), dp(s.size());
+    for (auto* v : {&s, &dp})
+      for (auto& e : *v) e = nd(rng);
+    std::vector<float> row(s.begin(), s.end()), drow(dp.begin(), dp.end());
+    row_ops::softmax_scaled(ks, row.data(), visible, n, static_cast<float>(scale));
+    double mx = -1e300, sum = 0;
+    for (int64_t j = 0; j < visible; ++j) mx = std::max(mx, s[j] * scale);
+    std::vector<double> p(s.size(), 0.0);
+    for (int64_t j = 0; j < visible; ++j) sum += p[j] = std::exp(s[j] * scale - mx);
+    for (int64_t j = 0; j < visible; ++j) p[j] /= sum;
+    for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(row[j], p[j], 2e-6) << j;
+    // dS = P (dP - sum(P dP)) * scale, from the float P just computed.
+    double dot = 0;
+    for (int64_t j = 0; j < visible; ++j) dot += static_cast<double>(row[j]) * dp[j];
+    row_ops::softmax_backward(row.data(), drow.data(), visible, n, static_cast<float>(scale));
+    for (int64_t j = 0; j < n; ++j) {
+      const double want = j < visible ? row[j] * (dp[j] - dot) * scale : 0.0;
+      EXPECT_NEAR(drow[j], want, 1e-5 * (1 + std::abs(want))) << j;
+    }
+  }
+}
