@@ -239,25 +239,27 @@ PackedMatrix Gemm::pack_cols(const float* src, int64_t ld, int64_t n, int64_t k,
 }
 
 void Gemm::linear_forward(float* out, const float* inp, const float* w, const float* bias, int64_t rows,
-                          int64_t k, int64_t n, bool accumulate) {
+                          int64_t k, int64_t n, bool accumulate, int64_t ldc) {
   if (rows == 0) return;
   const PackedMatrix pm = pack_rows(w, k, n, k, packed_);
-  run({inp, k, &pm, bias, out, n, rows, accumulate});
+  run({inp, k, &pm, bias, out, ldc ? ldc : n, rows, accumulate});
 }
 
 void Gemm::linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                           const float* w, int64_t rows, int64_t k, int64_t n, bool accumulate_dinp) {
+                           const float* w, int64_t rows, int64_t k, int64_t n, bool accumulate_dinp,
+                           int64_t ld_dout) {
   if (rows == 0) return;
+  const int64_t ld = ld_dout ? ld_dout : n;
   if (dinp) {
     // dinp (rows, k) += dout (rows, n) @ w (n, k): B (k, n) = w^T.
     const PackedMatrix pm = pack_cols(w, k, k, n, packed_);
-    run({dout, n, &pm, nullptr, dinp, k, rows, accumulate_dinp});
+    run({dout, ld, &pm, nullptr, dinp, k, rows, accumulate_dinp});
   }
   if (dw) {
     // dw (n, k) += dout^T (n, rows) @ inp (rows, k): A = dout^T (packed straight from dout),
     // B (k, rows) = inp^T.
     const PackedMatrix pm = pack_cols(inp, k, k, rows, packed_);
-    run_transposed_a({dout, n, &pm, nullptr, dw, k, n, true});
+    run_transposed_a({dout, ld, &pm, nullptr, dw, k, n, true});
   }
   if (dbias) {
     // Column sums of dout, one task per block of outputs, rows ascending (deterministic).
@@ -265,7 +267,7 @@ void Gemm::linear_backward(float* dinp, float* dw, float* dbias, const float* do
       const int64_t o0 = task * 64, o1 = std::min(n, o0 + 64);
       float s[64] = {};
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t o = o0; o < o1; ++o) s[o - o0] += dout[r * n + o];
+        for (int64_t o = o0; o < o1; ++o) s[o - o0] += dout[r * ld + o];
       for (int64_t o = o0; o < o1; ++o) dbias[o] += s[o - o0];
     });
   }

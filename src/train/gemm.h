@@ -74,13 +74,16 @@ class Gemm {
                                          FloatBuffer& out);
 
   // The three products of a linear layer y = x W^T (+ b) over `rows` rows:
-  //   forward: out (rows, n) = inp (rows, k) @ w^T (+ bias); accumulate: out += (...)
+  //   forward: out (rows, n) = inp (rows, k) @ w^T (+ bias); accumulate: out += (...). Rows of out
+  //   are ldc floats apart (0: n).
   void linear_forward(float* out, const float* inp, const float* w, const float* bias, int64_t rows,
-                      int64_t k, int64_t n, bool accumulate);
+                      int64_t k, int64_t n, bool accumulate, int64_t ldc = 0);
   //   backward: dinp (rows, k) += dout @ w (or = when accumulate_dinp is false; skipped when null);
-  //   dw (n, k) += dout^T @ inp and dbias (n) += colsum(dout) (skipped when null).
+  //   dw (n, k) += dout^T @ inp and dbias (n) += colsum(dout) (skipped when null). Rows of dout are
+  //   ld_dout floats apart (0: n).
   void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                       const float* w, int64_t rows, int64_t k, int64_t n, bool accumulate_dinp = true);
+                       const float* w, int64_t rows, int64_t k, int64_t n, bool accumulate_dinp = true,
+                       int64_t ld_dout = 0);
 
   const model::kernels::KernelSet& kernels() const { return *kernels_; }
   model::ThreadPool& pool() { return *pool_; }

@@ -122,7 +122,8 @@ struct RewardModel::Impl {
   bool prune_last_layer = true;
   std::vector<QueryRow> tail_rows;     // distinct score rows, ascending
   std::vector<int64_t> tail_of_score;  // batch.score_rows[s] == tail_rows[tail_of_score[s]].row
-  FloatBuffer tail_buf, tail_grad;
+  std::vector<uint8_t> tail_mask;      // (T) 1 for the rows in tail_rows
+  FloatBuffer tail_buf, tail_grad, tail_tmp;
   // (U = tail_rows.size() rows each) the last layer's attention output, residual after attention,
   // MLP pre-activations and output.
   float *tail_att = nullptr, *tail_mid = nullptr, *tail_gate_up = nullptr, *tail_out = nullptr;
@@ -198,6 +199,10 @@ struct RewardModel::Impl {
   void plan_tail(const PackedBatch& b);
   // The pruned last layer, forward and backward (on the tail_* buffers).
   void forward_tail(const PackedBatch& b, const LayerView& W, const LayerActs& A);
+  // The last layer's projections: keys and values of every row, queries of the scored rows.
+  void tail_qkv_forward(const LayerView& W, const LayerActs& A, const float* xn_rows, int64_t T);
+  void tail_qkv_backward(const LayerView& W, const LayerView& GL, const float* dqkv_raw, const float* xn_rows,
+                         float* dxn_rows, int64_t T);
   void backward_tail(const PackedBatch& b, const LayerView& W, const LayerView& GL, const LayerActs& A,
                      float* dtail, float* dx, float* datt, float* dqkv);
   // The final residual-stream row of score s (after the last layer).
@@ -270,6 +275,8 @@ void RewardModel::Impl::plan_tail(const PackedBatch& b) {
   }
   for (int64_t row : b.score_rows)
     tail_of_score.push_back(std::lower_bound(rows.begin(), rows.end(), row) - rows.begin());
+  tail_mask.assign(static_cast<size_t>(b.n_rows()), 0);
+  for (int64_t row : rows) tail_mask[static_cast<size_t>(row)] = 1;
   const int64_t U = static_cast<int64_t>(rows.size());
   float* base = tail_buf.get(static_cast<size_t>(U * (q_dim() + C() + 2 * F() + C())));
   tail_att = base;
@@ -388,25 +395,32 @@ void RewardModel::Impl::forward(const PackedBatch& b, const ModelView& P, bool k
   for (int64_t l = 0; l < config.n_layer; ++l) {
     const LayerView& W = P.layers[static_cast<size_t>(l)];
     const LayerActs& A = acts[static_cast<size_t>(l)];
-    // xn = rmsnorm(x) ; qkv = xn @ Wqkv^T (+ b)
+    // xn = rmsnorm(x) ; qkv = xn @ Wqkv^T (+ b). A pruned last layer has queries only at the
+    // scored rows (need_q).
+    const bool tail = prune_last_layer && l + 1 == config.n_layer;
     rmsnorm(xn_buf, A.x_in, W.attn_norm, T);
-    gemm->linear_forward(A.qkv_raw, xn_buf, W.w_qkv, W.b_qkv, T, Cd, qn, false);
+    if (tail)
+      tail_qkv_forward(W, A, xn_buf, T);
+    else
+      gemm->linear_forward(A.qkv_raw, xn_buf, W.w_qkv, W.b_qkv, T, Cd, qn, false);
     // Qwen3: RMSNorm over each head of q and k; then RoPE on q and k.
     rows_parallel(T, [&](int64_t r0, int64_t r1) {
       for (int64_t t = r0; t < r1; ++t) {
+        const bool need_q = !tail || tail_mask[static_cast<size_t>(t)];
         float* row = A.qkv + t * qn;
         if (config.qk_norm) {
           const float* raw = A.qkv_raw + t * qn;
-          k->rmsnorm_rows(row, Dd, raw, Dd, W.q_norm, Hq(), Dd, eps());
+          if (need_q) k->rmsnorm_rows(row, Dd, raw, Dd, W.q_norm, Hq(), Dd, eps());
           k->rmsnorm_rows(row + Hq() * Dd, Dd, raw + Hq() * Dd, Dd, W.k_norm, Hkv(), Dd, eps());
           std::memcpy(row + (Hq() + Hkv()) * Dd, raw + (Hq() + Hkv()) * Dd,
                       static_cast<size_t>(Hkv() * Dd) * sizeof(float));
         }
         const int64_t pos = b.positions[static_cast<size_t>(t)];
-        ops::rope_forward<float, float>(row, rope->cos(pos), rope->sin(pos), Hq() + Hkv(), Dd);
+        const int64_t h0 = need_q ? 0 : Hq();
+        ops::rope_forward<float, float>(row + h0 * Dd, rope->cos(pos), rope->sin(pos), Hq() + Hkv() - h0, Dd);
       }
     });
-    if (prune_last_layer && l + 1 == config.n_layer) {
+    if (tail) {
       forward_tail(b, W, A);
       break;
     }
@@ -455,6 +469,45 @@ void RewardModel::Impl::forward_tail(const PackedBatch& b, const LayerView& W, c
     k->silu_mul(h_buf + u * Fd, tail_gate_up + u * 2 * Fd, tail_gate_up + u * 2 * Fd + Fd, Fd);
   std::memcpy(tail_out, tail_mid, static_cast<size_t>(U * Cd) * sizeof(float));
   gemm->linear_forward(tail_out, h_buf, W.w_down, W.b_down, U, Fd, Cd, true);
+}
+
+void RewardModel::Impl::tail_qkv_forward(const LayerView& W, const LayerActs& A, const float* xn_rows,
+                                         int64_t T) {
+  const int64_t U = static_cast<int64_t>(tail_rows.size());
+  const int64_t Cd = C(), Qd = q_dim(), qn = qkv_n(), kv_n = qn - Qd;
+  gemm->linear_forward(A.qkv_raw + Qd, xn_rows, W.w_qkv + Qd * Cd, W.b_qkv ? W.b_qkv + Qd : nullptr, T, Cd,
+                       kv_n, false, qn);
+  float* xq = tail_tmp.get(static_cast<size_t>(U * (Cd + Qd)));
+  float* q = xq + U * Cd;
+  for (int64_t u = 0; u < U; ++u)
+    std::memcpy(xq + u * Cd, xn_rows + tail_rows[static_cast<size_t>(u)].row * Cd,
+                static_cast<size_t>(Cd) * sizeof(float));
+  gemm->linear_forward(q, xq, W.w_qkv, W.b_qkv, U, Cd, Qd, false);
+  for (int64_t u = 0; u < U; ++u)
+    std::memcpy(A.qkv_raw + tail_rows[static_cast<size_t>(u)].row * qn, q + u * Qd,
+                static_cast<size_t>(Qd) * sizeof(float));
+}
+
+// dxn_rows (T, C) = the gradient of xn through the projections (written, not added).
+void RewardModel::Impl::tail_qkv_backward(const LayerView& W, const LayerView& GL, const float* dqkv_raw,
+                                          const float* xn_rows, float* dxn_rows, int64_t T) {
+  const int64_t U = static_cast<int64_t>(tail_rows.size());
+  const int64_t Cd = C(), Qd = q_dim(), qn = qkv_n(), kv_n = qn - Qd;
+  gemm->linear_backward(dxn_rows, GL.w_qkv + Qd * Cd, GL.b_qkv ? GL.b_qkv + Qd : nullptr, dqkv_raw + Qd,
+                        xn_rows, W.w_qkv + Qd * Cd, T, Cd, kv_n, false, qn);
+  float* xq = tail_tmp.get(static_cast<size_t>(U * (2 * Cd + Qd)));
+  float* dq = xq + U * Cd;
+  float* dxq = dq + U * Qd;
+  for (int64_t u = 0; u < U; ++u) {
+    const int64_t row = tail_rows[static_cast<size_t>(u)].row;
+    std::memcpy(xq + u * Cd, xn_rows + row * Cd, static_cast<size_t>(Cd) * sizeof(float));
+    std::memcpy(dq + u * Qd, dqkv_raw + row * qn, static_cast<size_t>(Qd) * sizeof(float));
+  }
+  gemm->linear_backward(dxq, GL.w_qkv, GL.b_qkv, dq, xq, W.w_qkv, U, Cd, Qd, false);
+  for (int64_t u = 0; u < U; ++u) {
+    float* dst = dxn_rows + tail_rows[static_cast<size_t>(u)].row * Cd;
+    for (int64_t c = 0; c < Cd; ++c) dst[c] += dxq[u * Cd + c];
+  }
 }
 
 // Backward of forward_tail. dtail (U, C): the gradient at the tail's output rows on entry (used as
@@ -530,7 +583,8 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
     const LayerView& W = P.layers[static_cast<size_t>(l)];
     const LayerView& GL = G.layers[static_cast<size_t>(l)];
     const LayerActs& A = acts[static_cast<size_t>(l)];
-    if (prune_last_layer && l + 1 == config.n_layer) {
+    const bool tail = prune_last_layer && l + 1 == config.n_layer;
+    if (tail) {
       backward_tail(b, W, GL, A, dtail, dx_buf, datt_buf, dqkv_buf);
     } else {
       // ---- MLP: x_next = x_mid + h Wd^T + bd, h = silu(g) * u, [g|u] = xn2 Wgu^T + bgu.
@@ -573,7 +627,9 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
           float* drow = dqkv_raw_buf + t * qn;
           const float* grow = dqkv_buf + t * qn;
           const float* xrow = A.qkv_raw + t * qn;
-          row_ops::rmsnorm_backward(drow, Dd, pq, grow, Dd, xrow, Dd, W.q_norm, Hq(), Dd, eps(), false);
+          // A pruned last layer has no queries (nor their gradients) outside the scored rows.
+          if (!tail || tail_mask[static_cast<size_t>(t)])
+            row_ops::rmsnorm_backward(drow, Dd, pq, grow, Dd, xrow, Dd, W.q_norm, Hq(), Dd, eps(), false);
           row_ops::rmsnorm_backward(drow + Hq() * Dd, Dd, pk, grow + Hq() * Dd, Dd, xrow + Hq() * Dd, Dd,
                                     W.k_norm, Hkv(), Dd, eps(), false);
           std::memcpy(drow + (Hq() + Hkv()) * Dd, grow + (Hq() + Hkv()) * Dd,
@@ -588,7 +644,10 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
       for (int64_t d = 0; d < Dd; ++d) GL.q_norm[d] += qk[d], GL.k_norm[d] += qk[Dd + d];
     }
     rmsnorm(xn_buf, A.x_in, W.attn_norm, T);
-    gemm->linear_backward(dxn_buf, GL.w_qkv, GL.b_qkv, dqkv_raw_buf, xn_buf, W.w_qkv, T, Cd, qn, false);
+    if (tail)
+      tail_qkv_backward(W, GL, dqkv_raw_buf, xn_buf, dxn_buf, T);
+    else
+      gemm->linear_backward(dxn_buf, GL.w_qkv, GL.b_qkv, dqkv_raw_buf, xn_buf, W.w_qkv, T, Cd, qn, false);
     rmsnorm_backward(dx_buf, GL.attn_norm, dxn_buf, A.x_in, W.attn_norm, T);
   }
   // Embedding: rows ascending within each column block (deterministic).
@@ -755,7 +814,7 @@ double RewardModel::forward_flops(const PackedBatch& b) const {
   }
   const double attn_per_visit = 4.0 * static_cast<double>(c.n_head * c.head_dim);
   if (!impl_->prune_last_layer) return flops + attn_per_visit * key_visits * static_cast<double>(c.n_layer);
-  // The last layer: output projection, MLP and attention for the distinct scored rows only.
+  // The last layer: query and output projections, MLP and attention for the distinct scored rows.
   std::vector<int64_t> rows(b.score_rows);
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
@@ -765,9 +824,9 @@ double RewardModel::forward_flops(const PackedBatch& b) const {
       if (row >= seq.row0 && row < seq.row0 + seq.n_rows)
         tail_visits += n_prefix(seq) + static_cast<double>(row - seq.row0 + 1);
   }
-  const double o_and_mlp =
-      static_cast<double>(c.q_dim() * c.hidden_size + 3 * c.hidden_size * c.intermediate_size);
-  flops -= 2.0 * (T - static_cast<double>(rows.size())) * o_and_mlp;
+  const double q_o_and_mlp =
+      static_cast<double>(2 * c.q_dim() * c.hidden_size + 3 * c.hidden_size * c.intermediate_size);
+  flops -= 2.0 * (T - static_cast<double>(rows.size())) * q_o_and_mlp;
   return flops + attn_per_visit * (key_visits * static_cast<double>(c.n_layer - 1) + tail_visits);
 }
 

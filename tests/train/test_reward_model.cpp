@@ -422,6 +422,42 @@ TEST(TrainGemm, MatchesReferenceOnOddShapes) {
   }
 }
 
+// Strided output (forward) and strided output gradient (backward) give the dense results bit for
+// bit: the pruned last layer computes keys and values as a column range of the fused projection.
+TEST(TrainGemm, StridedOutputsEqualDense) {
+  const auto* ks = model::kernels::select_kernels("auto");
+  model::ThreadPool pool(2);
+  Gemm gemm(ks, &pool);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const int64_t rows = 37, k = 29, n = 45, ld = n + 7;
+  std::vector<float> x(static_cast<size_t>(rows * k)), w(static_cast<size_t>(n * k)),
+      b(static_cast<size_t>(n)), dy_wide(static_cast<size_t>(rows * ld));
+  for (auto* v : {&x, &w, &b, &dy_wide})
+    for (auto& e : *v) e = nd(rng);
+  std::vector<float> y(static_cast<size_t>(rows * n)), y_wide(static_cast<size_t>(rows * ld), 7.0f);
+  gemm.linear_forward(y.data(), x.data(), w.data(), b.data(), rows, k, n, false);
+  gemm.linear_forward(y_wide.data(), x.data(), w.data(), b.data(), rows, k, n, false, ld);
+  std::vector<float> dy(static_cast<size_t>(rows * n));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < ld; ++c) {
+      if (c < n) {
+        EXPECT_EQ(y_wide[static_cast<size_t>(r * ld + c)], y[static_cast<size_t>(r * n + c)]);
+        dy[static_cast<size_t>(r * n + c)] = dy_wide[static_cast<size_t>(r * ld + c)];
+      } else {
+        EXPECT_EQ(y_wide[static_cast<size_t>(r * ld + c)], 7.0f) << "wrote past the columns";
+      }
+    }
+  std::vector<float> dx(x.size(), 0.5f), dw(w.size(), 0.25f), db(b.size(), 1.0f);
+  std::vector<float> dx2 = dx, dw2 = dw, db2 = db;
+  gemm.linear_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), rows, k, n);
+  gemm.linear_backward(dx2.data(), dw2.data(), db2.data(), dy_wide.data(), x.data(), w.data(), rows, k, n,
+                       true, ld);
+  EXPECT_EQ(dx, dx2);
+  EXPECT_EQ(dw, dw2);
+  EXPECT_EQ(db, db2);
+}
+
 // The training packers write exactly the inference kernel's A layout (pack_a), from row-major and
 // from transposed sources.
 TEST(TrainGemm, PackersMatchTheKernelLayout) {

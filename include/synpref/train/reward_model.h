@@ -83,9 +83,10 @@ class RewardModel {
     std::string kernels = "auto";  // as model::LoadOptions::kernels
     bool freeze_embeddings = false;
     int n_frozen_layers = 0;  // the lowest K layers (implies frozen embeddings)
-    // Run the last layer's attention, output projection and MLP for the scored rows only (the
-    // other rows' outputs there reach no reward). Same rewards bit for bit, same gradients up to
-    // summation order; false computes every row (the reference the tests compare with).
+    // Run the last layer's queries, attention, output projection and MLP for the scored rows only
+    // (the other rows' outputs there reach no reward; keys and values still cover every row). Same
+    // rewards bit for bit, same gradients up to summation order; false computes every row (the
+    // reference the tests compare with).
     bool prune_last_layer = true;
   };
   // Parameters are zero until loaded or initialized (checkpoint.h).
@@ -121,8 +122,8 @@ class RewardModel {
   const char* kernel_name() const;
   // FLOPs (multiply-add = 2) one forward pass over `batch` executes: matmuls (including the score
   // head) and causal attention over the keys each row actually sees; with prune_last_layer, the last
-  // layer's attention, output projection and MLP count for the scored rows only. Backward costs
-  // about twice that.
+  // layer's queries, attention, output projection and MLP count for the scored rows only. Backward
+  // costs about twice that.
   double forward_flops(const PackedBatch& batch) const;
   // Bytes of activations the last forward_backward kept (peak activation memory).
   size_t activation_bytes() const;
