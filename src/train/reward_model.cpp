@@ -785,6 +785,10 @@ void RewardModel::forward_backward(const PackedBatch& batch, float loss_scale, P
   mark_embedding_rows(batch.ids);
 }
 
+void RewardModel::set_prune_last_layer(bool on) {
+  impl_->prune_last_layer = on;
+}
+
 model::ThreadPool& RewardModel::thread_pool() {
   return *impl_->pool;
 }

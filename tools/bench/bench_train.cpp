@@ -5,12 +5,16 @@
 //                      embedding, real vocabulary). One micro-batch of 2 pairs, each a 384-token
 //                      prompt with two 128-token responses. Per repetition:
 //                        - forward + backward without prefix sharing (4 sequences x 512 = 2048 rows):
-//                          tokens/s, GFLOP/s (3 x forward FLOPs) and MFU against the measured FMA peak
+//                          tokens/s, GFLOP/s (3 x the forward FLOPs executed: the last layer runs
+//                          its queries, attention, o-projection and MLP for the 4 scored rows only)
+//                          and MFU against the measured FMA peak
 //                          (model::measure_fma_peak_gflops, same thread count, measured at setup and
 //                          right before each repetition); and
 //                          the same per CPU-second of this process against the probe's FLOPs per
 //                          CPU-second of one thread: on a shared machine other load takes wall time
 //                          from both the run and the peak probe, but not CPU time;
+//                        - the same without last-layer pruning (every row through every layer, as
+//                          transformers and the PyTorch reference compute): tokens/s, MFU, speedup;
 //                        - the same pairs with prefix sharing (1280 rows): time and speedup;
 //                        - the AdamW step (sparse embedding rows);
 //                        - the PyTorch reference training step on the same 4 x 512 tokens
@@ -192,6 +196,14 @@ Result<RunOnce> setup_100m(Context& ctx) {
     const double c0 = cpu_now(), t0 = now();
     b->rm->forward_backward(b->unshared, scale, &out);
     const double t1 = now(), c1 = cpu_now();
+    // The same without last-layer pruning (every row through the last layer, as transformers does).
+    b->rm->set_prune_last_layer(false);
+    b->rm->zero_grad();
+    const double tf0 = now();
+    b->rm->forward_backward(b->unshared, scale, &out);
+    const double full_s = now() - tf0;
+    const double full_flops = b->rm->forward_flops(b->unshared);
+    b->rm->set_prune_last_layer(true);
     b->rm->zero_grad();
     const double t2 = now();
     b->rm->forward_backward(b->shared, scale, &out);
@@ -212,6 +224,10 @@ Result<RunOnce> setup_100m(Context& ctx) {
         // The same per CPU-second: leaves out time the threads were descheduled by other load.
         {"synpref MFU fwd+bwd per CPU-second (vs probe per CPU-second)",
          100.0 * (3.0 * b->rm->forward_flops(b->unshared) / (c1 - c0) / 1e9) / b->peak_per_cpu_second, "%"},
+        {"synpref fwd+bwd tokens/s without last-layer pruning", rows_unshared / full_s, "tok/s"},
+        {"synpref MFU fwd+bwd without last-layer pruning", 100.0 * 3.0 * full_flops / full_s / 1e9 / peak,
+         "%"},
+        {"last-layer pruning speedup", full_s / unshared_s, "x"},
         {"synpref fwd+bwd with prefix sharing", shared_s * 1e3, "ms", false},
         {"prefix-sharing speedup (same pairs)", unshared_s / shared_s, "x"},
         {"synpref pairs/s with prefix sharing", kPairs / shared_s, "pairs/s"},
@@ -224,6 +240,7 @@ Result<RunOnce> setup_100m(Context& ctx) {
           {"torch fwd+bwd tokens/s (reference_train.py, OpenBLAS)", rows_unshared / torch_s.first, "tok/s"});
       m.push_back({"torch AdamW step", torch_s.second * 1e3, "ms", false});
       m.push_back({"synpref / torch (fwd+bwd, same tokens)", torch_s.first / unshared_s, "x"});
+      m.push_back({"synpref without last-layer pruning / torch", torch_s.first / full_s, "x"});
       m.push_back({"synpref with prefix sharing / torch (same pairs)", torch_s.first / shared_s, "x"});
     }
     m.push_back({"peak RSS of this process", synpref::bench::peak_rss_bytes() / 1048576.0, "MiB", false});

@@ -117,6 +117,9 @@ class RewardModel {
   // Forward only (no activations kept): rewards and losses of the batch's pairs.
   void forward(const PackedBatch& batch, PairOutputs* out);
 
+  // Options::prune_last_layer for the following passes (benchmarks compare both).
+  void set_prune_last_layer(bool on);
+
   int n_threads() const;
   model::ThreadPool& thread_pool();  // the workers this model runs on (shared by the optimizer)
   const char* kernel_name() const;
