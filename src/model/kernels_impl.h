@@ -89,6 +89,16 @@ SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float*
   for (int i = 0; i < kMR; ++i)
 #pragma GCC unroll 16
     for (int v = 0; v < kNV; ++v) acc[i][v] = first ? vzero() : vload(ctile + i * kNR + v * kLanes);
+  if (out) {
+    // The C lines this tile stores at the end: requested for writing now, so that the stores do
+    // not wait for their lines (C rows are far apart; the hardware prefetcher does not see them).
+#pragma GCC unroll 32
+    for (int i = 0; i < kMR; ++i) {
+      const float* crow = out->c + (m0 + i) * out->ldc + n0;
+#pragma GCC unroll 16
+      for (int v = 0; v < kNV * kLanes; v += 16) __builtin_prefetch(crow + v, 1, 3);
+    }
+  }
   for (int64_t k = 0; k < kc; ++k) {
     V b[kNV];
 #pragma GCC unroll 16
