@@ -117,8 +117,8 @@ struct RewardModel::Impl {
   std::unique_ptr<Gemm> gemm;
   std::unique_ptr<model::RopeTable> rope;
   int n_frozen = 0;
-  // Only the scored rows leave the last layer (docs/training.md, "The last layer"): its attention
-  // runs for their queries only, its output projection and MLP on those rows alone.
+  // Only the scored rows leave the last layer (docs/training.md, "The last layer"): its query
+  // projection, attention, output projection and MLP run for those rows alone.
   bool prune_last_layer = true;
   std::vector<QueryRow> tail_rows;     // distinct score rows, ascending
   std::vector<int64_t> tail_of_score;  // batch.score_rows[s] == tail_rows[tail_of_score[s]].row
@@ -447,10 +447,11 @@ void RewardModel::Impl::forward(const PackedBatch& b, const ModelView& P, bool k
   gemm->linear_forward(scores.get(static_cast<size_t>(S)), hf_buf, P.score, nullptr, S, Cd, 1, false);
 }
 
-// The last layer when only its scored rows are needed: keys and values cover every row (computed
-// by the caller), the attention runs for the scored rows' queries, and the output projection and
-// the MLP for those rows alone. A row's results do not depend on the rows computed with it (GEMM,
-// RMSNorm and attention kernels alike), so the rewards equal the full computation's bit for bit.
+// The last layer when only its scored rows are needed: keys and values cover every row and queries
+// the scored rows (tail_qkv_forward, called before QK-norm and RoPE), the attention runs for the
+// scored rows' queries, and the output projection and the MLP for those rows alone. A row's results do not
+// depend on the rows computed with it (GEMM, RMSNorm and attention kernels alike), so the rewards equal the
+// full computation's bit for bit.
 void RewardModel::Impl::forward_tail(const PackedBatch& b, const LayerView& W, const LayerActs& A) {
   const int64_t U = static_cast<int64_t>(tail_rows.size());
   const int64_t Cd = C(), Fd = F(), Qd = q_dim();
