@@ -279,6 +279,25 @@ TEST(RewardModel, FreezingLowestLayersKeepsUpperGradients) {
           << t.name << "[" << i << "]";
     }
   }
+  // Every layer frozen (the pruned last layer runs forward only): only the final norm and the score
+  // head train, with the same gradients.
+  o.n_frozen_layers = 3;
+  auto head_only = std::move(RewardModel::create(*config, o)).value();
+  ASSERT_TRUE(load_hf_weights(tmp.file("m"), *head_only, 0, &init).is_ok());
+  PairOutputs out_head;
+  run_pairs(*head_only, pairs, true, &out_head);
+  EXPECT_EQ(out_full.r_chosen, out_head.r_chosen);
+  EXPECT_EQ(out_full.r_rejected, out_head.r_rejected);
+  size_t checked = 0;
+  for (const ParamTensor& t : head_only->layout().tensors()) {
+    if (!head_only->layout().trainable(t)) continue;
+    ++checked;
+    for (size_t i = 0; i < t.size; ++i)
+      ASSERT_EQ(head_only->grads()[t.offset - head_only->layout().trainable_begin() + i],
+                full->grads()[t.offset - full->layout().trainable_begin() + i])
+          << t.name << "[" << i << "]";
+  }
+  EXPECT_EQ(checked, 2u);  // model.norm.weight, score.weight
 }
 
 // A checkpoint is a transformers folder the inference engine loads and scores bit for bit as the
