@@ -92,14 +92,15 @@ void Gemm::run_packed(const GemmArgs& g, const float* a_packed) {
 
 namespace {
 
-// Full tiles of MR rows: step by step, the MR rows' elements kk written contiguously (MR read
-// streams, one write stream; measured ~1.4x faster than row by row on the training shapes).
-template <int MR>
-void pack_a_rows_full(float* tile, const float* src, int64_t ld, int64_t k) {
-  const float* s[MR];
-  for (int i = 0; i < MR; ++i) s[i] = src + i * ld;
-  for (int64_t kk = 0; kk < k; ++kk, tile += MR)
-    for (int i = 0; i < MR; ++i) tile[i] = s[i][kk];
+// R full rows (ld apart) transposed k-major: dst[kk*R + i] = src[i*ld + kk]. Step by step, the R
+// rows' elements kk are written contiguously (R read streams, one write stream; measured 1.3-1.4x
+// faster than row by row for the A tiles and weight panels of the training shapes).
+template <int R>
+void transpose_rows_full(float* dst, const float* src, int64_t ld, int64_t k) {
+  const float* s[R];
+  for (int i = 0; i < R; ++i) s[i] = src + i * ld;
+  for (int64_t kk = 0; kk < k; ++kk, dst += R)
+    for (int i = 0; i < R; ++i) dst[i] = s[i][kk];
 }
 
 }  // namespace
@@ -112,9 +113,9 @@ void pack_a_rows(float* dst, int mr, const float* src, int64_t ld, int64_t rows,
     const int64_t r0 = t * mr, n = std::min<int64_t>(mr, rows - r0);
     const float* a = src + r0 * ld;
     if (n == mr && mr == 14) {
-      pack_a_rows_full<14>(tile, a, ld, k);
+      transpose_rows_full<14>(tile, a, ld, k);
     } else if (n == mr && mr == 6) {
-      pack_a_rows_full<6>(tile, a, ld, k);
+      transpose_rows_full<6>(tile, a, ld, k);
     } else {
       for (int64_t kk = 0; kk < k; ++kk) {
         for (int64_t i = 0; i < n; ++i) tile[kk * mr + i] = a[i * ld + kk];
@@ -171,17 +172,13 @@ void gemm_serial(const model::kernels::KernelSet* ks, const GemmArgs& g, FloatBu
 
 void pack_rows_panels(float* dst, int nr, const float* src, int64_t ld, int64_t n, int64_t k, int64_t p0,
                       int64_t p1) {
-  // A transpose per panel, step by step: the nr rows' elements kk written contiguously (measured
-  // ~1.3x faster than blocks of rows on the training shapes).
+  // A transpose per panel (transpose_rows_full for full 32-row panels).
   for (int64_t p = p0; p < p1; ++p) {
     float* panel = dst + p * k * nr;
     const int64_t rows = std::min<int64_t>(nr, n - p * nr);
     const float* a = src + p * nr * ld;
     if (rows == 32 && nr == 32) {
-      const float* s[32];
-      for (int j = 0; j < 32; ++j) s[j] = a + j * ld;
-      for (int64_t kk = 0; kk < k; ++kk, panel += 32)
-        for (int j = 0; j < 32; ++j) panel[j] = s[j][kk];
+      transpose_rows_full<32>(panel, a, ld, k);
       continue;
     }
     for (int64_t kk = 0; kk < k; ++kk) {
