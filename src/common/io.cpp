@@ -539,4 +539,10 @@ Writer::~Writer() {
   }
 }
 
+Status write_text(const std::string& path, std::string_view text) {
+  SP_ASSIGN_OR_RETURN(auto writer, Writer::open(path));
+  writer->append(text);
+  return writer->close();
+}
+
 }  // namespace synpref::io

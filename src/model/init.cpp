@@ -151,12 +151,6 @@ void encode(const std::vector<float>& v, DType dtype, std::string* bytes) {
   }
 }
 
-Status write_text(const std::string& path, const std::string& text) {
-  SP_ASSIGN_OR_RETURN(auto w, io::Writer::open(path));
-  w->append(text);
-  return w->close();
-}
-
 }  // namespace
 
 Status write_random_model(const ModelConfig& config, const InitOptions& options, const std::string& out_dir) {
@@ -171,7 +165,7 @@ Status write_random_model(const ModelConfig& config, const InitOptions& options,
                   : options.dtype == DType::BF16 ? "bfloat16"
                                                  : "float16";
   c.initializer_range = options.init_std;
-  SP_RETURN_IF_ERROR(write_text((fs::path(out_dir) / "config.json").string(), model_config_to_json(c)));
+  SP_RETURN_IF_ERROR(io::write_text((fs::path(out_dir) / "config.json").string(), model_config_to_json(c)));
 
   const std::vector<CheckpointTensor> table = checkpoint_tensors(c, "model.");
   std::vector<TensorSpec> specs;

@@ -54,13 +54,6 @@ struct PairAcc {
   }
 };
 
-// Writes text to path atomically.
-Status write_text(const std::string& path, const std::string& text) {
-  SP_ASSIGN_OR_RETURN(auto w, io::Writer::open(path));
-  w->append(text);
-  return w->close();
-}
-
 // Replaces folder `dst` with `src` (renames; the old one is removed after the new one is in place).
 Status replace_dir(const std::string& src, const std::string& dst) {
   std::error_code ec;
@@ -93,7 +86,7 @@ class Metrics {
         }
       }
     }
-    SP_RETURN_IF_ERROR(write_text(path, kept));
+    SP_RETURN_IF_ERROR(io::write_text(path, kept));
     file_ = std::fopen(path.c_str(), "a");
     if (!file_) return io_error(path + ": cannot open for appending");
     return Status::ok();
@@ -419,7 +412,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       std::swap(state.adam_v, adam.v);
       SP_RETURN_IF_ERROR(saved);
       SP_RETURN_IF_ERROR(replace_dir(tmp, dir));
-      SP_RETURN_IF_ERROR(write_text((fs::path(o.out_dir) / "latest").string(), name + "\n"));
+      SP_RETURN_IF_ERROR(io::write_text((fs::path(o.out_dir) / "latest").string(), name + "\n"));
       // Keep the newest keep_checkpoints complete checkpoints.
       std::vector<uint64_t> steps;
       for (const auto& entry : fs::directory_iterator(o.out_dir)) {
@@ -624,7 +617,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
     s["data_records"] = report.records;
     s["data_rejects"] = report.rejects;
     s["data_too_long"] = report.too_long;
-    SP_RETURN_IF_ERROR(write_text((fs::path(o.out_dir) / "summary.json").string(), s.dump(2) + "\n"));
+    SP_RETURN_IF_ERROR(io::write_text((fs::path(o.out_dir) / "summary.json").string(), s.dump(2) + "\n"));
   }
   comm.barrier();
   return summary;

@@ -49,12 +49,6 @@ struct TableArgs {
   bool breakdown = false;
 };
 
-Status write_text(const std::string& path, const std::string& text) {
-  SP_ASSIGN_OR_RETURN(auto writer, io::Writer::open(path));
-  writer->append(text);
-  return writer->close();
-}
-
 std::string pct(double v) {
   if (!std::isfinite(v)) return "n/a";
   char buf[32];
@@ -168,7 +162,7 @@ Status run_eval(const EvalArgs& args) {
   }
   eval::ReportInputs inputs{&dataset, &scores, &evaluation, source, bootstrap, args.data};
   std::string report = eval::report_json(inputs);
-  if (!args.out.empty()) SP_RETURN_IF_ERROR(write_text(args.out, report));
+  if (!args.out.empty()) SP_RETURN_IF_ERROR(io::write_text(args.out, report));
   if (!args.dump_scores.empty()) SP_RETURN_IF_ERROR(eval::write_scores(args.dump_scores, dataset, scores));
 
   if (cli::global_options().json) {

@@ -108,4 +108,8 @@ class Writer {
   bool closed_ = false;
 };
 
+// Writes `text` to `path` through a Writer (atomic: "<path>.tmp" renamed on success; compression
+// from the extension).
+Status write_text(const std::string& path, std::string_view text);
+
 }  // namespace synpref::io
