@@ -9,7 +9,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang libclang-rt-14-dev clang-format
   libsimdjson-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-  zlib1g-dev libzstd-dev libxxhash-dev libpcre2-dev libicu-dev
+  zlib1g-dev libzstd-dev libxxhash-dev libpcre2-dev libicu-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jinja2 python3-numpy
   libopenmpi-dev openmpi-bin

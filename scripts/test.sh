@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine and runs every test synpref has:
+#   0. dependency rules between subsystems (scripts/check-deps.py)
 #   1. optimized build + the whole CTest suite (unit, golden, reference-oracle and black-box tests)
 #   2. clang-format check
 #   3. ASan+UBSan build + the suite again (label 'slow' excluded there; they run in step 1)
@@ -16,8 +17,11 @@ bash scripts/setup.sh
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
+step "dependency rules (docs/ARCHITECTURE.md)"
+python3 scripts/check-deps.py
+
 step "optimized build"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;model;train;eval;curate;serve" >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;model;train;eval;http;curate;serve" >/dev/null
 cmake --build build -j"$JOBS"
 step "tests (optimized build)"
 ctest --test-dir build --output-on-failure -j"$JOBS" --timeout 1800
