@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "rope.h"
 #include "synpref/model/model.h"
 #include "synpref/model/safetensors.h"
-#include "thread_pool.h"
+#include "common/thread_pool.h"
 
 namespace synpref::model {
 

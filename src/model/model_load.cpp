@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "model_impl.h"
-#include "random.h"
+#include "common/random.h"
 #include "status_util.h"
 #include "synpref/common/io.h"
 

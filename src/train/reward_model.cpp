@@ -9,18 +9,22 @@
 #include <functional>
 #include <thread>
 
-#include "attention.h"
-#include "gemm.h"
-#include "model/kernels.h"
+#include "common/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/gemm.h"
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+#include "kernels/row_ops.h"
 #include "model/rope.h"
-#include "model/thread_pool.h"
-#include "ops.h"
-#include "row_ops.h"
 #include "synpref/common/check.h"
 
 namespace synpref::train {
 
-namespace kernels = model::kernels;
+namespace ops = kernels::ops;
+namespace row_ops = kernels::row_ops;
+using kernels::AttentionBackward;
+using kernels::FloatBuffer;
+using kernels::Gemm;
 
 // ---------------------------------------------------------------- batches
 
@@ -113,7 +117,7 @@ struct QueryRow {
 struct RewardModel::Impl {
   model::ModelConfig config;
   const kernels::KernelSet* k = nullptr;
-  std::unique_ptr<model::ThreadPool> pool;
+  std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Gemm> gemm;
   std::unique_ptr<model::RopeTable> rope;
   int n_frozen = 0;
@@ -689,7 +693,7 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   int n_threads =
       options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
   n_threads = std::max(1, n_threads);
-  impl->pool = std::make_unique<model::ThreadPool>(n_threads);
+  impl->pool = std::make_unique<ThreadPool>(n_threads);
   impl->gemm = std::make_unique<Gemm>(ks, impl->pool.get());
   impl->rope = std::make_unique<model::RopeTable>(impl->config);
   impl->n_frozen = options.n_frozen_layers;
@@ -790,7 +794,7 @@ void RewardModel::set_prune_last_layer(bool on) {
   impl_->prune_last_layer = on;
 }
 
-model::ThreadPool& RewardModel::thread_pool() {
+ThreadPool& RewardModel::thread_pool() {
   return *impl_->pool;
 }
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <thread>
 
-#include "model/kernels.h"
+#include "kernels/kernels.h"
 #include "model_test_util.h"
 
 using namespace synpref::model;

@@ -28,9 +28,12 @@
 #include "synpref/model/config.h"
 #include "synpref/train/params.h"
 
-namespace synpref::model {
-class ThreadPool;
+namespace synpref {
+class ThreadPool;  // common/thread_pool.h
+namespace model {
+using ThreadPool = synpref::ThreadPool;  // its former name, kept for callers
 }
+}  // namespace synpref
 
 namespace synpref::train {
 
@@ -121,7 +124,7 @@ class RewardModel {
   void set_prune_last_layer(bool on);
 
   int n_threads() const;
-  model::ThreadPool& thread_pool();  // the workers this model runs on (shared by the optimizer)
+  ThreadPool& thread_pool();  // the workers this model runs on (shared by the optimizer)
   const char* kernel_name() const;
   // FLOPs (multiply-add = 2) one forward pass over `batch` executes: matmuls (including the score
   // head) and causal attention over the keys each row actually sees; with prune_last_layer, the last
