@@ -97,7 +97,7 @@ TEST_P(Invariance, ScoreDoesNotDependOnBatchCompanionsOrderOrThreads) {
 TEST_P(Invariance, KernelBuildsGiveIdenticalScores) {
   const auto seqs = random_sequences(12, 1, 180, config_.vocab_size, 8);
   std::vector<float> first;
-  for (const auto& name : kernels::supported_kernels()) {
+  for (const auto& name : synpref::kernels::supported_kernels()) {
     auto m = load(2, name);
     ASSERT_TRUE(m);
     auto r = m->score_sequences(spans(seqs));
