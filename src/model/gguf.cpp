@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "rope.h"
 #include "synpref/common/io.h"
 #include "synpref/model/config.h"

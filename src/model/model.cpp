@@ -1,4 +1,5 @@
-// The forward pass over packed batches and the scoring API.
+// The scoring API over packed batches; the forward pass is the graph's (graph.h), over the loaded
+// weights.
 //
 // One batch = the rows of several sequences, no padding. Every op is row-local except attention, and
 // attention only reads the rows of the query's own sequence (and of its shared context), with key
@@ -12,14 +13,13 @@
 
 #include "model_impl.h"
 #include "status_util.h"
+#include "synpref/common/check.h"
 
 namespace synpref::model {
 
 namespace {
 
-constexpr int64_t kAttnQueryRows = 32;   // own rows per attention task (does not affect results)
 constexpr int64_t kMlpChunkRows = 1024;  // MLP rows per chunk: bounds the (rows, 2F) buffer
-constexpr int64_t kRowsPerTask = 16;     // row-parallel ops
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -67,199 +67,117 @@ double Model::forward_flops(int64_t n_tokens) const {
   return matmul + attention;
 }
 
-// ---------------------------------------------------------------- ops (over explicit buffers)
+double Model::forward_flops(int64_t n_tokens, bool prune_last_layer) const {
+  const double full = forward_flops(n_tokens);
+  if (!prune_last_layer || n_tokens < 1) return full;
+  const ModelConfig& c = impl_->config;
+  const double n = static_cast<double>(n_tokens);
+  // Rows other than the scored one skip the last layer's q and o projections and the MLP, and its
+  // attention keeps one query row (n keys) of the n(n+1)/2 pairs.
+  const double q_o_and_mlp =
+      static_cast<double>(2 * c.q_dim() * c.hidden_size + 3 * c.hidden_size * c.intermediate_size);
+  const double per_pair = 4.0 * static_cast<double>(c.head_dim * c.n_head);
+  return full - 2.0 * (n - 1) * q_o_and_mlp - per_pair * (n * (n + 1) / 2.0 - n);
+}
 
-// C (M, N) (+)= A (M, K) @ W^T: tasks = (panel group, row block), each output element owned by one task.
+// ---------------------------------------------------------------- the forward pass
+
 void Model::Impl::matmul(const kernels::GemmArgs& g) {
   const double t0 = now_seconds();
-  const kernels::PackedMatrix& w = *g.w;
-  const int64_t panels = w.n_panels();
-  const int64_t block_rows = 8 * kernels->mr;
-  const int64_t m_blocks = (g.m + block_rows - 1) / block_rows;
-  // Panels per task: about 512 KiB of weights (stays in L2 while the row tiles stream past), but
-  // enough tasks to keep every thread busy.
-  const int64_t panel_bytes = w.k * w.nr * static_cast<int64_t>(kernels::wtype_size(w.type));
-  int64_t group = std::max<int64_t>(1, (512 << 10) / std::max<int64_t>(1, panel_bytes));
-  const int64_t want_tasks = 4 * pool->n_threads();
-  while (group > 1 && ((panels + group - 1) / group) * m_blocks < want_tasks) group /= 2;
-  const int64_t n_groups = (panels + group - 1) / group;
-  // A is packed once (in parallel, by row tiles) and shared by every task.
-  const int64_t mr = kernels->mr;
-  const int64_t n_tiles = (g.m + mr - 1) / mr;
-  float* a_packed = a_pack.get(static_cast<size_t>(n_tiles * mr * w.k));
-  const int64_t tiles_per_task =
-      std::max<int64_t>(1, (n_tiles + 2 * pool->n_threads() - 1) / (2 * pool->n_threads()));
-  pool->parallel_for((n_tiles + tiles_per_task - 1) / tiles_per_task, [&](int64_t task, int) {
-    const int64_t t0_ = task * tiles_per_task, t1_ = std::min(n_tiles, t0_ + tiles_per_task);
-    kernels->pack_a(g.a + t0_ * mr * g.lda, g.lda, std::min(g.m, t1_ * mr) - t0_ * mr, w.k,
-                    a_packed + t0_ * mr * w.k);
-  });
-  const size_t scratch_floats = kernels->gemm_scratch_floats(std::min(block_rows, g.m), group);
-  for (auto& s : thread_scratch) s.get(scratch_floats);
-  pool->parallel_for(n_groups * m_blocks, [&](int64_t task, int thread) {
-    const int64_t gi = task / m_blocks, mb = task % m_blocks;
-    const int64_t m0 = mb * block_rows, m1 = std::min(g.m, m0 + block_rows);
-    const int64_t p0 = gi * group, p1 = std::min(panels, p0 + group);
-    kernels->gemm_block(g, a_packed, m0, m1, p0, p1, thread_scratch[static_cast<size_t>(thread)].v.data());
-  });
+  gemm->run(g);
   profile.gemm_seconds += now_seconds() - t0;
 }
 
 namespace {
 
-// x (D) rotated in place at one position: transformers' q*cos + rotate_half(q)*sin.
-inline void rope_head(float* x, const float* cos_p, const float* sin_p, int64_t half) {
-  for (int64_t i = 0; i < half; ++i) {
-    const float x1 = x[i], x2 = x[i + half];
-    const float c = cos_p[i], s = sin_p[i];
-    x[i] = x1 * c + (-x2) * s;
-    x[i + half] = x2 * c + x1 * s;
+// The graph's view of a loaded model: matrices packed once in their checkpoint dtype, f32 norms
+// and biases, the memory-mapped embedding.
+class PackedWeights final : public GraphWeights {
+ public:
+  explicit PackedWeights(Model::Impl& m) : m_(m) {}
+  void embed(const int32_t* ids, int64_t rows, float* x) const override {
+    const int64_t C = m_.config.hidden_size;
+    for (int64_t t = 0; t < rows; ++t) {
+      const uint8_t* row = m_.embed + static_cast<size_t>(ids[t]) * C * kernels::wtype_size(m_.embed_type);
+      for (int64_t i = 0; i < C; ++i) x[t * C + i] = kernels::widen(m_.embed_type, row, i);
+    }
   }
-}
+  LayerNorms norms(int64_t layer) const override {
+    const LayerWeights& L = m_.layers[static_cast<size_t>(layer)];
+    return {L.attn_norm, L.ffn_norm, L.q_norm, L.k_norm};
+  }
+  const float* final_norm() const override { return m_.final_norm; }
+  void linear(int64_t layer, Proj proj, const float* in, int64_t lda, int64_t rows, float* out, int64_t ldc,
+              bool accumulate) override {
+    auto run = [&](const kernels::PackedMatrix& w, const float* bias, float* c) {
+      m_.matmul({in, lda, &w, bias, c, ldc, rows, accumulate});
+    };
+    if (proj == Proj::score) return run(m_.score, nullptr, out);
+    const LayerWeights& L = m_.layers[static_cast<size_t>(layer)];
+    const int64_t Qd = m_.config.q_dim();
+    const float* b_kv = L.b_qkv ? L.b_qkv + Qd : nullptr;
+    switch (proj) {
+      case Proj::qkv:
+        if (L.w_qkv.data) return run(L.w_qkv, L.b_qkv, out);
+        run(L.w_q, L.b_qkv, out);
+        return run(L.w_kv, b_kv, out + Qd);
+      case Proj::q:
+        SP_CHECK(L.w_q.data);
+        return run(L.w_q, L.b_qkv, out);
+      case Proj::kv:
+        SP_CHECK(L.w_kv.data);
+        return run(L.w_kv, b_kv, out);
+      case Proj::o:
+        return run(L.w_o, L.b_o, out);
+      case Proj::gate_up:
+        return run(L.w_gate_up, L.b_gate_up, out);
+      case Proj::down:
+        return run(L.w_down, L.b_down, out);
+      case Proj::score:
+        break;
+    }
+  }
+
+ private:
+  Model::Impl& m_;
+};
 
 }  // namespace
 
-Status Model::Impl::forward(const Batch& b, const std::vector<int64_t>& out_rows, float* hidden) {
+// One reused set of activation buffers, written in place layer after layer; the MLP runs in row
+// chunks (bounded memory at long contexts).
+void Model::Impl::forward(const PackedRows& b, std::span<const int64_t> out_rows_in, bool prune_last_layer,
+                          float* hidden, float* scores) {
   const ModelConfig& c = config;
   const int64_t T = b.n_rows();
-  const int64_t C = c.hidden_size, D = c.head_dim, F = c.intermediate_size;
-  const int64_t Hq = c.n_head, Hkv = c.n_head_kv, n_rep = Hq / Hkv;
-  const int64_t qkv_n = (Hq + 2 * Hkv) * D;
-  const float eps = static_cast<float>(c.rms_norm_eps);
-  if (T == 0) return Status::ok();
-
-  int64_t max_pos = 0;
-  for (int32_t p : b.positions) max_pos = std::max<int64_t>(max_pos, p);
-  rope.ensure(max_pos + 1);
-
-  float* x = this->x.get(static_cast<size_t>(T * C));           // (T, C) residual stream
-  float* xn = this->xn.get(static_cast<size_t>(T * C));         // (T, C) normalized
-  float* qkv = this->qkv.get(static_cast<size_t>(T * qkv_n));   // (T, Hq*D + 2*Hkv*D)
-  float* att = this->att.get(static_cast<size_t>(T * Hq * D));  // (T, Hq*D)
+  if (T == 0) return;
+  const int64_t C = c.hidden_size, F = c.intermediate_size, Qd = c.q_dim(), qkv_n = Qd + 2 * c.kv_dim();
   const int64_t chunk = std::min(T, kMlpChunkRows);
-  float* gu = gate_up.get(static_cast<size_t>(chunk * 2 * F));  // (chunk, 2F)
-
-  auto rows_parallel = [&](int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
-    pool->parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int) {
-      const int64_t r0 = task * kRowsPerTask;
-      fn(r0, std::min(rows, r0 + kRowsPerTask));
-    });
-  };
-
-  // Embedding: x[t] = E[id[t]] widened to f32.
-  rows_parallel(T, [&](int64_t r0, int64_t r1) {
-    for (int64_t t = r0; t < r1; ++t) {
-      const uint8_t* row =
-          embed + static_cast<size_t>(b.ids[static_cast<size_t>(t)]) * C * kernels::wtype_size(embed_type);
-      for (int64_t i = 0; i < C; ++i) x[t * C + i] = kernels::widen(embed_type, row, i);
-    }
-  });
-
-  // Attention tasks: (sequence, kv head, query chunk), longest first for load balance.
-  struct AttnTask {
-    int seq;
-    int64_t q0, q1, kv_head, cost;
-  };
-  std::vector<AttnTask> attn_tasks;
-  size_t attn_scratch = 0;
-  for (size_t s = 0; s < b.seqs.size(); ++s) {
-    const auto& seq = b.seqs[s];
-    const int64_t prefix = seq.parent >= 0 ? b.seqs[static_cast<size_t>(seq.parent)].n_rows : 0;
-    for (int64_t q0 = 0; q0 < seq.n_rows; q0 += kAttnQueryRows) {
-      const int64_t q1 = std::min(seq.n_rows, q0 + kAttnQueryRows);
-      for (int64_t g = 0; g < Hkv; ++g) attn_tasks.push_back({static_cast<int>(s), q0, q1, g, prefix + q1});
-    }
+  float* xb = x.get(static_cast<size_t>(T * C));           // (T, C) residual stream
+  float* qkv_b = qkv.get(static_cast<size_t>(T * qkv_n));  // (T, Hq*D + 2*Hkv*D)
+  const LayerBuffers in_place{xb,    qkv_b,
+                              qkv_b, att.get(static_cast<size_t>(T * Qd)),
+                              xb,    gate_up.get(static_cast<size_t>(chunk * 2 * F)),
+                              xb};
+  ActivationPlan plan;
+  plan.layers.assign(static_cast<size_t>(c.n_layer), in_place);
+  plan.xn = xn.get(static_cast<size_t>(T * C));
+  plan.mlp_chunk_rows = kMlpChunkRows;
+  ScoredRows rows;
+  if (prune_last_layer) {
+    rows = scored_rows(b, out_rows_in);
+    const int64_t U = rows.size();
+    float* t = tail.get(static_cast<size_t>(U * (Qd + C)));
+    plan.tail_att = t;
+    plan.tail_mid = plan.tail_out = t + U * Qd;
+    plan.tail_gate_up = in_place.gate_up;
   }
-  // Longest sequences first; within a sequence head-major, query chunks longest first: consecutive
-  // tasks reuse one head's keys/values from L2, and the short tasks come last (load balance).
-  std::vector<int64_t> seq_cost(b.seqs.size(), 0);
-  for (const auto& t : attn_tasks)
-    seq_cost[static_cast<size_t>(t.seq)] = std::max(seq_cost[static_cast<size_t>(t.seq)], t.cost);
-  std::stable_sort(attn_tasks.begin(), attn_tasks.end(), [&](const AttnTask& x, const AttnTask& y) {
-    const int64_t cx = seq_cost[static_cast<size_t>(x.seq)], cy = seq_cost[static_cast<size_t>(y.seq)];
-    if (cx != cy) return cx > cy;
-    if (x.seq != y.seq) return x.seq < y.seq;
-    if (x.kv_head != y.kv_head) return x.kv_head < y.kv_head;
-    return x.cost > y.cost;
-  });
-  attn_scratch =
-      kernels->attention_scratch_floats(kAttnQueryRows, static_cast<int>(D), static_cast<int>(n_rep));
-
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& L = layers[static_cast<size_t>(l)];
-    // xn = rmsnorm(x) ; qkv = xn @ Wqkv^T (+ b)
-    rows_parallel(T, [&](int64_t r0, int64_t r1) {
-      kernels->rmsnorm_rows(xn + r0 * C, C, x + r0 * C, C, L.attn_norm, r1 - r0, C, eps);
-    });
-    matmul({xn, C, &L.w_qkv, L.b_qkv, qkv, qkv_n, T, false});
-    // Qwen3: RMSNorm over each head of q and k; then RoPE on q and k.
-    rows_parallel(T, [&](int64_t r0, int64_t r1) {
-      for (int64_t t = r0; t < r1; ++t) {
-        float* row = qkv + t * qkv_n;
-        if (L.q_norm) {
-          kernels->rmsnorm_rows(row, D, row, D, L.q_norm, Hq, D, eps);
-          kernels->rmsnorm_rows(row + Hq * D, D, row + Hq * D, D, L.k_norm, Hkv, D, eps);
-        }
-        const int64_t pos = b.positions[static_cast<size_t>(t)];
-        const float* cp = rope.cos(pos);
-        const float* sp = rope.sin(pos);
-        for (int64_t h = 0; h < Hq + Hkv; ++h) rope_head(row + h * D, cp, sp, D / 2);
-      }
-    });
-    // att = causal attention (per sequence; responses also see their context's keys/values).
-    for (auto& s : thread_scratch) s.get(attn_scratch);
-    const double t_attn = now_seconds();
-    pool->parallel_for(static_cast<int64_t>(attn_tasks.size()), [&](int64_t task, int thread) {
-      const AttnTask& at = attn_tasks[static_cast<size_t>(task)];
-      const auto& seq = b.seqs[static_cast<size_t>(at.seq)];
-      kernels::AttnArgs a;
-      const int64_t k_col = Hq * D + at.kv_head * D, v_col = (Hq + Hkv) * D + at.kv_head * D;
-      if (seq.parent >= 0) {
-        const auto& parent = b.seqs[static_cast<size_t>(seq.parent)];
-        a.k_prefix = qkv + parent.row0 * qkv_n + k_col;
-        a.v_prefix = qkv + parent.row0 * qkv_n + v_col;
-        a.n_prefix = parent.n_rows;
-      }
-      a.k_own = qkv + seq.row0 * qkv_n + k_col;
-      a.v_own = qkv + seq.row0 * qkv_n + v_col;
-      a.kv_stride = qkv_n;
-      a.q = qkv + seq.row0 * qkv_n + at.kv_head * n_rep * D;
-      a.q_stride = qkv_n;
-      a.out = att + seq.row0 * Hq * D + at.kv_head * n_rep * D;
-      a.out_stride = Hq * D;
-      a.q_begin = at.q0;
-      a.q_end = at.q1;
-      a.head_dim = static_cast<int>(D);
-      a.n_rep = static_cast<int>(n_rep);
-      a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));  // transformers: head_dim**-0.5
-      kernels->attention(a, thread_scratch[static_cast<size_t>(thread)].v.data());
-    });
-    profile.attention_seconds += now_seconds() - t_attn;
-    // x = x + att @ Wo^T (+ b)
-    matmul({att, Hq * D, &L.w_o, L.b_o, x, C, T, true});
-    // MLP in row chunks: x = x + (silu(xn Wg^T) * (xn Wu^T)) Wd^T
-    rows_parallel(T, [&](int64_t r0, int64_t r1) {
-      kernels->rmsnorm_rows(xn + r0 * C, C, x + r0 * C, C, L.ffn_norm, r1 - r0, C, eps);
-    });
-    for (int64_t m0 = 0; m0 < T; m0 += chunk) {
-      const int64_t rows = std::min(chunk, T - m0);
-      matmul({xn + m0 * C, C, &L.w_gate_up, L.b_gate_up, gu, 2 * F, rows, false});
-      rows_parallel(rows, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          kernels->silu_mul(gu + r * 2 * F, gu + r * 2 * F, gu + r * 2 * F + F, F);
-      });
-      matmul({gu, 2 * F, &L.w_down, L.b_down, x + m0 * C, C, rows, true});
-    }
-  }
-  // Final norm of the requested rows only.
-  const int64_t n_out = static_cast<int64_t>(out_rows.size());
-  rows_parallel(n_out, [&](int64_t r0, int64_t r1) {
-    for (int64_t i = r0; i < r1; ++i) {
-      kernels->rmsnorm_rows(hidden + i * C, C, x + out_rows[static_cast<size_t>(i)] * C, C, final_norm, 1, C,
-                            eps);
-    }
-  });
-  return Status::ok();
+  const ScoredRows* pruned = prune_last_layer ? &rows : nullptr;
+  PackedWeights weights(*this);
+  graph->forward(b, weights, plan, pruned);
+  graph->head(plan, pruned, out_rows_in, weights, hidden, scores);
+  profile.attention_seconds += graph->attention_seconds;
+  graph->attention_seconds = 0;
 }
 
 Status Model::Impl::pack_lm_head() {
@@ -374,7 +292,7 @@ Result<std::vector<std::vector<float>>> Model::score_groups(const std::vector<Sc
     while (end < units.size() && (end == next || rows + units[end].rows <= max_rows))
       rows += units[end++].rows;
 
-    Batch batch;
+    PackedRows batch;
     batch.ids.reserve(static_cast<size_t>(rows));
     batch.positions.reserve(static_cast<size_t>(rows));
     std::vector<int64_t> out_rows;
@@ -420,9 +338,8 @@ Result<std::vector<std::vector<float>>> Model::score_groups(const std::vector<Sc
     std::lock_guard<std::mutex> lock(m.mu);
     const size_t n_out = out_rows.size();
     float* hidden = m.out_rows.get(n_out * static_cast<size_t>(C) + n_out);
-    SP_RETURN_IF_ERROR(m.forward(batch, out_rows, hidden));
     float* scores = hidden + n_out * static_cast<size_t>(C);
-    m.matmul({hidden, C, &m.score, nullptr, scores, 1, static_cast<int64_t>(n_out), false});
+    m.forward(batch, out_rows, options.prune_last_layer, hidden, scores);
     for (size_t i = 0; i < n_out; ++i) result[out_index[i].first][out_index[i].second] = scores[i];
     next = end;
   }
@@ -457,7 +374,7 @@ Result<std::vector<float>> Model::lm_logits(std::span<const int32_t> ids) const 
   if (ids.empty()) return invalid_argument("lm_logits: empty sequence");
   SP_RETURN_IF_ERROR(check_ids(ids, m.config.vocab_size, "sequence", 0));
   SP_RETURN_IF_ERROR(m.pack_lm_head());
-  Batch batch;
+  PackedRows batch;
   const int64_t T = static_cast<int64_t>(ids.size());
   batch.seqs.push_back({0, T, -1});
   std::vector<int64_t> out_rows(static_cast<size_t>(T));
@@ -470,7 +387,7 @@ Result<std::vector<float>> Model::lm_logits(std::span<const int32_t> ids) const 
   std::vector<float> logits(static_cast<size_t>(T * V));
   std::lock_guard<std::mutex> lock(m.mu);
   float* hidden = m.out_rows.get(static_cast<size_t>(T * C));
-  SP_RETURN_IF_ERROR(m.forward(batch, out_rows, hidden));
+  m.forward(batch, out_rows, false, hidden, nullptr);  // every row is an output: nothing to prune
   m.matmul({hidden, C, &m.lm, nullptr, logits.data(), V, T, false});
   return logits;
 }

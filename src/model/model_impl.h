@@ -1,17 +1,21 @@
-// Model internals: weights (one packed buffer + named views), the forward pass over packed batches.
+// Model internals: weights (one packed buffer + named views); the forward pass is the graph's
+// (graph.h) over these weights.
 #pragma once
 
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
-#include "kernels.h"
-#include "rope.h"
+#include "common/thread_pool.h"
+#include "kernels/gemm.h"
+#include "kernels/kernels.h"
+#include "model/graph.h"
+#include "synpref/model/batch.h"
 #include "synpref/model/model.h"
 #include "synpref/model/safetensors.h"
-#include "thread_pool.h"
 
 namespace synpref::model {
 
@@ -62,23 +66,14 @@ struct LayerWeights {
   const float* b_gate_up = nullptr;  // (2F) when mlp_bias
   const float* b_down = nullptr;     // (C) when mlp_bias
   // Packed matrices (views into Model::Impl::packed).
-  kernels::PackedMatrix w_qkv;      // (Hq*D + 2*Hkv*D, C): q, k, v projections stacked
+  kernels::PackedMatrix w_qkv;  // (Hq*D + 2*Hkv*D, C): q, k, v projections stacked
+  // The last layer keeps q and k, v apart (its pruned form projects them for different rows);
+  // w_qkv is then empty and the fused product runs as these two.
+  kernels::PackedMatrix w_q;        // (Hq*D, C)
+  kernels::PackedMatrix w_kv;       // (2*Hkv*D, C)
   kernels::PackedMatrix w_o;        // (C, Hq*D)
   kernels::PackedMatrix w_gate_up;  // (2F, C): gate then up
   kernels::PackedMatrix w_down;     // (C, F)
-};
-
-// One packed batch: rows of several sequences. A sequence with a parent attends to all of the
-// parent's rows first (the shared context), then causally to its own rows.
-struct Batch {
-  struct Seq {
-    int64_t row0 = 0, n_rows = 0;
-    int parent = -1;  // index into seqs; parents have no parent themselves
-  };
-  std::vector<int32_t> ids;        // (T)
-  std::vector<int32_t> positions;  // (T) logical positions (parent length + own index)
-  std::vector<Seq> seqs;
-  int64_t n_rows() const { return static_cast<int64_t>(ids.size()); }
 };
 
 struct Model::Impl {
@@ -107,18 +102,21 @@ struct Model::Impl {
   AlignedBuffer lm_packed;
   kernels::PackedMatrix lm;
 
-  RopeTable rope;  // cos/sin per position, grown by forward
+  std::unique_ptr<kernels::Gemm> gemm;  // the GEMM driver (inference tiling)
+  std::unique_ptr<Graph> graph;         // the forward pass
 
   Model::Profile profile;  // guarded by mu
   std::mutex mu;           // serializes forward passes (and guards the scratch below)
-  Scratch x, xn, qkv, att, gate_up, out_rows, a_pack;
-  std::vector<Scratch> thread_scratch;
+  Scratch x, xn, qkv, att, gate_up, tail, out_rows;
 
   // loading (model_load.cpp)
   Status load(const std::string& dir, const LoadOptions& options);
-  // forward (model.cpp). Requires `mu` held. Writes final-norm hidden states of `out_rows` to
-  // `hidden` (out_rows.size(), C).
-  Status forward(const Batch& batch, const std::vector<int64_t>& out_rows, float* hidden);
+  // forward (model.cpp). Requires `mu` held. Writes the final-norm hidden states of `out_rows` to
+  // `hidden` (out_rows.size(), C) and, when `scores` is non-null, their rewards. prune_last_layer:
+  // the last layer runs for the out rows only (same bits; graph.h).
+  void forward(const PackedRows& batch, std::span<const int64_t> out_rows, bool prune_last_layer,
+               float* hidden, float* scores);
+  // C (+)= A @ W^T on the GEMM driver, timed into the profile.
   void matmul(const kernels::GemmArgs& args);
   Status pack_lm_head();
 };

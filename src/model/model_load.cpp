@@ -8,8 +8,8 @@
 #include <set>
 #include <thread>
 
+#include "common/random.h"
 #include "model_impl.h"
-#include "random.h"
 #include "status_util.h"
 #include "synpref/common/io.h"
 
@@ -68,7 +68,6 @@ Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) 
       options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
   if (n_threads < 1) n_threads = 1;
   pool = std::make_unique<ThreadPool>(n_threads);
-  thread_scratch.resize(static_cast<size_t>(n_threads));
 
   // config.json
   const std::string config_path = (fs::path(dir) / "config.json").string();
@@ -259,9 +258,15 @@ Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) 
   for (int64_t l = 0; l < config.n_layer; ++l) {
     const std::string lp = prefix + "layers." + std::to_string(l) + ".";
     LayerWeights& L = layers[static_cast<size_t>(l)];
-    add_job(&L.w_qkv,
-            {lp + "self_attn.q_proj.weight", lp + "self_attn.k_proj.weight", lp + "self_attn.v_proj.weight"},
-            C);
+    if (l + 1 < config.n_layer) {
+      add_job(
+          &L.w_qkv,
+          {lp + "self_attn.q_proj.weight", lp + "self_attn.k_proj.weight", lp + "self_attn.v_proj.weight"},
+          C);
+    } else {
+      add_job(&L.w_q, {lp + "self_attn.q_proj.weight"}, C);
+      add_job(&L.w_kv, {lp + "self_attn.k_proj.weight", lp + "self_attn.v_proj.weight"}, C);
+    }
     add_job(&L.w_o, {lp + "self_attn.o_proj.weight"}, config.q_dim());
     add_job(&L.w_gate_up, {lp + "mlp.gate_proj.weight", lp + "mlp.up_proj.weight"}, C);
     add_job(&L.w_down, {lp + "mlp.down_proj.weight"}, F);
@@ -297,7 +302,8 @@ Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) 
     for (const auto& loc : job.release) loc.file->mapped().release(loc.entry->begin, loc.entry->end);
   }
 
-  rope = RopeTable(config);
+  gemm = std::make_unique<kernels::Gemm>(kernels, pool.get(), kernels::kInferenceTiling);
+  graph = std::make_unique<Graph>(config, kernels, pool.get());
   return Status::ok();
 }
 

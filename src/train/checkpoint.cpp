@@ -8,8 +8,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "model/kernels.h"
-#include "model/random.h"
+#include "common/random.h"
+#include "kernels/kernels.h"
 #include "synpref/common/io.h"
 #include "synpref/model/init.h"
 #include "synpref/model/safetensors.h"
@@ -61,7 +61,7 @@ Status load_hf_weights(const std::string& dir, RewardModel& rm, uint64_t seed, b
     if (it == tensors.end()) {
       if (t.role == model::TensorRole::score) {
         // transformers initializes a new Linear head as normal(0, initializer_range).
-        model::Rng rng(seed, "score.weight");
+        Rng rng(seed, "score.weight");
         for (size_t i = 0; i < t.size; ++i)
           params[t.offset + i] = static_cast<float>(rng.normal() * config.initializer_range);
         *score_initialized = true;
@@ -87,7 +87,7 @@ Status load_hf_weights(const std::string& dir, RewardModel& rm, uint64_t seed, b
           uint16_t bits;
           std::memcpy(&bits, src + 2 * i, 2);
           dst[i] =
-              e.dtype == DType::BF16 ? model::kernels::bf16_to_f32(bits) : model::kernels::f16_to_f32(bits);
+              e.dtype == DType::BF16 ? kernels::bf16_to_f32(bits) : kernels::f16_to_f32(bits);
         }
         break;
       default:

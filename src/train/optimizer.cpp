@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/thread_pool.h"
+#include "common/thread_pool.h"
 #include "synpref/common/check.h"
 
 namespace synpref::train {
@@ -78,7 +78,7 @@ void adamw_step(const ParamLayout& layout, std::span<float> params, std::span<co
 
 // ---------------------------------------------------------------- the training path
 
-AdamW::AdamW(const ParamLayout& layout, const AdamWOptions& options, model::ThreadPool* pool)
+AdamW::AdamW(const ParamLayout& layout, const AdamWOptions& options, ThreadPool* pool)
     : m(layout.n_trainable(), 0.0f),
       v(layout.n_trainable(), 0.0f),
       layout_(layout),

@@ -9,18 +9,22 @@
 #include <functional>
 #include <thread>
 
-#include "attention.h"
-#include "gemm.h"
-#include "model/kernels.h"
+#include "common/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/gemm.h"
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+#include "kernels/row_ops.h"
+#include "model/graph.h"
 #include "model/rope.h"
-#include "model/thread_pool.h"
-#include "ops.h"
-#include "row_ops.h"
 #include "synpref/common/check.h"
 
 namespace synpref::train {
 
-namespace kernels = model::kernels;
+namespace ops = kernels::ops;
+namespace row_ops = kernels::row_ops;
+using kernels::AttentionBackward;
+using kernels::FloatBuffer;
 
 // ---------------------------------------------------------------- batches
 
@@ -88,24 +92,56 @@ void add_pair(PackedBatch& b, const PairView& pair, bool share_prefix, std::opti
 namespace {
 
 constexpr int64_t kRowsPerTask = 16;    // row-parallel ops (does not affect results)
-constexpr int64_t kAttnQueryRows = 32;  // own rows per attention task (does not affect results)
 constexpr int64_t kNormChunkRows = 32;  // rows per partial weight-gradient sum (fixed: part of the numerics)
 
 // Saved activations of one layer (T rows each; x_mid and gate_up are null in a pruned last layer).
-struct LayerActs {
-  float* x_in = nullptr;     // (T, C) residual stream entering the layer
-  float* qkv_raw = nullptr;  // (T, qkv_n) projections before QK-norm (Qwen3 only)
-  float* qkv = nullptr;      // (T, qkv_n) q, k after QK-norm and RoPE; v
-  float* att = nullptr;      // (T, Hq*D) attention output
-  float* x_mid = nullptr;    // (T, C) residual stream after attention
-  float* gate_up = nullptr;  // (T, 2F) MLP pre-activations
-};
+using LayerActs = model::LayerBuffers;
+using model::QueryRow;
 
-// A query row: batch row, its sequence and its index within that sequence's own rows.
-struct QueryRow {
-  int64_t row = 0;
-  int seq = 0;
-  int64_t local = 0;
+// The forward graph's view of the flat f32 parameters: each product packs its matrix per call.
+class FlatWeights final : public model::GraphWeights {
+ public:
+  FlatWeights(const model::ModelConfig& config, const ModelView& P, kernels::Gemm& gemm)
+      : config_(config), P_(P), gemm_(gemm) {}
+  void embed(const int32_t* ids, int64_t rows, float* x) const override {
+    ops::embedding_forward<float>(x, ids, rows, P_.embed, config_.hidden_size);
+  }
+  model::LayerNorms norms(int64_t layer) const override {
+    const LayerView& W = P_.layers[static_cast<size_t>(layer)];
+    return {W.attn_norm, W.ffn_norm, W.q_norm, W.k_norm};
+  }
+  const float* final_norm() const override { return P_.final_norm; }
+  void linear(int64_t layer, model::Proj proj, const float* in, int64_t lda, int64_t rows, float* out,
+              int64_t ldc, bool accumulate) override {
+    const int64_t C = config_.hidden_size, F = config_.intermediate_size, Qd = config_.q_dim();
+    const int64_t qn = Qd + 2 * config_.kv_dim();
+    auto run = [&](const float* w, const float* bias, int64_t k, int64_t n) {
+      gemm_.linear_forward(out, in, w, bias, rows, k, n, accumulate, ldc, lda);
+    };
+    if (proj == model::Proj::score) return run(P_.score, nullptr, C, 1);
+    const LayerView& W = P_.layers[static_cast<size_t>(layer)];
+    switch (proj) {
+      case model::Proj::qkv:
+        return run(W.w_qkv, W.b_qkv, C, qn);
+      case model::Proj::q:
+        return run(W.w_qkv, W.b_qkv, C, Qd);
+      case model::Proj::kv:
+        return run(W.w_qkv + Qd * C, W.b_qkv ? W.b_qkv + Qd : nullptr, C, qn - Qd);
+      case model::Proj::o:
+        return run(W.w_o, W.b_o, Qd, C);
+      case model::Proj::gate_up:
+        return run(W.w_gate_up, W.b_gate_up, C, 2 * F);
+      case model::Proj::down:
+        return run(W.w_down, W.b_down, F, C);
+      case model::Proj::score:
+        break;
+    }
+  }
+
+ private:
+  const model::ModelConfig& config_;
+  const ModelView& P_;
+  kernels::Gemm& gemm_;
 };
 
 }  // namespace
@@ -113,30 +149,26 @@ struct QueryRow {
 struct RewardModel::Impl {
   model::ModelConfig config;
   const kernels::KernelSet* k = nullptr;
-  std::unique_ptr<model::ThreadPool> pool;
-  std::unique_ptr<Gemm> gemm;
-  std::unique_ptr<model::RopeTable> rope;
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<kernels::Gemm> gemm;
+  std::unique_ptr<model::Graph> graph;  // the forward pass (shared with the inference engine)
   int n_frozen = 0;
   // Only the scored rows leave the last layer (docs/training.md, "The last layer"): its query
   // projection, attention, output projection and MLP run for those rows alone.
   bool prune_last_layer = true;
-  std::vector<QueryRow> tail_rows;     // distinct score rows, ascending
-  std::vector<int64_t> tail_of_score;  // batch.score_rows[s] == tail_rows[tail_of_score[s]].row
-  std::vector<uint8_t> tail_mask;      // (T) 1 for the rows in tail_rows
+  model::ScoredRows tail;  // the distinct score rows (tail.index_of[s]: score s's row among them)
   FloatBuffer tail_buf, tail_grad, tail_tmp;
-  // (U = tail_rows.size() rows each) the last layer's attention output, residual after attention,
-  // MLP pre-activations and output.
-  float *tail_att = nullptr, *tail_mid = nullptr, *tail_gate_up = nullptr, *tail_out = nullptr;
 
-  FloatBuffer acts_buf, slot_buf;  // kept activations; scratch for layers whose activations are not kept
-  std::vector<LayerActs> acts;     // per layer (frozen layers point into slot_buf)
-  float* x_final = nullptr;        // (T, C) residual stream after the last layer (unpruned only)
+  // Where the graph puts the activations: kept per trainable layer (frozen layers share slot_buf),
+  // the pruned last layer's rows in tail_buf.
+  model::ActivationPlan plan;
+  FloatBuffer acts_buf, slot_buf;
   size_t kept_floats = 0;
   FloatBuffer hf, scores;  // (S, C) final-norm hidden states of score rows; (S) rewards
   FloatBuffer xn, h;       // (T, C), (T, F) recomputed in backward
   FloatBuffer dx, dxn, dh, dgu, datt, dqkv, dqkv_raw, dhf, partial;
-  std::vector<FloatBuffer> thread_scratch, row_scratch;  // per thread: attention; row ops
-  std::vector<AttentionBackward> attn_backward;          // per thread
+  std::vector<FloatBuffer> row_scratch;          // per thread: row ops
+  std::vector<AttentionBackward> attn_backward;  // per thread
 
   int64_t C() const { return config.hidden_size; }
   int64_t F() const { return config.intermediate_size; }
@@ -147,16 +179,12 @@ struct RewardModel::Impl {
   int64_t q_dim() const { return Hq() * D(); }
   float eps() const { return static_cast<float>(config.rms_norm_eps); }
   float attn_scale() const { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(D()))); }
+  const model::RopeTable& rope() const { return graph->rope(); }
 
   void rows_parallel(int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
     pool->parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int) {
       const int64_t r0 = task * kRowsPerTask;
       fn(r0, std::min(rows, r0 + kRowsPerTask));
-    });
-  }
-  void copy_rows(float* dst, const float* src, int64_t n) {
-    rows_parallel(n / C(), [&](int64_t r0, int64_t r1) {
-      std::memcpy(dst + r0 * C(), src + r0 * C(), static_cast<size_t>((r1 - r0) * C()) * sizeof(float));
     });
   }
   void zero(float* dst, int64_t n) {
@@ -197,23 +225,18 @@ struct RewardModel::Impl {
 
   void plan_activations(int64_t T, bool keep);
   void plan_tail(const PackedBatch& b);
-  // The pruned last layer, forward and backward (on the tail_* buffers).
-  void forward_tail(const PackedBatch& b, const LayerView& W, const LayerActs& A);
-  // The last layer's projections: keys and values of every row, queries of the scored rows.
-  void tail_qkv_forward(const LayerView& W, const LayerActs& A, const float* xn_rows, int64_t T);
+  // Backward of the last layer's projections when pruned (keys and values of every row, queries of
+  // the scored rows), and of the rest of the pruned last layer.
   void tail_qkv_backward(const LayerView& W, const LayerView& GL, const float* dqkv_raw, const float* xn_rows,
                          float* dxn_rows, int64_t T);
   void backward_tail(const PackedBatch& b, const LayerView& W, const LayerView& GL, const LayerActs& A,
                      float* dtail, float* dx, float* datt, float* dqkv);
+  const model::ScoredRows* pruned() const { return prune_last_layer ? &tail : nullptr; }
   // The final residual-stream row of score s (after the last layer).
   const float* final_row(const PackedBatch& b, int64_t s) const {
-    if (prune_last_layer) return tail_out + tail_of_score[static_cast<size_t>(s)] * C();
-    return x_final + b.score_rows[static_cast<size_t>(s)] * C();
+    return graph->final_row(plan, pruned(), b.score_rows, s);
   }
   void forward(const PackedBatch& b, const ModelView& P, bool keep);
-  // Attention of every query row, or (only != null) of the listed rows alone.
-  void attention_forward(const PackedBatch& b, const float* qkv, float* att,
-                         const std::vector<QueryRow>* only);
   void attention_backward(const PackedBatch& b, const float* qkv, const float* datt, float* dqkv,
                           const std::vector<QueryRow>* only);
   void backward(const PackedBatch& b, const ModelView& P, const ModelView& G, const float* dscores);
@@ -230,6 +253,7 @@ void RewardModel::Impl::plan_activations(int64_t T, bool keep) {
   kept_floats = static_cast<size_t>(T * kept);
   float* base = acts_buf.get(kept_floats);
   float* slot = slot_buf.get(static_cast<size_t>(T * per_layer));
+  auto& acts = plan.layers;
   acts.assign(static_cast<size_t>(L), LayerActs{});
   auto carve = [&](float*& cursor, LayerActs& a, bool full) {
     a.x_in = cursor, cursor += T * C();
@@ -250,100 +274,27 @@ void RewardModel::Impl::plan_activations(int64_t T, bool keep) {
       carve(s, acts[static_cast<size_t>(l)], full);
     }
   }
-  x_final = nullptr;
+  float* x_final = nullptr;  // (T, C) residual stream after the last layer (unpruned only)
   if (!prune_last_layer) x_final = cursor, cursor += T * C();
   SP_CHECK(cursor == base + kept_floats);
+  for (int64_t l = 0; l < L; ++l)
+    acts[static_cast<size_t>(l)].x_out = l + 1 < L ? acts[static_cast<size_t>(l + 1)].x_in : x_final;
   if (!config.qk_norm)
     for (auto& a : acts) a.qkv_raw = a.qkv;
+  plan.xn = xn.get(static_cast<size_t>(T * C()));
+  plan.h = h.get(static_cast<size_t>(T * F()));
+  plan.ld_h = F();
+  plan.mlp_chunk_rows = 0;  // backward reads every row's MLP pre-activations
 }
 
 void RewardModel::Impl::plan_tail(const PackedBatch& b) {
-  tail_rows.clear();
-  tail_of_score.clear();
-  std::vector<int64_t> rows(b.score_rows);
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  for (int64_t row : rows) {
-    // Sequences are laid out in row order: the last one starting at or before the row holds it.
-    const auto it = std::upper_bound(b.seqs.begin(), b.seqs.end(), row,
-                                     [](int64_t r, const PackedBatch::Seq& sq) { return r < sq.row0; });
-    SP_CHECK(it != b.seqs.begin());
-    const int seq = static_cast<int>(it - b.seqs.begin()) - 1;
-    const auto& sq = b.seqs[static_cast<size_t>(seq)];
-    SP_CHECK(row >= sq.row0 && row < sq.row0 + sq.n_rows);
-    tail_rows.push_back({row, seq, row - sq.row0});
-  }
-  for (int64_t row : b.score_rows)
-    tail_of_score.push_back(std::lower_bound(rows.begin(), rows.end(), row) - rows.begin());
-  tail_mask.assign(static_cast<size_t>(b.n_rows()), 0);
-  for (int64_t row : rows) tail_mask[static_cast<size_t>(row)] = 1;
-  const int64_t U = static_cast<int64_t>(rows.size());
+  tail = model::scored_rows(b, b.score_rows);
+  const int64_t U = tail.size();
   float* base = tail_buf.get(static_cast<size_t>(U * (q_dim() + C() + 2 * F() + C())));
-  tail_att = base;
-  tail_mid = tail_att + U * q_dim();
-  tail_gate_up = tail_mid + U * C();
-  tail_out = tail_gate_up + U * 2 * F();
-}
-
-// Attention of every sequence: tasks (sequence, kv head, query chunk), longest first; the kernel
-// and the split are the inference engine's.
-void RewardModel::Impl::attention_forward(const PackedBatch& b, const float* qkv, float* att,
-                                          const std::vector<QueryRow>* only) {
-  struct Task {
-    int seq;
-    int64_t q0, q1, kv_head, cost;
-  };
-  std::vector<Task> tasks;
-  auto prefix_rows = [&](const PackedBatch::Seq& seq) {
-    return seq.parent >= 0 ? b.seqs[static_cast<size_t>(seq.parent)].n_rows : 0;
-  };
-  if (only) {
-    for (const QueryRow& q : *only) {
-      const int64_t prefix = prefix_rows(b.seqs[static_cast<size_t>(q.seq)]);
-      for (int64_t g = 0; g < Hkv(); ++g)
-        tasks.push_back({q.seq, q.local, q.local + 1, g, prefix + q.local + 1});
-    }
-  } else {
-    for (size_t s = 0; s < b.seqs.size(); ++s) {
-      const auto& seq = b.seqs[s];
-      const int64_t prefix = prefix_rows(seq);
-      for (int64_t q0 = 0; q0 < seq.n_rows; q0 += kAttnQueryRows) {
-        const int64_t q1 = std::min(seq.n_rows, q0 + kAttnQueryRows);
-        for (int64_t g = 0; g < Hkv(); ++g) tasks.push_back({static_cast<int>(s), q0, q1, g, prefix + q1});
-      }
-    }
-  }
-  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& c) { return a.cost > c.cost; });
-  const int64_t n_rep = Hq() / Hkv();
-  const size_t scratch =
-      k->attention_scratch_floats(kAttnQueryRows, static_cast<int>(D()), static_cast<int>(n_rep));
-  for (auto& s : thread_scratch) s.get(scratch);
-  const int64_t qn = qkv_n();
-  pool->parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t ti, int thread) {
-    const Task& t = tasks[static_cast<size_t>(ti)];
-    const auto& seq = b.seqs[static_cast<size_t>(t.seq)];
-    kernels::AttnArgs a;
-    const int64_t k_col = Hq() * D() + t.kv_head * D(), v_col = (Hq() + Hkv()) * D() + t.kv_head * D();
-    if (seq.parent >= 0) {
-      const auto& parent = b.seqs[static_cast<size_t>(seq.parent)];
-      a.k_prefix = qkv + parent.row0 * qn + k_col;
-      a.v_prefix = qkv + parent.row0 * qn + v_col;
-      a.n_prefix = parent.n_rows;
-    }
-    a.k_own = qkv + seq.row0 * qn + k_col;
-    a.v_own = qkv + seq.row0 * qn + v_col;
-    a.kv_stride = qn;
-    a.q = qkv + seq.row0 * qn + t.kv_head * n_rep * D();
-    a.q_stride = qn;
-    a.out = att + seq.row0 * q_dim() + t.kv_head * n_rep * D();
-    a.out_stride = q_dim();
-    a.q_begin = t.q0;
-    a.q_end = t.q1;
-    a.head_dim = static_cast<int>(D());
-    a.n_rep = static_cast<int>(n_rep);
-    a.scale = attn_scale();
-    k->attention(a, thread_scratch[static_cast<size_t>(thread)].data());
-  });
+  plan.tail_att = base;
+  plan.tail_mid = plan.tail_att + U * q_dim();
+  plan.tail_gate_up = plan.tail_mid + U * C();
+  plan.tail_out = plan.tail_gate_up + U * 2 * F();
 }
 
 // Tasks (group, kv head): a context's key/value gradients receive the contributions of its own
@@ -376,123 +327,22 @@ void RewardModel::Impl::attention_backward(const PackedBatch& b, const float* qk
   });
 }
 
+// The forward pass is the model graph's (the inference engine's, bit for bit), writing the
+// activations backward reads into the plan's buffers.
 void RewardModel::Impl::forward(const PackedBatch& b, const ModelView& P, bool keep) {
-  const int64_t T = b.n_rows();
-  const int64_t Cd = C(), Fd = F(), Dd = D(), qn = qkv_n();
-  plan_activations(T, keep);
+  plan_activations(b.n_rows(), keep);
   if (prune_last_layer) plan_tail(b);
-  int64_t max_pos = 0;
-  for (int32_t p : b.positions) max_pos = std::max<int64_t>(max_pos, p);
-  rope->ensure(max_pos + 1);
-  float* xn_buf = xn.get(static_cast<size_t>(T * Cd));
-  float* h_buf = h.get(static_cast<size_t>(T * Fd));
-
-  // Embedding: x[t] = E[id[t]].
-  float* x0 = acts[0].x_in;
-  rows_parallel(T, [&](int64_t r0, int64_t r1) {
-    ops::embedding_forward<float>(x0 + r0 * Cd, b.ids.data() + r0, r1 - r0, P.embed, Cd);
-  });
-  for (int64_t l = 0; l < config.n_layer; ++l) {
-    const LayerView& W = P.layers[static_cast<size_t>(l)];
-    const LayerActs& A = acts[static_cast<size_t>(l)];
-    // xn = rmsnorm(x) ; qkv = xn @ Wqkv^T (+ b). A pruned last layer has queries only at the
-    // scored rows (need_q).
-    const bool tail = prune_last_layer && l + 1 == config.n_layer;
-    rmsnorm(xn_buf, A.x_in, W.attn_norm, T);
-    if (tail)
-      tail_qkv_forward(W, A, xn_buf, T);
-    else
-      gemm->linear_forward(A.qkv_raw, xn_buf, W.w_qkv, W.b_qkv, T, Cd, qn, false);
-    // Qwen3: RMSNorm over each head of q and k; then RoPE on q and k.
-    rows_parallel(T, [&](int64_t r0, int64_t r1) {
-      for (int64_t t = r0; t < r1; ++t) {
-        const bool need_q = !tail || tail_mask[static_cast<size_t>(t)];
-        float* row = A.qkv + t * qn;
-        if (config.qk_norm) {
-          const float* raw = A.qkv_raw + t * qn;
-          if (need_q) k->rmsnorm_rows(row, Dd, raw, Dd, W.q_norm, Hq(), Dd, eps());
-          k->rmsnorm_rows(row + Hq() * Dd, Dd, raw + Hq() * Dd, Dd, W.k_norm, Hkv(), Dd, eps());
-          std::memcpy(row + (Hq() + Hkv()) * Dd, raw + (Hq() + Hkv()) * Dd,
-                      static_cast<size_t>(Hkv() * Dd) * sizeof(float));
-        }
-        const int64_t pos = b.positions[static_cast<size_t>(t)];
-        const int64_t h0 = need_q ? 0 : Hq();
-        ops::rope_forward<float, float>(row + h0 * Dd, rope->cos(pos), rope->sin(pos), Hq() + Hkv() - h0, Dd);
-      }
-    });
-    if (tail) {
-      forward_tail(b, W, A);
-      break;
-    }
-    attention_forward(b, A.qkv, A.att, nullptr);
-    // x_mid = x + (att @ Wo^T (+ b))
-    copy_rows(A.x_mid, A.x_in, T * Cd);
-    gemm->linear_forward(A.x_mid, A.att, W.w_o, W.b_o, T, q_dim(), Cd, true);
-    // x_next = x_mid + (silu(xn Wg^T) * (xn Wu^T)) Wd^T
-    rmsnorm(xn_buf, A.x_mid, W.ffn_norm, T);
-    gemm->linear_forward(A.gate_up, xn_buf, W.w_gate_up, W.b_gate_up, T, Cd, 2 * Fd, false);
-    rows_parallel(T, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r)
-        k->silu_mul(h_buf + r * Fd, A.gate_up + r * 2 * Fd, A.gate_up + r * 2 * Fd + Fd, Fd);
-    });
-    float* x_next = l + 1 < config.n_layer ? acts[static_cast<size_t>(l + 1)].x_in : x_final;
-    copy_rows(x_next, A.x_mid, T * Cd);
-    gemm->linear_forward(x_next, h_buf, W.w_down, W.b_down, T, Fd, Cd, true);
-  }
+  FlatWeights weights(config, P, *gemm);
+  graph->forward(b, weights, plan, pruned());
   // Final norm of the score rows; rewards = hf @ score^T.
-  const int64_t S = static_cast<int64_t>(b.score_rows.size());
-  float* hf_buf = hf.get(static_cast<size_t>(S * Cd));
-  for (int64_t s = 0; s < S; ++s)
-    k->rmsnorm_rows(hf_buf + s * Cd, Cd, final_row(b, s), Cd, P.final_norm, 1, Cd, eps());
-  gemm->linear_forward(scores.get(static_cast<size_t>(S)), hf_buf, P.score, nullptr, S, Cd, 1, false);
-}
-
-// The last layer when only its scored rows are needed: keys and values cover every row and queries
-// the scored rows (tail_qkv_forward, called before QK-norm and RoPE), the attention runs for the
-// scored rows' queries, and the output projection and the MLP for those rows alone. A row's results do not
-// depend on the rows computed with it (GEMM, RMSNorm and attention kernels alike), so the rewards equal the
-// full computation's bit for bit.
-void RewardModel::Impl::forward_tail(const PackedBatch& b, const LayerView& W, const LayerActs& A) {
-  const int64_t U = static_cast<int64_t>(tail_rows.size());
-  const int64_t Cd = C(), Fd = F(), Qd = q_dim();
-  attention_forward(b, A.qkv, A.att, &tail_rows);
-  for (int64_t u = 0; u < U; ++u) {
-    const int64_t row = tail_rows[static_cast<size_t>(u)].row;
-    std::memcpy(tail_att + u * Qd, A.att + row * Qd, static_cast<size_t>(Qd) * sizeof(float));
-    std::memcpy(tail_mid + u * Cd, A.x_in + row * Cd, static_cast<size_t>(Cd) * sizeof(float));
-  }
-  float* xn_buf = xn.data();
-  float* h_buf = h.data();
-  gemm->linear_forward(tail_mid, tail_att, W.w_o, W.b_o, U, Qd, Cd, true);
-  rmsnorm(xn_buf, tail_mid, W.ffn_norm, U);
-  gemm->linear_forward(tail_gate_up, xn_buf, W.w_gate_up, W.b_gate_up, U, Cd, 2 * Fd, false);
-  for (int64_t u = 0; u < U; ++u)
-    k->silu_mul(h_buf + u * Fd, tail_gate_up + u * 2 * Fd, tail_gate_up + u * 2 * Fd + Fd, Fd);
-  std::memcpy(tail_out, tail_mid, static_cast<size_t>(U * Cd) * sizeof(float));
-  gemm->linear_forward(tail_out, h_buf, W.w_down, W.b_down, U, Fd, Cd, true);
-}
-
-void RewardModel::Impl::tail_qkv_forward(const LayerView& W, const LayerActs& A, const float* xn_rows,
-                                         int64_t T) {
-  const int64_t U = static_cast<int64_t>(tail_rows.size());
-  const int64_t Cd = C(), Qd = q_dim(), qn = qkv_n(), kv_n = qn - Qd;
-  gemm->linear_forward(A.qkv_raw + Qd, xn_rows, W.w_qkv + Qd * Cd, W.b_qkv ? W.b_qkv + Qd : nullptr, T, Cd,
-                       kv_n, false, qn);
-  float* xq = tail_tmp.get(static_cast<size_t>(U * (Cd + Qd)));
-  float* q = xq + U * Cd;
-  for (int64_t u = 0; u < U; ++u)
-    std::memcpy(xq + u * Cd, xn_rows + tail_rows[static_cast<size_t>(u)].row * Cd,
-                static_cast<size_t>(Cd) * sizeof(float));
-  gemm->linear_forward(q, xq, W.w_qkv, W.b_qkv, U, Cd, Qd, false);
-  for (int64_t u = 0; u < U; ++u)
-    std::memcpy(A.qkv_raw + tail_rows[static_cast<size_t>(u)].row * qn, q + u * Qd,
-                static_cast<size_t>(Qd) * sizeof(float));
+  const size_t S = b.score_rows.size();
+  graph->head(plan, pruned(), b.score_rows, weights, hf.get(S * static_cast<size_t>(C())), scores.get(S));
 }
 
 // dxn_rows (T, C) = the gradient of xn through the projections (written, not added).
 void RewardModel::Impl::tail_qkv_backward(const LayerView& W, const LayerView& GL, const float* dqkv_raw,
                                           const float* xn_rows, float* dxn_rows, int64_t T) {
-  const int64_t U = static_cast<int64_t>(tail_rows.size());
+  const int64_t U = static_cast<int64_t>(tail.rows.size());
   const int64_t Cd = C(), Qd = q_dim(), qn = qkv_n(), kv_n = qn - Qd;
   gemm->linear_backward(dxn_rows, GL.w_qkv + Qd * Cd, GL.b_qkv ? GL.b_qkv + Qd : nullptr, dqkv_raw + Qd,
                         xn_rows, W.w_qkv + Qd * Cd, T, Cd, kv_n, false, qn);
@@ -500,13 +350,13 @@ void RewardModel::Impl::tail_qkv_backward(const LayerView& W, const LayerView& G
   float* dq = xq + U * Cd;
   float* dxq = dq + U * Qd;
   for (int64_t u = 0; u < U; ++u) {
-    const int64_t row = tail_rows[static_cast<size_t>(u)].row;
+    const int64_t row = tail.rows[static_cast<size_t>(u)].row;
     std::memcpy(xq + u * Cd, xn_rows + row * Cd, static_cast<size_t>(Cd) * sizeof(float));
     std::memcpy(dq + u * Qd, dqkv_raw + row * qn, static_cast<size_t>(Qd) * sizeof(float));
   }
   gemm->linear_backward(dxq, GL.w_qkv, GL.b_qkv, dq, xq, W.w_qkv, U, Cd, Qd, false);
   for (int64_t u = 0; u < U; ++u) {
-    float* dst = dxn_rows + tail_rows[static_cast<size_t>(u)].row * Cd;
+    float* dst = dxn_rows + tail.rows[static_cast<size_t>(u)].row * Cd;
     for (int64_t c = 0; c < Cd; ++c) dst[c] += dxq[u * Cd + c];
   }
 }
@@ -516,7 +366,7 @@ void RewardModel::Impl::tail_qkv_backward(const LayerView& W, const LayerView& G
 // (T, qkv_n) = the attention's gradient (datt (T, Hq*D) is written at the scored rows only).
 void RewardModel::Impl::backward_tail(const PackedBatch& b, const LayerView& W, const LayerView& GL,
                                       const LayerActs& A, float* dtail, float* dx, float* datt, float* dqkv) {
-  const int64_t U = static_cast<int64_t>(tail_rows.size());
+  const int64_t U = static_cast<int64_t>(tail.rows.size());
   const int64_t T = b.n_rows(), Cd = C(), Fd = F(), Qd = q_dim();
   float* xn_buf = xn.data();
   float* h_buf = h.data();
@@ -524,24 +374,24 @@ void RewardModel::Impl::backward_tail(const PackedBatch& b, const LayerView& W, 
   float* dgu_buf = dgu.data();
   float* dxn_buf = dxn.data();
   float* datt_tail = dtail + U * Cd;
-  rmsnorm(xn_buf, tail_mid, W.ffn_norm, U);
+  rmsnorm(xn_buf, plan.tail_mid, W.ffn_norm, U);
   for (int64_t u = 0; u < U; ++u)
-    k->silu_mul(h_buf + u * Fd, tail_gate_up + u * 2 * Fd, tail_gate_up + u * 2 * Fd + Fd, Fd);
+    k->silu_mul(h_buf + u * Fd, plan.tail_gate_up + u * 2 * Fd, plan.tail_gate_up + u * 2 * Fd + Fd, Fd);
   gemm->linear_backward(dh_buf, GL.w_down, GL.b_down, dtail, h_buf, W.w_down, U, Fd, Cd, false);
-  row_ops::swiglu_backward(k, dgu_buf, dh_buf, tail_gate_up, U, Fd,
+  row_ops::swiglu_backward(k, dgu_buf, dh_buf, plan.tail_gate_up, U, Fd,
                            row_scratch[0].get(static_cast<size_t>(Fd)));
   gemm->linear_backward(dxn_buf, GL.w_gate_up, GL.b_gate_up, dgu_buf, xn_buf, W.w_gate_up, U, Cd, 2 * Fd,
                         false);
-  rmsnorm_backward(dtail, GL.ffn_norm, dxn_buf, tail_mid, W.ffn_norm, U);
-  gemm->linear_backward(datt_tail, GL.w_o, GL.b_o, dtail, tail_att, W.w_o, U, Qd, Cd, false);
+  rmsnorm_backward(dtail, GL.ffn_norm, dxn_buf, plan.tail_mid, W.ffn_norm, U);
+  gemm->linear_backward(datt_tail, GL.w_o, GL.b_o, dtail, plan.tail_att, W.w_o, U, Qd, Cd, false);
   zero(dx, T * Cd);
   for (int64_t u = 0; u < U; ++u) {
-    const int64_t row = tail_rows[static_cast<size_t>(u)].row;
+    const int64_t row = tail.rows[static_cast<size_t>(u)].row;
     std::memcpy(dx + row * Cd, dtail + u * Cd, static_cast<size_t>(Cd) * sizeof(float));
     std::memcpy(datt + row * Qd, datt_tail + u * Qd, static_cast<size_t>(Qd) * sizeof(float));
   }
   zero(dqkv, T * qkv_n());
-  attention_backward(b, A.qkv, datt, dqkv, &tail_rows);
+  attention_backward(b, A.qkv, datt, dqkv, &tail.rows);
 }
 
 void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const ModelView& G,
@@ -567,14 +417,14 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
     for (int64_t c = 0; c < Cd; ++c) G.score[c] += dscores[s] * hf_buf[s * Cd + c];
   }
   // Final norm: only score rows receive gradient (pruned: into the tail's compact rows).
-  const int64_t U = static_cast<int64_t>(tail_rows.size());
+  const int64_t U = static_cast<int64_t>(tail.rows.size());
   float* dtail = prune_last_layer ? tail_grad.get(static_cast<size_t>(U * (Cd + q_dim()))) : nullptr;
   if (prune_last_layer)
     std::fill(dtail, dtail + U * Cd, 0.0f);
   else
     zero(dx_buf, T * Cd);
   for (int64_t s = 0; s < S; ++s) {
-    float* drow = prune_last_layer ? dtail + tail_of_score[static_cast<size_t>(s)] * Cd
+    float* drow = prune_last_layer ? dtail + tail.index_of[static_cast<size_t>(s)] * Cd
                                    : dx_buf + b.score_rows[static_cast<size_t>(s)] * Cd;
     row_ops::rmsnorm_backward(drow, Cd, G.final_norm, dhf_buf + s * Cd, Cd, final_row(b, s), Cd, P.final_norm,
                               1, Cd, eps());
@@ -583,9 +433,9 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
   for (int64_t l = config.n_layer - 1; l >= n_frozen; --l) {
     const LayerView& W = P.layers[static_cast<size_t>(l)];
     const LayerView& GL = G.layers[static_cast<size_t>(l)];
-    const LayerActs& A = acts[static_cast<size_t>(l)];
-    const bool tail = prune_last_layer && l + 1 == config.n_layer;
-    if (tail) {
+    const LayerActs& A = plan.layers[static_cast<size_t>(l)];
+    const bool is_tail = prune_last_layer && l + 1 == config.n_layer;
+    if (is_tail) {
       backward_tail(b, W, GL, A, dtail, dx_buf, datt_buf, dqkv_buf);
     } else {
       // ---- MLP: x_next = x_mid + h Wd^T + bd, h = silu(g) * u, [g|u] = xn2 Wgu^T + bgu.
@@ -612,7 +462,8 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
     rows_parallel(T, [&](int64_t r0, int64_t r1) {
       for (int64_t t = r0; t < r1; ++t) {
         const int64_t pos = b.positions[static_cast<size_t>(t)];
-        ops::rope_backward<float, float>(dqkv_buf + t * qn, rope->cos(pos), rope->sin(pos), Hq() + Hkv(), Dd);
+        ops::rope_backward<float, float>(dqkv_buf + t * qn, rope().cos(pos), rope().sin(pos), Hq() + Hkv(),
+                                         Dd);
       }
     });
     if (config.qk_norm) {
@@ -629,7 +480,7 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
           const float* grow = dqkv_buf + t * qn;
           const float* xrow = A.qkv_raw + t * qn;
           // A pruned last layer has no queries (nor their gradients) outside the scored rows.
-          if (!tail || tail_mask[static_cast<size_t>(t)])
+          if (!is_tail || tail.mask[static_cast<size_t>(t)])
             row_ops::rmsnorm_backward(drow, Dd, pq, grow, Dd, xrow, Dd, W.q_norm, Hq(), Dd, eps(), false);
           row_ops::rmsnorm_backward(drow + Hq() * Dd, Dd, pk, grow + Hq() * Dd, Dd, xrow + Hq() * Dd, Dd,
                                     W.k_norm, Hkv(), Dd, eps(), false);
@@ -645,7 +496,7 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
       for (int64_t d = 0; d < Dd; ++d) GL.q_norm[d] += qk[d], GL.k_norm[d] += qk[Dd + d];
     }
     rmsnorm(xn_buf, A.x_in, W.attn_norm, T);
-    if (tail)
+    if (is_tail)
       tail_qkv_backward(W, GL, dqkv_raw_buf, xn_buf, dxn_buf, T);
     else
       gemm->linear_backward(dxn_buf, GL.w_qkv, GL.b_qkv, dqkv_raw_buf, xn_buf, W.w_qkv, T, Cd, qn, false);
@@ -689,12 +540,11 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   int n_threads =
       options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
   n_threads = std::max(1, n_threads);
-  impl->pool = std::make_unique<model::ThreadPool>(n_threads);
-  impl->gemm = std::make_unique<Gemm>(ks, impl->pool.get());
-  impl->rope = std::make_unique<model::RopeTable>(impl->config);
+  impl->pool = std::make_unique<ThreadPool>(n_threads);
+  impl->gemm = std::make_unique<kernels::Gemm>(ks, impl->pool.get(), kernels::kTrainingTiling);
+  impl->graph = std::make_unique<model::Graph>(impl->config, ks, impl->pool.get());
   impl->n_frozen = options.n_frozen_layers;
   impl->prune_last_layer = options.prune_last_layer;
-  impl->thread_scratch.resize(static_cast<size_t>(n_threads));
   impl->row_scratch.resize(static_cast<size_t>(n_threads));
   impl->attn_backward.resize(static_cast<size_t>(n_threads));
   rm->impl_ = std::move(impl);
@@ -790,7 +640,7 @@ void RewardModel::set_prune_last_layer(bool on) {
   impl_->prune_last_layer = on;
 }
 
-model::ThreadPool& RewardModel::thread_pool() {
+ThreadPool& RewardModel::thread_pool() {
   return *impl_->pool;
 }
 

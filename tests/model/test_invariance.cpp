@@ -8,7 +8,7 @@
 #include <cstring>
 #include <thread>
 
-#include "model/kernels.h"
+#include "kernels/kernels.h"
 #include "model_test_util.h"
 
 using namespace synpref::model;
@@ -97,7 +97,7 @@ TEST_P(Invariance, ScoreDoesNotDependOnBatchCompanionsOrderOrThreads) {
 TEST_P(Invariance, KernelBuildsGiveIdenticalScores) {
   const auto seqs = random_sequences(12, 1, 180, config_.vocab_size, 8);
   std::vector<float> first;
-  for (const auto& name : kernels::supported_kernels()) {
+  for (const auto& name : synpref::kernels::supported_kernels()) {
     auto m = load(2, name);
     ASSERT_TRUE(m);
     auto r = m->score_sequences(spans(seqs));

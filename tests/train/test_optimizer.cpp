@@ -6,7 +6,7 @@
 #include <fstream>
 #include <random>
 
-#include "model/thread_pool.h"
+#include "common/thread_pool.h"
 #include "synpref/train/checkpoint.h"
 #include "synpref/train/optimizer.h"
 #include "train_test_util.h"
@@ -192,7 +192,7 @@ TEST(AdamW, SparseThreadedPathIsBitwiseTheDenseReference) {
   std::vector<float> p_ref(n);
   for (auto& p : p_ref) p = nd(rng);
   std::vector<float> p_fast = p_ref, m_ref(n, 0.0f), v_ref(n, 0.0f);
-  model::ThreadPool pool(3);
+  ThreadPool pool(3);
   for (double wd : {0.0, 0.1}) {
     AdamWOptions o;
     o.weight_decay = wd;

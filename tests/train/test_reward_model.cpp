@@ -6,16 +6,17 @@
 #include <cmath>
 #include <fstream>
 
-#include "model/kernels.h"
-#include "model/thread_pool.h"
+#include "common/thread_pool.h"
+#include "kernels/gemm.h"
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
 #include "synpref/model/model.h"
 #include "synpref/model/safetensors.h"
-#include "train/gemm.h"
-#include "train/ops.h"
 #include "train_test_util.h"
 
 using namespace synpref;
 using namespace synpref::train;
+using namespace synpref::kernels;
 using namespace synpref::train::testing;
 
 namespace {
@@ -410,9 +411,9 @@ TEST(RewardModel, LoadRefusesMismatchedCheckpoints) {
 // The training GEMMs (forward, input gradient, weight gradient, bias gradient) against the
 // reference linear op on shapes with remainders in every dimension.
 TEST(TrainGemm, MatchesReferenceOnOddShapes) {
-  const auto* ks = model::kernels::select_kernels("auto");
+  const auto* ks = kernels::select_kernels("auto");
   ASSERT_NE(ks, nullptr);
-  model::ThreadPool pool(2);
+  ThreadPool pool(2);
   Gemm gemm(ks, &pool);
   std::mt19937_64 rng(3);
   std::normal_distribution<float> nd(0.f, 1.f);
@@ -444,8 +445,8 @@ TEST(TrainGemm, MatchesReferenceOnOddShapes) {
 // Strided output (forward) and strided output gradient (backward) give the dense results bit for
 // bit: the pruned last layer computes keys and values as a column range of the fused projection.
 TEST(TrainGemm, StridedOutputsEqualDense) {
-  const auto* ks = model::kernels::select_kernels("auto");
-  model::ThreadPool pool(2);
+  const auto* ks = kernels::select_kernels("auto");
+  ThreadPool pool(2);
   Gemm gemm(ks, &pool);
   std::mt19937_64 rng(5);
   std::normal_distribution<float> nd(0.f, 1.f);
@@ -480,7 +481,7 @@ TEST(TrainGemm, StridedOutputsEqualDense) {
 // The training packers write exactly the inference kernel's A layout (pack_a), from row-major and
 // from transposed sources.
 TEST(TrainGemm, PackersMatchTheKernelLayout) {
-  const auto* ks = model::kernels::select_kernels("auto");
+  const auto* ks = kernels::select_kernels("auto");
   std::mt19937_64 rng(4);
   std::normal_distribution<float> nd(0.f, 1.f);
   for (auto [rows, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {13, 7}, {25, 70}, {36, 33}}) {

@@ -14,7 +14,9 @@
 //                            --param layers=N builds only N of the 32 layers (memory) and extrapolates
 // Parameters (--param k=v): threads (2), torch (1: run the PyTorch side; 0: skip), llamacpp (1: run the
 // llama.cpp side when node-llama-cpp is installed; 0: skip), llamacpp_kv (16: llama.cpp's default f16
-// KV cache; 32: f32, attention in synpref's precision), layers (8B only).
+// KV cache; 32: f32, attention in synpref's precision), layers (8B only), prune (1: the engine's
+// default, the last layer runs for the scored rows only; 0: every row through every layer, the work
+// of earlier versions and of transformers). GFLOP/s and MFU count the work executed.
 
 #include <chrono>
 #include <cstdio>
@@ -210,17 +212,20 @@ struct Loaded {
   std::unique_ptr<model::Model> model;
   double peak_gflops = 0;
   int threads = 2;
+  bool prune = true;  // ScoreOptions::prune_last_layer
 };
 
 Result<std::shared_ptr<Loaded>> load(Context& ctx, model::Family family, const std::string& preset,
                                      model::DType dtype, int64_t n_layer = 0) {
   auto l = std::make_shared<Loaded>();
   l->threads = static_cast<int>(ctx.param("threads", 2));
+  l->prune = ctx.param("prune", 1) != 0;
   SP_ASSIGN_OR_RETURN(std::string dir, cached_model(family, preset, dtype, n_layer));
   SP_ASSIGN_OR_RETURN(l->model, model::Model::load(dir, {.n_threads = l->threads}));
   l->peak_gflops = model::measure_fma_peak_gflops(l->model->kernel_name(), l->threads);
-  std::fprintf(stderr, "%s: kernels %s, %d threads, measured FMA peak %.1f GFLOP/s\n", preset.c_str(),
-               l->model->kernel_name(), l->threads, l->peak_gflops);
+  std::fprintf(stderr, "%s: kernels %s, %d threads, measured FMA peak %.1f GFLOP/s, last layer %s\n",
+               preset.c_str(), l->model->kernel_name(), l->threads, l->peak_gflops,
+               l->prune ? "pruned" : "unpruned");
   return l;
 }
 
@@ -231,12 +236,13 @@ std::vector<Metric> single_sequence_metrics(Loaded& l, const std::vector<int32_t
   const double rep_peak = model::measure_fma_peak_gflops(l.model->kernel_name(), l.threads);
   l.model->reset_profile();
   const double t0 = now();
-  auto r = l.model->score_sequences({ids}, {.max_tokens_per_batch = static_cast<int64_t>(ids.size())});
+  auto r = l.model->score_sequences(
+      {ids}, {.max_tokens_per_batch = static_cast<int64_t>(ids.size()), .prune_last_layer = l.prune});
   const double dt = now() - t0;
   *seconds = dt;
   const auto prof = l.model->profile();
   const double n = static_cast<double>(ids.size());
-  const double gflops = l.model->forward_flops(static_cast<int64_t>(ids.size())) / dt / 1e9;
+  const double gflops = l.model->forward_flops(static_cast<int64_t>(ids.size()), l.prune) / dt / 1e9;
   const double total = prof.gemm_seconds + prof.attention_seconds + prof.other_seconds;
   return {{"synpref tokens/s", n / dt, "tok/s"},
           {"synpref GFLOP/s", gflops, "GFLOP/s"},
@@ -318,9 +324,10 @@ Result<RunOnce> setup_bo8(Context& ctx) {
     std::vector<std::span<const int32_t>> rs(responses->begin(), responses->end()),
         fs_(full->begin(), full->end());
     const double t0 = now();
-    SP_ASSIGN_OR_RETURN(auto shared, l->model->score(*prompt, rs, {.max_tokens_per_batch = 8192}));
+    const model::ScoreOptions options{.max_tokens_per_batch = 8192, .prune_last_layer = l->prune};
+    SP_ASSIGN_OR_RETURN(auto shared, l->model->score(*prompt, rs, options));
     const double t1 = now();
-    SP_ASSIGN_OR_RETURN(auto separate, l->model->score_sequences(fs_, {.max_tokens_per_batch = 8192}));
+    SP_ASSIGN_OR_RETURN(auto separate, l->model->score_sequences(fs_, options));
     const double t2 = now();
     for (size_t i = 0; i < 8; ++i) {
       if (shared[i] != separate[i])

@@ -42,6 +42,11 @@ struct ScoreOptions {
   // Rows (tokens) per forward pass. Larger batches amortize weight reads; memory grows linearly.
   // A record whose context plus one response exceeds it still runs (alone).
   int64_t max_tokens_per_batch = 4096;
+  // Run the last layer for the scored rows only: keys and values still cover every row, queries,
+  // attention, output projection and MLP only the rows a score reads. Same scores bit for bit (every
+  // kernel computes a row independently of the rows computed with it); false computes every row
+  // through every layer (what transformers does; benchmarks compare both).
+  bool prune_last_layer = true;
 };
 
 // A shared context and the responses that continue it (a pair, a best-of-n set).
@@ -89,6 +94,9 @@ class Model {
   // Forward FLOPs (multiply-add = 2) for one sequence of `n_tokens` tokens, excluding the
   // embedding lookup and the (one-row) score head: matmuls plus causal attention.
   double forward_flops(int64_t n_tokens) const;
+  // The same as executed when scoring that sequence: with prune_last_layer, the last layer's
+  // queries, attention, output projection and MLP count for the one scored row only.
+  double forward_flops(int64_t n_tokens, bool prune_last_layer) const;
 
   // Cumulative wall time of forward passes by op class since load (or reset_profile): for
   // benchmarks (attention share at long contexts). Timing never affects results.

@@ -22,8 +22,8 @@
 #include "synpref/common/status.h"
 #include "synpref/train/params.h"
 
-namespace synpref::model {
-class ThreadPool;
+namespace synpref {
+class ThreadPool;  // common/thread_pool.h
 }
 
 namespace synpref::train {
@@ -50,7 +50,7 @@ void adamw_step(const ParamLayout& layout, std::span<float> params, std::span<co
 // same results as grad_norm + clip_grads + adamw_step.
 class AdamW {
  public:
-  AdamW(const ParamLayout& layout, const AdamWOptions& options, model::ThreadPool* pool);
+  AdamW(const ParamLayout& layout, const AdamWOptions& options, ThreadPool* pool);
   // Moments of the trainable suffix; assign them (e.g. from a training state) then call refresh().
   std::vector<float> m, v;
   void refresh();  // recomputes which embedding rows have nonzero moments
@@ -64,7 +64,7 @@ class AdamW {
  private:
   const ParamLayout& layout_;
   AdamWOptions options_;
-  model::ThreadPool* pool_;
+  ThreadPool* pool_;
   const ParamTensor* embed_ = nullptr;  // trainable embedding tensor, or null
   int64_t row_size_ = 0;
   std::vector<uint8_t> row_active_;  // embedding rows with nonzero moments (superset)

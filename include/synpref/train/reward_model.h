@@ -6,8 +6,8 @@
 //   rm->zero_grad();
 //   rm->forward_backward(batch, 1.0f / n_pairs_in_step, &out);   // grads += d(mean BT loss)/d params
 //
-// The forward pass runs the inference engine's kernels (GEMM, RMSNorm, SwiGLU, attention) in the same
-// order as model::Model, so a trained checkpoint scores bitwise identically in `synpref score`.
+// The forward pass is the inference engine's (model/graph.h: one forward graph for model::Model and
+// training), so a trained checkpoint scores bitwise identically in `synpref score`.
 // The backward pass is hand-written, the forward reversed from the Bradley-Terry gradient seed
 // (docs/training.md). Prefix sharing: a pair's prompt rows run once; both responses attend to them
 // and both send gradients into them.
@@ -25,35 +25,32 @@
 #include <vector>
 
 #include "synpref/common/status.h"
+#include "synpref/model/batch.h"
 #include "synpref/model/config.h"
 #include "synpref/train/params.h"
 
-namespace synpref::model {
-class ThreadPool;
+namespace synpref {
+class ThreadPool;  // common/thread_pool.h
+namespace model {
+using ThreadPool = synpref::ThreadPool;  // its former name, kept for callers
 }
+}  // namespace synpref
 
 namespace synpref::train {
 
-// A micro-batch: the rows of several sequences, no padding (the model engine's packing).
-struct PackedBatch {
-  struct Seq {
-    int64_t row0 = 0, n_rows = 0;
-    int parent = -1;  // index into seqs of the shared context this sequence continues
-  };
+// A micro-batch: the rows of several sequences, no padding (model::PackedRows, the layout of the
+// forward graph shared with the inference engine), plus the pairs they hold.
+struct PackedBatch : model::PackedRows {
   // A shared context and the responses continuing it (one pair), or one unshared sequence. The
   // unit of the attention backward pass (a context's key/value gradients come from its group).
   struct Group {
     int seq_begin = 0, seq_end = 0;
   };
-  std::vector<int32_t> ids;        // (T)
-  std::vector<int32_t> positions;  // (T) logical positions
-  std::vector<Seq> seqs;
   std::vector<Group> groups;
   // Per pair p: rows whose final hidden state is scored for the chosen (score_rows[2p]) and the
   // rejected (score_rows[2p+1]) response, and the pair's margin.
   std::vector<int64_t> score_rows;
   std::vector<float> margins;
-  int64_t n_rows() const { return static_cast<int64_t>(ids.size()); }
   int64_t n_pairs() const { return static_cast<int64_t>(margins.size()); }
   void clear();
 };
@@ -121,7 +118,7 @@ class RewardModel {
   void set_prune_last_layer(bool on);
 
   int n_threads() const;
-  model::ThreadPool& thread_pool();  // the workers this model runs on (shared by the optimizer)
+  ThreadPool& thread_pool();  // the workers this model runs on (shared by the optimizer)
   const char* kernel_name() const;
   // FLOPs (multiply-add = 2) one forward pass over `batch` executes: matmuls (including the score
   // head) and causal attention over the keys each row actually sees; with prune_last_layer, the last

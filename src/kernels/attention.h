@@ -13,11 +13,11 @@
 
 #include <cstdint>
 
-#include "gemm.h"
-#include "model/kernels.h"
-#include "ops.h"
+#include "kernels/gemm.h"
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
 
-namespace synpref::train {
+namespace synpref::kernels {
 
 class AttentionBackward {
  public:
@@ -27,13 +27,12 @@ class AttentionBackward {
   // dqkv_prefix (context rows). Layout and arguments as ops::attention_backward, for the own query
   // rows [q_begin, q_end) only (0 <= q_begin <= q_end <= n_own): the result equals the reference
   // with dout zero outside those rows, and keys past n_prefix + q_end are not touched.
-  void run(const model::kernels::KernelSet* ks, float* dqkv_own, float* dqkv_prefix, const float* dout,
-           int64_t dout_stride, const float* qkv_own, const float* qkv_prefix, int64_t n_own,
-           int64_t n_prefix, int64_t qkv_stride, const ops::AttnDims& dims, float scale, int64_t g,
-           int64_t q_begin, int64_t q_end);
+  void run(const KernelSet* ks, float* dqkv_own, float* dqkv_prefix, const float* dout, int64_t dout_stride,
+           const float* qkv_own, const float* qkv_prefix, int64_t n_own, int64_t n_prefix, int64_t qkv_stride,
+           const ops::AttnDims& dims, float scale, int64_t g, int64_t q_begin, int64_t q_end);
 
  private:
   FloatBuffer k_, v_, dk_, dv_, q_, dout_, s_, dp_, t_, dq_, packed_k_, packed_v_, packed_, a_buf_, scratch_;
 };
 
-}  // namespace synpref::train
+}  // namespace synpref::kernels

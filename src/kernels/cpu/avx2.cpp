@@ -1,7 +1,7 @@
 // AVX2 + FMA + F16C build of the kernels: 8 lanes, 6x16 GEMM micro-tile (12 ymm accumulators).
 // Compiled with this ISA's flags (src/model/CMakeLists.txt); selected at run time by kernels.cpp.
 #define SP_ISA_AVX2 1
-#include "simd.h"
+#include "kernels/simd.h"
 
 namespace {
 constexpr int kMR = 6, kNV = 2;                    // GEMM micro-tile
@@ -9,9 +9,9 @@ constexpr int kRV = 2, kJG = 4, kRG = 4, kDV = 2;  // attention register blockin
 constexpr int64_t kKC = 256;                       // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
 }  // namespace
 
-#include "kernels_impl.h"
+#include "kernels/kernels_impl.h"
 
-namespace synpref::model::kernels {
+namespace synpref::kernels {
 
 // Constant-initialized (no code runs before the CPU check in kernels.cpp).
 extern const KernelSet kKernelsAvx2;
@@ -28,4 +28,4 @@ const KernelSet kKernelsAvx2 = {"avx2",
                                 attention_scratch_floats,
                                 fma_peak_probe};
 
-}  // namespace synpref::model::kernels
+}  // namespace synpref::kernels

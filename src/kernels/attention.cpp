@@ -1,22 +1,19 @@
 // The attention backward pass on GEMMs (see attention.h).
-#include "attention.h"
+#include "kernels/attention.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "row_ops.h"
+#include "kernels/row_ops.h"
 #include "synpref/common/check.h"
 
-namespace synpref::train {
+namespace synpref::kernels {
 
-using model::kernels::GemmArgs;
-
-void AttentionBackward::run(const model::kernels::KernelSet* ks, float* dqkv_own, float* dqkv_prefix,
-                            const float* dout, int64_t dout_stride, const float* qkv_own,
-                            const float* qkv_prefix, int64_t n_own, int64_t n_prefix, int64_t W,
-                            const ops::AttnDims& dims, float scale, int64_t g, int64_t q_begin,
-                            int64_t q_end) {
+void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_prefix, const float* dout,
+                            int64_t dout_stride, const float* qkv_own, const float* qkv_prefix, int64_t n_own,
+                            int64_t n_prefix, int64_t W, const ops::AttnDims& dims, float scale, int64_t g,
+                            int64_t q_begin, int64_t q_end) {
   SP_CHECK(0 <= q_begin && q_begin <= q_end && q_end <= n_own);
   if (q_begin == q_end) return;
   const int64_t D = dims.head_dim, Hq = dims.n_head, Hkv = dims.n_head_kv, n_rep = Hq / Hkv;
@@ -107,4 +104,4 @@ void AttentionBackward::run(const model::kernels::KernelSet* ks, float* dqkv_own
   }
 }
 
-}  // namespace synpref::train
+}  // namespace synpref::kernels

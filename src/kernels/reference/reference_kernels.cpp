@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-namespace synpref::model::reference {
+namespace synpref::kernels::reference {
 
 namespace {
 float load_elem(kernels::WType type, const void* base, int64_t index) {
@@ -81,4 +81,4 @@ void attention_ref(const kernels::AttnArgs& a) {
   }
 }
 
-}  // namespace synpref::model::reference
+}  // namespace synpref::kernels::reference

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
-namespace synpref::model::reference {
+namespace synpref::kernels::reference {
 
 // C (M, N) = A (M, K) @ W^T (+ bias) (or C += ...). W (N, K) row-major in `type`.
 void gemm_ref(float* c, int64_t ldc, const float* a, int64_t lda, kernels::WType type, const void* w,
@@ -22,4 +22,4 @@ void silu_mul_ref(float* out, const float* gate, const float* up, int64_t n);
 // as kernels::AttnArgs (q_begin/q_end honored).
 void attention_ref(const kernels::AttnArgs& args);
 
-}  // namespace synpref::model::reference
+}  // namespace synpref::kernels::reference

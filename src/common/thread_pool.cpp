@@ -1,8 +1,8 @@
-#include "thread_pool.h"
+#include "common/thread_pool.h"
 
 #include "synpref/common/check.h"
 
-namespace synpref::model {
+namespace synpref {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
   SP_CHECK(n_threads >= 1);
@@ -64,4 +64,4 @@ void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t,
   fn_ = nullptr;
 }
 
-}  // namespace synpref::model
+}  // namespace synpref

@@ -10,13 +10,13 @@
 #include <random>
 #include <vector>
 
-#include "model/kernels.h"
-#include "train/ops.h"
-#include "train/row_ops.h"
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+#include "kernels/row_ops.h"
 
-using namespace synpref::train::ops;
-namespace ops = synpref::train::ops;
-namespace row_ops = synpref::train::row_ops;
+using namespace synpref::kernels::ops;
+namespace ops = synpref::kernels::ops;
+namespace row_ops = synpref::kernels::row_ops;
 
 namespace {
 
@@ -254,7 +254,7 @@ TEST(RowOps, RmsNormBackwardMatchesDoubleReference) {
 }
 
 TEST(RowOps, SwiGluBackwardMatchesDoubleReference) {
-  const auto* ks = synpref::model::kernels::select_kernels("auto");
+  const auto* ks = synpref::kernels::select_kernels("auto");
   ASSERT_NE(ks, nullptr);
   std::mt19937_64 rng(22);
   std::normal_distribution<double> nd(0.0, 3.0);
@@ -274,7 +274,7 @@ TEST(RowOps, SwiGluBackwardMatchesDoubleReference) {
 }
 
 TEST(RowOps, CausalSoftmaxAndItsBackwardMatchDoubleReference) {
-  const auto* ks = synpref::model::kernels::select_kernels("auto");
+  const auto* ks = synpref::kernels::select_kernels("auto");
   ASSERT_NE(ks, nullptr);
   std::mt19937_64 rng(23);
   std::normal_distribution<double> nd(0.0, 4.0);

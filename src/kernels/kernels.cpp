@@ -5,7 +5,7 @@
 
 #include "synpref/common/check.h"
 
-namespace synpref::model::kernels {
+namespace synpref::kernels {
 
 extern const KernelSet kKernelsAvx512;
 extern const KernelSet kKernelsAvx2;
@@ -216,4 +216,4 @@ void pack_weights(const std::vector<RowSource>& sources, int64_t k, int nr, WTyp
   }
 }
 
-}  // namespace synpref::model::kernels
+}  // namespace synpref::kernels

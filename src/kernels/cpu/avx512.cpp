@@ -1,7 +1,7 @@
 // AVX-512 (F, BW, VL, DQ) + F16C build of the kernels: 16 lanes, 14x32 GEMM micro-tile (28 zmm accumulators).
 // Compiled with this ISA's flags (src/model/CMakeLists.txt); selected at run time by kernels.cpp.
 #define SP_ISA_AVX512 1
-#include "simd.h"
+#include "kernels/simd.h"
 
 namespace {
 constexpr int kMR = 14, kNV = 2;                   // GEMM micro-tile (28 + 2 + 1 of 32 zmm)
@@ -9,9 +9,9 @@ constexpr int kRV = 4, kJG = 4, kRG = 4, kDV = 4;  // attention register blockin
 constexpr int64_t kKC = 192;                       // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
 }  // namespace
 
-#include "kernels_impl.h"
+#include "kernels/kernels_impl.h"
 
-namespace synpref::model::kernels {
+namespace synpref::kernels {
 
 // Constant-initialized (no code runs before the CPU check in kernels.cpp).
 extern const KernelSet kKernelsAvx512;
@@ -28,4 +28,4 @@ const KernelSet kKernelsAvx512 = {"avx512",
                                   attention_scratch_floats,
                                   fma_peak_probe};
 
-}  // namespace synpref::model::kernels
+}  // namespace synpref::kernels

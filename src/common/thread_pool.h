@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-namespace synpref::model {
+namespace synpref {
 
 class ThreadPool {
  public:
@@ -43,4 +43,4 @@ class ThreadPool {
   std::atomic<int64_t> next_{0};
 };
 
-}  // namespace synpref::model
+}  // namespace synpref

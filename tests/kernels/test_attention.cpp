@@ -6,14 +6,14 @@
 #include <random>
 #include <tuple>
 
-#include "model/kernels.h"
-#include "train/attention.h"
-#include "train/ops.h"
+#include "kernels/attention.h"
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
 
-using namespace synpref::train;
+using namespace synpref::kernels;
 
 TEST(AttentionBackward, MatchesReferenceAcrossShapes) {
-  const auto* ks = synpref::model::kernels::select_kernels("auto");
+  const auto* ks = synpref::kernels::select_kernels("auto");
   ASSERT_NE(ks, nullptr);
   std::mt19937_64 rng(11);
   std::normal_distribution<float> nd(0.f, 1.f);

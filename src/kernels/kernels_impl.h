@@ -13,11 +13,11 @@
 
 namespace {
 
-using synpref::model::kernels::AttnArgs;
-using synpref::model::kernels::GemmArgs;
-using synpref::model::kernels::kAttnBlock;
-using synpref::model::kernels::PackedMatrix;
-using synpref::model::kernels::WType;
+using synpref::kernels::AttnArgs;
+using synpref::kernels::GemmArgs;
+using synpref::kernels::kAttnBlock;
+using synpref::kernels::PackedMatrix;
+using synpref::kernels::WType;
 
 constexpr int kNR = kNV * kLanes;
 

@@ -10,7 +10,7 @@
 
 #include "synpref/common/hash.h"
 
-namespace synpref::model {
+namespace synpref {
 
 class Rng {
  public:
@@ -41,4 +41,4 @@ class Rng {
   bool has_spare_ = false;
 };
 
-}  // namespace synpref::model
+}  // namespace synpref

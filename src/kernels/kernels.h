@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-namespace synpref::model::kernels {
+namespace synpref::kernels {
 
 // Weight element types the kernels widen to f32 on the fly.
 enum class WType : uint8_t { f32, f16, bf16 };
@@ -128,4 +128,4 @@ uint16_t f32_to_f16(float x);   // round to nearest even, overflow to inf
 // Element i of an array of `t` elements at `base`, widened to f32 (exact).
 float widen(WType t, const uint8_t* base, int64_t i);
 
-}  // namespace synpref::model::kernels
+}  // namespace synpref::kernels

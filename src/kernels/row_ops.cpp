@@ -1,11 +1,11 @@
 // Row-wise backward kernels (see row_ops.h). Compiled with -O3 so that the fixed-width loops
 // vectorize.
-#include "row_ops.h"
+#include "kernels/row_ops.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace synpref::train::row_ops {
+namespace synpref::kernels::row_ops {
 
 namespace {
 
@@ -57,8 +57,8 @@ void rmsnorm_backward(float* dinp, int64_t dinp_stride, float* dweight, const fl
   }
 }
 
-void swiglu_backward(const model::kernels::KernelSet* ks, float* dgate_up, const float* dout,
-                     const float* gate_up, int64_t n_rows, int64_t F, float* scratch) {
+void swiglu_backward(const KernelSet* ks, float* dgate_up, const float* dout, const float* gate_up,
+                     int64_t n_rows, int64_t F, float* scratch) {
   for (int64_t n = 0; n < n_rows; ++n) {
     const float* __restrict g = gate_up + n * 2 * F;
     const float* __restrict u = g + F;
@@ -76,8 +76,7 @@ void swiglu_backward(const model::kernels::KernelSet* ks, float* dgate_up, const
   }
 }
 
-void softmax_scaled(const model::kernels::KernelSet* ks, float* row, int64_t visible, int64_t n,
-                    float scale) {
+void softmax_scaled(const KernelSet* ks, float* row, int64_t visible, int64_t n, float scale) {
   float* __restrict r = row;
   float mx[kW];
   for (int j = 0; j < kW; ++j) mx[j] = -INFINITY;
@@ -113,4 +112,4 @@ void softmax_backward(const float* p, float* dp, int64_t visible, int64_t n, flo
   for (int64_t j = visible; j < n; ++j) d[j] = 0.0f;
 }
 
-}  // namespace synpref::train::row_ops
+}  // namespace synpref::kernels::row_ops

@@ -1,22 +1,12 @@
-// Training GEMMs on the model engine's micro-kernel (see gemm.h).
-#include "gemm.h"
+// The GEMM driver (see gemm.h).
+#include "kernels/gemm.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "synpref/common/check.h"
 
-namespace synpref::train {
-
-// Task shape (rows x panels) of the training GEMMs: 4 row tiles x 4 panels measured best on the
-// training shapes (per CPU-second, Xeon AVX-512; tests/train and docs/BENCHMARKS.md). Results do
-// not depend on it.
-constexpr int64_t kPanelsPerTask = 4;
-constexpr int64_t kRowTiles = 4;
-
-using model::kernels::GemmArgs;
-using model::kernels::PackedMatrix;
-using model::kernels::WType;
+namespace synpref::kernels {
 
 float* FloatBuffer::get(size_t n) {
   if (n <= size_) return data_;
@@ -31,11 +21,11 @@ float* FloatBuffer::get(size_t n) {
   return data_;
 }
 
-Gemm::Gemm(const model::kernels::KernelSet* kernels, model::ThreadPool* pool)
-    : kernels_(kernels), pool_(pool), partial_(static_cast<size_t>(pool->n_threads())) {}
+Gemm::Gemm(const KernelSet* kernels, ThreadPool* pool, GemmTiling tiling)
+    : kernels_(kernels), pool_(pool), tiling_(tiling), partial_(static_cast<size_t>(pool->n_threads())) {}
 
-// Same split as the inference engine (Model::Impl::matmul): A packed once by row tiles, then tasks
-// (panel group, row block), each output element owned by exactly one task.
+// A packed once (in parallel, by row tiles) and shared by every task, then tasks (panel group, row
+// block), each output element owned by exactly one task.
 void Gemm::run(const GemmArgs& g) {
   if (g.m == 0) return;
   const int64_t mr = kernels_->mr;
@@ -70,13 +60,13 @@ void Gemm::run_transposed_a(const GemmArgs& g) {
 void Gemm::run_packed(const GemmArgs& g, const float* a_packed) {
   const PackedMatrix& w = *g.w;
   const int64_t panels = w.n_panels();
-  const int64_t block_rows = kRowTiles * kernels_->mr;
+  if (g.m == 0) return;
+  const int64_t block_rows = tiling_.row_tiles * kernels_->mr;
   const int64_t m_blocks = (g.m + block_rows - 1) / block_rows;
-  const int64_t panel_bytes = w.k * w.nr * 4;
-  // Panels per task: the kernel streams K in L1-sized slices, so what a task reuses from L2 is its
-  // A block (rows x K) across its panels; more panels per task, less L3 traffic per flop.
-  int64_t group =
-      std::max<int64_t>(1, std::min<int64_t>(kPanelsPerTask, (2 << 20) / std::max<int64_t>(1, panel_bytes)));
+  const int64_t panel_bytes = w.k * w.nr * static_cast<int64_t>(wtype_size(w.type));
+  int64_t group = std::max<int64_t>(
+      1,
+      std::min<int64_t>(tiling_.max_panels, tiling_.panel_group_bytes / std::max<int64_t>(1, panel_bytes)));
   const int64_t want_tasks = 4 * pool_->n_threads();
   while (group > 1 && ((panels + group - 1) / group) * m_blocks < want_tasks) group /= 2;
   const int64_t n_groups = (panels + group - 1) / group;
@@ -150,8 +140,7 @@ void pack_a_transposed(float* dst, int mr, const float* src, int64_t ld, int64_t
   }
 }
 
-void gemm_serial_packed(const model::kernels::KernelSet* ks, const GemmArgs& g, const float* a_packed,
-                        FloatBuffer& scratch) {
+void gemm_serial_packed(const KernelSet* ks, const GemmArgs& g, const float* a_packed, FloatBuffer& scratch) {
   if (g.m == 0) return;
   const int64_t panels = g.w->n_panels();
   const int64_t block_rows = 8 * ks->mr;
@@ -160,8 +149,7 @@ void gemm_serial_packed(const model::kernels::KernelSet* ks, const GemmArgs& g, 
     ks->gemm_block(g, a_packed, m0, std::min(g.m, m0 + block_rows), 0, panels, part);
 }
 
-void gemm_serial(const model::kernels::KernelSet* ks, const GemmArgs& g, FloatBuffer& a_buf,
-                 FloatBuffer& scratch) {
+void gemm_serial(const KernelSet* ks, const GemmArgs& g, FloatBuffer& a_buf, FloatBuffer& scratch) {
   if (g.m == 0) return;
   const int64_t mr = ks->mr;
   const int64_t n_tiles = (g.m + mr - 1) / mr;
@@ -236,10 +224,10 @@ PackedMatrix Gemm::pack_cols(const float* src, int64_t ld, int64_t n, int64_t k,
 }
 
 void Gemm::linear_forward(float* out, const float* inp, const float* w, const float* bias, int64_t rows,
-                          int64_t k, int64_t n, bool accumulate, int64_t ldc) {
+                          int64_t k, int64_t n, bool accumulate, int64_t ldc, int64_t lda) {
   if (rows == 0) return;
   const PackedMatrix pm = pack_rows(w, k, n, k, packed_);
-  run({inp, k, &pm, bias, out, ldc ? ldc : n, rows, accumulate});
+  run({inp, lda ? lda : k, &pm, bias, out, ldc ? ldc : n, rows, accumulate});
 }
 
 void Gemm::linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
@@ -270,4 +258,4 @@ void Gemm::linear_backward(float* dinp, float* dw, float* dbias, const float* do
   }
 }
 
-}  // namespace synpref::train
+}  // namespace synpref::kernels

@@ -8,10 +8,10 @@
 #include <random>
 #include <vector>
 
-#include "model/kernels.h"
-#include "model/reference_kernels.h"
+#include "kernels/kernels.h"
+#include "kernels/reference/reference_kernels.h"
 
-using namespace synpref::model;
+using namespace synpref;
 using kernels::KernelSet;
 using kernels::WType;
 
@@ -110,8 +110,8 @@ TEST(Kernels, GemmMatchesScalarReferenceBitwise) {
               kernels::GemmArgs g{a.data(),      k, &pm, use_bias ? bias.data() : nullptr,
                                   c_fast.data(), n, m,   accumulate};
               run_gemm(*ks, g, variant == 0 ? m : 5, variant == 0 ? 1000 : 1);
-              reference::gemm_ref(c_ref.data(), n, a.data(), k, type, wt.bytes.data(),
-                                  use_bias ? bias.data() : nullptr, m, n, k, accumulate);
+              kernels::reference::gemm_ref(c_ref.data(), n, a.data(), k, type, wt.bytes.data(),
+                                           use_bias ? bias.data() : nullptr, m, n, k, accumulate);
               for (size_t i = 0; i < c_ref.size(); ++i) {
                 ASSERT_TRUE(bits_equal(c_fast[i], c_ref[i]))
                     << "element " << i << ": " << c_fast[i] << " vs " << c_ref[i];
@@ -167,7 +167,7 @@ TEST(Kernels, RmsNormMatchesReferenceAndAgreesAcrossBuilds) {
     const auto x = randn(static_cast<size_t>(rows * cols), 11, 3.0f);
     const auto w = randn(static_cast<size_t>(cols), 12);
     std::vector<float> ref(x.size());
-    reference::rmsnorm_ref(ref.data(), x.data(), w.data(), rows, cols, 1e-6);
+    kernels::reference::rmsnorm_ref(ref.data(), x.data(), w.data(), rows, cols, 1e-6);
     std::vector<float> first;
     for (const KernelSet* ks : all_sets()) {
       std::vector<float> out(x.size());
@@ -216,7 +216,7 @@ TEST(Kernels, SiluMulMatchesReference) {
   for (int64_t n : {1, 7, 16, 33, 3072}) {
     const auto g = randn(static_cast<size_t>(n), 21, 4.0f), u = randn(static_cast<size_t>(n), 22);
     std::vector<float> ref(static_cast<size_t>(n));
-    reference::silu_mul_ref(ref.data(), g.data(), u.data(), n);
+    kernels::reference::silu_mul_ref(ref.data(), g.data(), u.data(), n);
     std::vector<float> first;
     for (const KernelSet* ks : all_sets()) {
       std::vector<float> out(static_cast<size_t>(n));
@@ -285,7 +285,7 @@ TEST(Kernels, AttentionMatchesReferenceInvariantToQuerySplits) {
     seed += 3;
     const size_t out_n = static_cast<size_t>(c.n_own * c.n_rep * c.head_dim);
     std::vector<float> ref(out_n);
-    reference::attention_ref(attn_args(c, d, ref.data(), 0, c.n_own));
+    kernels::reference::attention_ref(attn_args(c, d, ref.data(), 0, c.n_own));
     std::vector<float> first;
     for (const KernelSet* ks : all_sets()) {
       for (int64_t split : {c.n_own, int64_t{32}, int64_t{7}, int64_t{1}}) {

@@ -1,7 +1,7 @@
 // Portable one-lane build of the kernels (any CPU); bitwise equal to the SIMD builds.
 // Compiled with this ISA's flags (src/model/CMakeLists.txt); selected at run time by kernels.cpp.
 #define SP_ISA_GENERIC 1
-#include "simd.h"
+#include "kernels/simd.h"
 
 namespace {
 constexpr int kMR = 4, kNV = 8;                    // GEMM micro-tile
@@ -9,9 +9,9 @@ constexpr int kRV = 4, kJG = 4, kRG = 4, kDV = 4;  // attention register blockin
 constexpr int64_t kKC = 256;                       // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
 }  // namespace
 
-#include "kernels_impl.h"
+#include "kernels/kernels_impl.h"
 
-namespace synpref::model::kernels {
+namespace synpref::kernels {
 
 // Constant-initialized (no code runs before the CPU check in kernels.cpp).
 extern const KernelSet kKernelsGeneric;
@@ -28,4 +28,4 @@ const KernelSet kKernelsGeneric = {"generic",
                                    attention_scratch_floats,
                                    fma_peak_probe};
 
-}  // namespace synpref::model::kernels
+}  // namespace synpref::kernels

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace synpref::train::ops {
+namespace synpref::kernels::ops {
 
 // ---------------------------------------------------------------- embedding
 
@@ -307,4 +307,4 @@ void bt_loss_backward(T* dr_chosen, T* dr_rejected, const T* r_chosen, const T* 
   }
 }
 
-}  // namespace synpref::train::ops
+}  // namespace synpref::kernels::ops
