@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 namespace synpref::io {
 namespace {
@@ -18,11 +19,23 @@ std::string errno_text() {
 }
 
 // Reads raw bytes from a file descriptor.
+//
+// A regular file is watched for changes by another process: reaching its end before the size it
+// had when opened (truncated), or finding that its path now names another file (replaced), is an
+// error naming the file, since what was read is then not the file the user meant.
 class FdReader {
  public:
-  FdReader(int fd, bool own) : fd_(fd), own_(own) {
+  FdReader(int fd, bool own, std::string path) : fd_(fd), own_(own), path_(std::move(path)) {
     struct stat st {};
-    if (fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<uint64_t>(st.st_size);
+    if (fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) {
+      regular_ = true;
+      size_ = static_cast<uint64_t>(st.st_size);
+      dev_ = st.st_dev;
+      ino_ = st.st_ino;
+      // stdin redirected from a file may start past its beginning.
+      off_t at = ::lseek(fd_, 0, SEEK_CUR);
+      start_ = at > 0 ? static_cast<uint64_t>(at) : 0;
+    }
   }
   ~FdReader() {
     if (own_ && fd_ >= 0) ::close(fd_);
@@ -37,9 +50,13 @@ class FdReader {
     }
     for (;;) {
       ssize_t n = ::read(fd_, dst, cap);
-      if (n >= 0) {
+      if (n > 0) {
         position_ += static_cast<uint64_t>(n);
         return static_cast<size_t>(n);
+      }
+      if (n == 0) {
+        SP_RETURN_IF_ERROR(check_unchanged(name));
+        return size_t{0};
       }
       if (errno == EINTR) continue;
       return io_error(name + ": read failed: " + errno_text());
@@ -63,9 +80,37 @@ class FdReader {
   uint64_t size() const { return size_; }
 
  private:
+  // At the end of a regular file: the whole file as it was when opened was read, and the path
+  // still names it.
+  Status check_unchanged(const std::string& name) const {
+    if (!regular_) return Status::ok();
+    struct stat now {};
+    const bool stat_ok = fstat(fd_, &now) == 0;
+    if (start_ + position_ < size_) {
+      return io_error(name + ": file ended after " + std::to_string(start_ + position_) + " of its " +
+                      std::to_string(size_) + " bytes" +
+                      (stat_ok ? " (it is now " + std::to_string(now.st_size) + " bytes)" : std::string()) +
+                      ": it was truncated by another process while being read; read it again once it is "
+                      "complete");
+    }
+    if (!path_.empty()) {
+      struct stat named {};
+      if (::stat(path_.c_str(), &named) != 0 || named.st_dev != dev_ || named.st_ino != ino_) {
+        return io_error(name +
+                        ": the file was replaced or removed by another process while being read; "
+                        "read it again once it is complete");
+      }
+    }
+    return Status::ok();
+  }
+
   int fd_;
   bool own_;
-  uint64_t size_ = 0, position_ = 0;
+  std::string path_;  // "" for stdin
+  bool regular_ = false;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  uint64_t size_ = 0, start_ = 0, position_ = 0;
   std::string peeked_;
 };
 
@@ -234,7 +279,7 @@ Result<std::unique_ptr<ByteSource>> open_source(const std::string& path) {
     own = true;
   }
   const std::string name = path == "-" ? "<stdin>" : path;
-  auto reader = std::make_unique<FdReader>(fd, own);
+  auto reader = std::make_unique<FdReader>(fd, own, own ? path : std::string());
   SP_ASSIGN_OR_RETURN(std::string head, reader->peek(4, name));
   const auto* b = reinterpret_cast<const unsigned char*>(head.data());
   if (head.size() >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
@@ -364,6 +409,8 @@ Status write_all(int fd, const char* data, size_t n, const std::string& name) {
     ssize_t w = ::write(fd, data, n);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == ENOSPC)
+        return io_error(name + ": write failed: no space left on device (the disk is full)");
       return io_error(name + ": write failed: " + errno_text());
     }
     data += w;
@@ -467,6 +514,46 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 
 }  // namespace
 
+namespace {
+
+// Where the bytes for an output path go: a regular file (or none yet) is written to
+// "<file>.tmp" and renamed over the file on success; a device, FIFO or socket is written in place
+// (renaming over /dev/null would replace the device node); a symlink is followed to its final
+// target, so the link stays and its target gets the data.
+struct OutputTarget {
+  std::string path;  // the final target (symlinks resolved)
+  bool in_place = false;
+};
+
+Result<OutputTarget> resolve_output(const std::string& path) {
+  std::string p = path;
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) return OutputTarget{p, false};
+      return io_error(path + ": cannot inspect " + (p == path ? std::string("it") : p) + ": " + errno_text());
+    }
+    if (S_ISLNK(st.st_mode)) {
+      std::error_code ec;
+      std::filesystem::path link = std::filesystem::read_symlink(p, ec);
+      if (ec) return io_error(path + ": cannot read symlink " + p + ": " + ec.message());
+      p = link.is_absolute() ? link.string() : (std::filesystem::path(p).parent_path() / link).string();
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) return invalid_argument(path + ": is a directory, expected a file");
+    return OutputTarget{p, !S_ISREG(st.st_mode)};
+  }
+  return io_error(path + ": too many levels of symbolic links");
+}
+
+std::unique_ptr<Writer::Backend> make_backend(int fd, const std::string& path) {
+  if (ends_with(path, ".gz")) return std::make_unique<GzipBackend>(fd, path);
+  if (ends_with(path, ".zst")) return std::make_unique<ZstdBackend>(fd, path);
+  return std::make_unique<FdBackend>(fd, path, true);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Writer>> Writer::open(const std::string& path) {
   std::unique_ptr<Writer> w(new Writer());
   w->path_ = path;
@@ -475,16 +562,18 @@ Result<std::unique_ptr<Writer>> Writer::open(const std::string& path) {
   } else if (path == "-") {
     w->backend_ = std::make_unique<FdBackend>(1, "<stdout>", false);
   } else {
-    const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return io_error(path + ": cannot create: " + errno_text());
-    if (ends_with(path, ".gz")) {
-      w->backend_ = std::make_unique<GzipBackend>(fd, path);
-    } else if (ends_with(path, ".zst")) {
-      w->backend_ = std::make_unique<ZstdBackend>(fd, path);
+    SP_ASSIGN_OR_RETURN(OutputTarget target, resolve_output(path));
+    int fd = -1;
+    if (target.in_place) {
+      fd = ::open(target.path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return io_error(path + ": cannot open for writing: " + errno_text());
     } else {
-      w->backend_ = std::make_unique<FdBackend>(fd, path, true);
+      const std::string tmp = target.path + ".tmp";
+      fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) return io_error(path + ": cannot create " + tmp + ": " + errno_text());
+      w->publish_path_ = target.path;
     }
+    w->backend_ = make_backend(fd, path);
   }
   w->buf_.reserve(kFlushBytes + (1 << 16));
   return w;
@@ -517,10 +606,10 @@ Status Writer::close() {
   closed_ = true;
   if (deferred_.is_ok()) deferred_ = flush();
   if (deferred_.is_ok()) deferred_ = backend_->finish();
-  if (!path_.empty() && path_ != "-" && path_ != "<memory>") {
-    const std::string tmp = path_ + ".tmp";
+  if (!publish_path_.empty()) {
+    const std::string tmp = publish_path_ + ".tmp";
     if (deferred_.is_ok()) {
-      if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+      if (std::rename(tmp.c_str(), publish_path_.c_str()) != 0) {
         deferred_ = io_error(path_ + ": cannot rename from " + tmp + ": " + errno_text());
       }
     } else {
@@ -535,8 +624,24 @@ Writer::~Writer() {
     // Not closed: an error path. Do not publish a partial file.
     closed_ = true;
     backend_.reset();
-    if (!path_.empty() && path_ != "-" && path_ != "<memory>") std::remove((path_ + ".tmp").c_str());
+    if (!publish_path_.empty()) std::remove((publish_path_ + ".tmp").c_str());
   }
+}
+
+Status check_not_an_input(const std::string& output, const std::vector<std::string>& inputs) {
+  if (output.empty() || output == "-") return Status::ok();
+  struct stat out {};
+  if (::stat(output.c_str(), &out) != 0) return Status::ok();
+  for (const std::string& input : inputs) {
+    struct stat in {};
+    if (input == "-" || ::stat(input.c_str(), &in) != 0) continue;
+    if (in.st_dev == out.st_dev && in.st_ino == out.st_ino && S_ISREG(out.st_mode)) {
+      return invalid_argument(output + ": is also an input (" + input +
+                              "); writing it would destroy the input while it is read: choose another "
+                              "output file");
+    }
+  }
+  return Status::ok();
 }
 
 Status write_text(const std::string& path, std::string_view text) {

@@ -15,7 +15,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Refuses, before anything is written, any output (including the rejects file) that is one of the
+// inputs.
+Status check_outputs(const std::vector<std::string>& inputs, const StreamOptions& options,
+                     const std::vector<std::string>& outputs) {
+  SP_RETURN_IF_ERROR(io::check_not_an_input(options.rejects_path, inputs));
+  for (const std::string& output : outputs) SP_RETURN_IF_ERROR(io::check_not_an_input(output, inputs));
+  return Status::ok();
+}
+
 // Runs `per_record` over the inputs, then closes the rejects file and fills the input counters.
+// Fails when no input record was usable.
 Status for_each_record(const std::vector<std::string>& inputs, const StreamOptions& options,
                        PipelineSummary& summary,
                        const std::function<Status(RecordStream&, Record&)>& per_record) {
@@ -31,7 +41,7 @@ Status for_each_record(const std::vector<std::string>& inputs, const StreamOptio
   summary.input = stream->counters();
   summary.rejects_path = options.rejects_path;
   summary.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return Status::ok();
+  return stream->check_usable();
 }
 
 void write_record(io::Writer& writer, const Record& record) {
@@ -42,12 +52,14 @@ void write_record(io::Writer& writer, const Record& record) {
 }  // namespace
 
 Result<PipelineSummary> convert_files(const std::vector<std::string>& inputs, const std::string& output,
-                                      const StreamOptions& options) {
+                                      const StreamOptions& options, OutputFormat to) {
+  SP_RETURN_IF_ERROR(check_outputs(inputs, options, {output}));
   PipelineSummary summary;
   summary.output = output;
   SP_ASSIGN_OR_RETURN(auto writer, io::Writer::open(output));
-  SP_RETURN_IF_ERROR(for_each_record(inputs, options, summary, [&](RecordStream&, Record& r) {
-    write_record(*writer, r);
+  SP_RETURN_IF_ERROR(for_each_record(inputs, options, summary, [&](RecordStream& stream, Record& r) {
+    SP_RETURN_IF_ERROR(append_record(writer->buffer(), r, to).with_context(stream.current_file()));
+    writer->maybe_flush();
     ++summary.written;
     return Status::ok();
   }));
@@ -58,6 +70,7 @@ Result<PipelineSummary> convert_files(const std::vector<std::string>& inputs, co
 Result<PipelineSummary> dedup_files(const std::vector<std::string>& inputs, const std::string& output,
                                     const std::string& duplicates_path, uint64_t expected_records,
                                     const StreamOptions& options) {
+  SP_RETURN_IF_ERROR(check_outputs(inputs, options, {output, duplicates_path}));
   PipelineSummary summary;
   summary.output = output;
   summary.removed_path = duplicates_path;
@@ -90,6 +103,7 @@ Result<PipelineSummary> dedup_files(const std::vector<std::string>& inputs, cons
 Result<PipelineSummary> decontaminate_files(const std::vector<std::string>& inputs, const std::string& output,
                                             const std::string& removed_path, const NgramIndex& index,
                                             bool all_fields, const StreamOptions& options) {
+  SP_RETURN_IF_ERROR(check_outputs(inputs, options, {output, removed_path}));
   PipelineSummary summary;
   summary.output = output;
   summary.removed_path = removed_path;
@@ -159,6 +173,9 @@ Result<PipelineSummary> split_files(const std::vector<std::string>& inputs, cons
                                     const std::vector<std::pair<std::string, double>>& ratios, uint64_t seed,
                                     const StreamOptions& options) {
   SP_CHECK(!ratios.empty());
+  std::vector<std::string> outputs;
+  for (auto& [name, w] : ratios) outputs.push_back(out_dir + "/" + name + ".jsonl");
+  SP_RETURN_IF_ERROR(check_outputs(inputs, options, outputs));
   PipelineSummary summary;
   summary.output = out_dir;
   std::error_code ec;
@@ -193,6 +210,7 @@ Result<PipelineSummary> sample_files(const std::vector<std::string>& inputs, con
   if (count == 0 && !(fraction > 0 && fraction <= 1)) {
     return invalid_argument("sample: give a count or a fraction in (0, 1]");
   }
+  SP_RETURN_IF_ERROR(check_outputs(inputs, options, {output}));
   PipelineSummary summary;
   summary.output = output;
   SP_ASSIGN_OR_RETURN(auto writer, io::Writer::open(output));

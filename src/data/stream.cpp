@@ -12,6 +12,7 @@ std::string default_rejects_path(const std::string& output) {
 Result<std::unique_ptr<RecordStream>> RecordStream::open(std::vector<std::string> inputs,
                                                          StreamOptions options) {
   if (inputs.empty()) return invalid_argument("no input files given");
+  SP_RETURN_IF_ERROR(io::check_not_an_input(options.rejects_path, inputs));
   std::unique_ptr<RecordStream> s(new RecordStream());
   for (const auto& path : inputs) {
     struct stat st {};
@@ -63,6 +64,21 @@ Result<bool> RecordStream::next(Record& record) {
 
 Status RecordStream::close() {
   return rejects_->close();
+}
+
+Status RecordStream::check_usable() const {
+  if (counters_.records > 0) return Status::ok();
+  std::string files = inputs_.size() == 1 ? inputs_[0] : std::to_string(inputs_.size()) + " input files";
+  if (counters_.rejects == 0) return data_error(files + ": no records found (the input is empty)");
+  std::string by_code;
+  for (const auto& [code, n] : counters_.rejects_by_code) {
+    by_code += (by_code.empty() ? "" : ", ") + code + " " + std::to_string(n);
+  }
+  std::string message = files + ": no usable records: all " + std::to_string(counters_.rejects) +
+                        " were rejected (" + by_code + ")";
+  message += options_.rejects_path.empty() ? "; rejects_path is empty, so they were counted but not listed"
+                                           : "; they are listed in " + options_.rejects_path;
+  return data_error(message + " (is this preference data, in the format read?)");
 }
 
 }  // namespace synpref::data

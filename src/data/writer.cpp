@@ -39,7 +39,76 @@ void append_opt(std::string& out, bool& first, std::string_view key, const std::
   text::append_json_string(out, value);
 }
 
+void append_messages(std::string& out, const std::vector<Turn>& turns) {
+  out.push_back('[');
+  for (size_t i = 0; i < turns.size(); ++i) {
+    if (i) out.push_back(',');
+    out.append("{\"role\":\"");
+    out.append(role_name(turns[i].role));
+    out.append("\",\"content\":");
+    text::append_json_string(out, turns[i].content);
+    out.push_back('}');
+  }
+  out.push_back(']');
+}
+
+void append_assistant_turn(std::string& out, const Response& response) {
+  out.append("[{\"role\":\"assistant\",\"content\":");
+  text::append_json_string(out, response.content);
+  out.append("}]");
+}
+
 }  // namespace
+
+std::string_view output_format_name(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::canonical:
+      return "canonical";
+    case OutputFormat::trl:
+      return "trl";
+    case OutputFormat::openrlhf:
+      return "openrlhf";
+  }
+  return "canonical";
+}
+
+Result<OutputFormat> parse_output_format(std::string_view name) {
+  for (OutputFormat f : {OutputFormat::canonical, OutputFormat::trl, OutputFormat::openrlhf}) {
+    if (output_format_name(f) == name) return f;
+  }
+  return invalid_argument("unknown output format '" + std::string(name) +
+                          "': expected canonical, trl or openrlhf");
+}
+
+void append_prompt_messages(std::string& out, const Record& record) {
+  SP_CHECK(record.kind == RecordKind::pair);
+  out.append("{\"prompt\":");
+  append_messages(out, record.context);
+  out.append(",\"chosen\":");
+  append_assistant_turn(out, record.responses[0]);
+  out.append(",\"rejected\":");
+  append_assistant_turn(out, record.responses[1]);
+  if (record.margin) {
+    out.append(",\"margin\":");
+    text::append_json_number(out, *record.margin);
+  }
+  out.append("}\n");
+}
+
+Status append_record(std::string& out, const Record& record, OutputFormat format) {
+  if (format == OutputFormat::canonical) {
+    append_canonical(out, record);
+    return Status::ok();
+  }
+  if (record.kind != RecordKind::pair) {
+    return invalid_argument("record '" + record.id + "' is a response set (" +
+                            std::to_string(record.responses.size()) + " responses); " +
+                            std::string(output_format_name(format)) +
+                            " files hold preference pairs only: write it as canonical");
+  }
+  append_prompt_messages(out, record);
+  return Status::ok();
+}
 
 void append_canonical(std::string& out, const Record& record) {
   out.append("{\"id\":");
@@ -53,16 +122,8 @@ void append_canonical(std::string& out, const Record& record) {
     out.append(",\"split\":");
     text::append_json_string(out, record.split);
   }
-  out.append(",\"context\":[");
-  for (size_t i = 0; i < record.context.size(); ++i) {
-    if (i) out.push_back(',');
-    out.append("{\"role\":\"");
-    out.append(role_name(record.context[i].role));
-    out.append("\",\"content\":");
-    text::append_json_string(out, record.context[i].content);
-    out.push_back('}');
-  }
-  out.push_back(']');
+  out.append(",\"context\":");
+  append_messages(out, record.context);
   if (record.kind == RecordKind::pair) {
     out.append(",\"chosen\":");
     append_response(out, record.responses[0]);

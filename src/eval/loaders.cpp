@@ -4,12 +4,13 @@
 #include <filesystem>
 #include <unordered_map>
 
-#include "eval/json_input.h"
+#include "common/json.h"
 #include "eval/sha256.h"
 #include "synpref/eval/benchmark.h"
 
 namespace synpref::eval {
 
+using namespace synpref::json;
 namespace fs = std::filesystem;
 using simdjson::dom::element_type;
 
@@ -30,10 +31,6 @@ constexpr BenchmarkInfo kBenchmarks[] = {
     {Benchmark::rm_bench, "rm-bench", "RM-Bench"},
     {Benchmark::judgebench, "judgebench", "JudgeBench"},
 };
-
-Status located(const RecordWhere& where, const std::string& message) {
-  return data_error(where.str() + ": " + message);
-}
 
 std::optional<data::Role> role_from(std::string_view name) {
   if (name == "user" || name == "human") return data::Role::user;

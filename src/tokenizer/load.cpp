@@ -7,6 +7,7 @@
 #include <charconv>
 #include <filesystem>
 
+#include "common/json.h"
 #include "synpref/common/io.h"
 #include "tokenizer_impl.h"
 
@@ -30,20 +31,18 @@ Status parse_error(const std::string& name, simdjson::error_code err) {
                     "); the file is truncated or corrupt: fetch it again");
 }
 
-// Reads an optional boolean field (absent or null = fallback).
+// An optional boolean field (absent or null = fallback); errors name `where` and the field.
 Result<bool> bool_field(const object& obj, std::string_view key, bool fallback, const std::string& where) {
-  element value;
-  if (obj[key].get(value) != simdjson::SUCCESS || value.is_null()) return fallback;
-  bool b = false;
-  if (value.get(b) != simdjson::SUCCESS)
-    return data_error(where + "." + std::string(key) + " must be true or false");
-  return b;
+  auto value = json::get_optional_bool(obj, key, json::RecordWhere{});
+  if (!value.is_ok()) return value.status().with_context(where);
+  return value->value_or(fallback);
 }
 
-std::string string_or_empty(const object& obj, std::string_view key) {
-  std::string_view s;
-  if (obj[key].get(s) != simdjson::SUCCESS) return {};
-  return std::string(s);
+// An optional string field (absent or null = ""); a value of another type is an error.
+Result<std::string> string_field(const object& obj, std::string_view key, const std::string& where) {
+  auto value = json::get_optional_string(obj, key, json::RecordWhere{}, "");
+  if (!value.is_ok()) return value.status().with_context(where);
+  return std::string(value->value_or(""));
 }
 
 // ---- normalizer ----
@@ -52,7 +51,7 @@ Status parse_normalizer(Tokenizer::Impl& impl, element node, const std::string& 
   if (node.is_null()) return Status::ok();
   object obj;
   if (node.get(obj) != simdjson::SUCCESS) return data_error(where + " must be an object or null");
-  const std::string type = string_or_empty(obj, "type");
+  SP_ASSIGN_OR_RETURN(const std::string type, string_field(obj, "type", where));
   using unicode::NormalForm;
   if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
     impl.normal_forms.push_back(type == "NFC"    ? NormalForm::nfc
@@ -86,7 +85,7 @@ Status parse_pre_tokenizer(PreTokenizerSpec& spec, element node, const std::stri
   if (node.is_null()) return unsupported(where + " is null; synpref needs a byte-level pre-tokenizer");
   object obj;
   if (node.get(obj) != simdjson::SUCCESS) return data_error(where + " must be an object");
-  const std::string type = string_or_empty(obj, "type");
+  SP_ASSIGN_OR_RETURN(const std::string type, string_field(obj, "type", where));
   if (type == "Sequence") {
     array list;
     if (obj["pretokenizers"].get(list) != simdjson::SUCCESS)
@@ -101,9 +100,9 @@ Status parse_pre_tokenizer(PreTokenizerSpec& spec, element node, const std::stri
     std::string_view regex;
     if (obj["pattern"]["Regex"].get(regex) != simdjson::SUCCESS)
       return unsupported(where + ": only Split with a {\"Regex\": ...} pattern is supported");
-    if (string_or_empty(obj, "behavior") != "Isolated")
-      return unsupported(where + ": Split behavior " + quote(string_or_empty(obj, "behavior")) +
-                         " is not supported (only Isolated)");
+    SP_ASSIGN_OR_RETURN(const std::string behavior, string_field(obj, "behavior", where));
+    if (behavior != "Isolated")
+      return unsupported(where + ": Split behavior " + quote(behavior) + " is not supported (only Isolated)");
     SP_ASSIGN_OR_RETURN(bool invert, bool_field(obj, "invert", false, where));
     if (invert) return unsupported(where + ": Split with invert=true is not supported");
     if (spec.pattern) return unsupported(where + ": more than one regex split is not supported");
@@ -132,7 +131,7 @@ Status parse_post_processor(Tokenizer::Impl& impl, element node, const std::stri
   if (node.is_null()) return Status::ok();
   object obj;
   if (node.get(obj) != simdjson::SUCCESS) return data_error(where + " must be an object or null");
-  const std::string type = string_or_empty(obj, "type");
+  SP_ASSIGN_OR_RETURN(const std::string type, string_field(obj, "type", where));
   if (type == "ByteLevel") return Status::ok();  // only adjusts offsets
   if (type == "Sequence") {
     array list;
@@ -164,7 +163,7 @@ Status parse_post_processor(Tokenizer::Impl& impl, element node, const std::stri
       }
       if (piece["SpecialToken"].get(special) != simdjson::SUCCESS)
         return data_error(at + " must hold SpecialToken or Sequence");
-      const std::string name = string_or_empty(special, "id");
+      SP_ASSIGN_OR_RETURN(const std::string name, string_field(special, "id", at));
       array ids;
       if (specials[name]["ids"].get(ids) != simdjson::SUCCESS)
         return data_error(at + ": special token " + quote(name) + " is missing from special_tokens");
@@ -185,7 +184,7 @@ Status check_decoder(element node, const std::string& where) {
   if (node.is_null()) return Status::ok();
   object obj;
   if (node.get(obj) != simdjson::SUCCESS) return data_error(where + " must be an object or null");
-  const std::string type = string_or_empty(obj, "type");
+  SP_ASSIGN_OR_RETURN(const std::string type, string_field(obj, "type", where));
   if (type == "ByteLevel") return Status::ok();
   if (type == "Sequence") {
     array list;
@@ -314,14 +313,17 @@ Result<ImplPtr> load_json_impl(std::string_view tokenizer_json, std::string_view
 
   object model;
   if (root["model"].get(model) != simdjson::SUCCESS) return data_error(name + ": missing object 'model'");
-  const std::string type = string_or_empty(model, "type");
+  SP_ASSIGN_OR_RETURN(const std::string type, string_field(model, "type", name + ": model"));
   if (!type.empty() && type != "BPE")
     return unsupported(name + ": model.type " + quote(type) + " is not supported (only byte-level BPE)");
   SP_ASSIGN_OR_RETURN(bool byte_fallback, bool_field(model, "byte_fallback", false, name + ": model"));
   if (byte_fallback)
     return unsupported(name + ": model.byte_fallback=true is not supported (byte-level BPE has no fallback)");
-  if (!string_or_empty(model, "continuing_subword_prefix").empty() ||
-      !string_or_empty(model, "end_of_word_suffix").empty())
+  SP_ASSIGN_OR_RETURN(const std::string subword_prefix,
+                      string_field(model, "continuing_subword_prefix", name + ": model"));
+  SP_ASSIGN_OR_RETURN(const std::string word_suffix,
+                      string_field(model, "end_of_word_suffix", name + ": model"));
+  if (!subword_prefix.empty() || !word_suffix.empty())
     return unsupported(name + ": model.continuing_subword_prefix / end_of_word_suffix are not supported");
   SP_ASSIGN_OR_RETURN(impl->bpe.ignore_merges, bool_field(model, "ignore_merges", false, name + ": model"));
 

@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
+#include <thread>
 
 #include "synpref/common/io.h"
 
@@ -147,4 +150,147 @@ TEST(Sources, MissingFileAndDirectoryAreErrors) {
   auto d = io::open_source("/tmp");
   ASSERT_FALSE(d.is_ok());
   EXPECT_NE(d.status().message().find("directory"), std::string::npos);
+}
+
+// ---- outputs that are not plain files (issue 12, item 1) ---------------------------------------
+
+namespace {
+
+bool is_char_device(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+std::string slurp_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+}  // namespace
+
+TEST(Writer, DeviceNodesAreWrittenInPlaceNeverReplaced) {
+  ASSERT_TRUE(is_char_device("/dev/null"));
+  auto w = io::Writer::open("/dev/null");
+  ASSERT_TRUE(w.is_ok()) << w.status().message();
+  (*w)->append("discarded\n");
+  EXPECT_TRUE((*w)->close().is_ok());
+  EXPECT_TRUE(is_char_device("/dev/null")) << "/dev/null was replaced by a regular file";
+  EXPECT_FALSE(std::filesystem::exists("/dev/null.tmp"));
+}
+
+TEST(Writer, AFullDeviceIsANoSpaceErrorNamingThePath) {
+  if (!is_char_device("/dev/full")) GTEST_SKIP() << "no /dev/full here";
+  auto w = io::Writer::open("/dev/full");
+  ASSERT_TRUE(w.is_ok()) << w.status().message();
+  (*w)->append(std::string(3 << 20, 'x'));  // more than one flush
+  Status st = (*w)->close();
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("/dev/full"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("no space left"), std::string::npos) << st.message();
+  EXPECT_TRUE(is_char_device("/dev/full"));
+}
+
+TEST(Writer, AFifoIsWrittenThroughNotReplaced) {
+  std::string fifo = tmp_path("out.fifo");
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = slurp_file(fifo); });
+  auto w = io::Writer::open(fifo);
+  ASSERT_TRUE(w.is_ok()) << w.status().message();
+  (*w)->append("through the pipe\n");
+  EXPECT_TRUE((*w)->close().is_ok());
+  reader.join();
+  EXPECT_EQ(got, "through the pipe\n");
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced by a regular file";
+}
+
+TEST(Writer, ASymlinkKeepsPointingAtItsTargetWhichGetsTheData) {
+  std::string target = tmp_path("link_target.jsonl"), link = tmp_path("link.jsonl");
+  std::filesystem::remove(link);
+  write_with(target, "old\n");
+  std::filesystem::create_symlink(target, link);
+  write_with(link, "new\n");
+  EXPECT_TRUE(std::filesystem::is_symlink(link)) << "the symlink was replaced by a regular file";
+  EXPECT_EQ(slurp_file(target), "new\n");
+  // A dangling link: its target is created.
+  std::string dangling = tmp_path("dangling.jsonl"), missing = tmp_path("missing_target.jsonl");
+  std::filesystem::remove(dangling);
+  std::filesystem::remove(missing);
+  std::filesystem::create_symlink(missing, dangling);
+  write_with(dangling, "created\n");
+  EXPECT_TRUE(std::filesystem::is_symlink(dangling));
+  EXPECT_EQ(slurp_file(missing), "created\n");
+}
+
+TEST(Writer, ADirectoryIsRefused) {
+  auto w = io::Writer::open(std::filesystem::temp_directory_path().string());
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_NE(w.status().message().find("directory"), std::string::npos) << w.status().message();
+}
+
+TEST(Outputs, AnOutputThatIsAnInputIsRefusedThroughAnyName) {
+  std::string in = write_with(tmp_path("input.jsonl"), "data\n");
+  std::string other = write_with(tmp_path("other.jsonl"), "other\n");
+  std::string hard = tmp_path("hard.jsonl"), soft = tmp_path("soft.jsonl");
+  std::filesystem::remove(hard);
+  std::filesystem::remove(soft);
+  std::filesystem::create_hard_link(in, hard);
+  std::filesystem::create_symlink(in, soft);
+  for (const std::string& out : {in, hard, soft}) {
+    Status st = io::check_not_an_input(out, {other, in});
+    ASSERT_FALSE(st.is_ok()) << out;
+    EXPECT_NE(st.message().find("is also an input"), std::string::npos) << st.message();
+  }
+  EXPECT_TRUE(io::check_not_an_input(other, {in}).is_ok());
+  EXPECT_TRUE(io::check_not_an_input(tmp_path("does_not_exist.jsonl"), {in}).is_ok());
+  EXPECT_TRUE(io::check_not_an_input("-", {"-"}).is_ok());
+}
+
+// ---- inputs changed by another process while read (issue 12, item 5) ---------------------------
+
+namespace {
+
+// Reads `path` in 4 KiB steps; after the first step calls `meddle`, then reads to the end.
+Status read_while(const std::string& path, const std::function<void()>& meddle) {
+  auto src = io::open_source(path);
+  if (!src.is_ok()) return src.status();
+  std::vector<char> buf(4096);
+  bool first = true;
+  for (;;) {
+    auto n = (*src)->read(buf.data(), buf.size());
+    if (!n.is_ok()) return n.status();
+    if (*n == 0) return Status::ok();
+    if (first) meddle();
+    first = false;
+  }
+}
+
+}  // namespace
+
+TEST(Sources, AFileTruncatedWhileReadIsAnErrorNamingIt) {
+  std::string path = write_with(tmp_path("shrinks.jsonl"), std::string(1 << 20, 'a'));
+  Status st = read_while(path, [&] { std::filesystem::resize_file(path, 10000); });
+  ASSERT_FALSE(st.is_ok()) << "a truncated input read as if complete";
+  EXPECT_NE(st.message().find(path), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("truncated"), std::string::npos) << st.message();
+  // Compressed files are watched the same way (the compressed bytes are the file).
+  std::string content;
+  for (int i = 0; i < 200000; ++i) content += std::to_string(i * 2654435761u) + "\n";
+  std::string gz = write_with(tmp_path("shrinks.jsonl.zst"), content);
+  Status st_gz = read_while(gz, [&] { std::filesystem::resize_file(gz, 100); });
+  ASSERT_FALSE(st_gz.is_ok());
+  EXPECT_NE(st_gz.message().find(gz), std::string::npos) << st_gz.message();
+}
+
+TEST(Sources, AFileReplacedWhileReadIsAnErrorNamingIt) {
+  std::string path = write_with(tmp_path("replaced.jsonl"), std::string(1 << 20, 'a'));
+  Status st = read_while(path, [&] { write_with(path, "the new version\n"); });  // renamed over
+  ASSERT_FALSE(st.is_ok()) << "a replaced input read as if unchanged";
+  EXPECT_NE(st.message().find(path), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("replaced"), std::string::npos) << st.message();
+  // Untouched files still read to the end.
+  EXPECT_TRUE(read_while(path, [] {}).is_ok());
 }

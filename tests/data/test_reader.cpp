@@ -48,7 +48,7 @@ ReadAll parse_text(const std::string& text, ReadOptions options = {}) {
 }
 
 std::string fixture(const std::string& rel) {
-  return source_path("tests/data/fixtures/" + rel);
+  return source_path("tests/fixtures/data/" + rel);
 }
 
 }  // namespace
@@ -181,7 +181,7 @@ TEST(Validation, ReasonsNameTheFieldAndTheProblem) {
       "\n"
       "{\"prompt\": \"caf\xC3\", \"chosen\": \"a\", \"rejected\": \"b\"}\n");
   ASSERT_EQ(r.rejects.size(), 3u);
-  EXPECT_EQ(r.rejects[0].reason, "field 'prompt': expected string or list of messages, got number");
+  EXPECT_EQ(r.rejects[0].reason, "field 'prompt' must be a string or a list of messages, found an integer");
   EXPECT_NE(r.rejects[1].reason.find("chosen[1].content"), std::string::npos) << r.rejects[1].reason;
   EXPECT_NE(r.rejects[2].reason.find("invalid UTF-8 at byte"), std::string::npos) << r.rejects[2].reason;
 }
@@ -327,4 +327,99 @@ TEST(Stream, RejectsFileListsFileLineCodeReasonAndRaw) {
   EXPECT_NE(rejects.find("\"line\":2"), std::string::npos);
   EXPECT_NE(rejects.find("no_context.jsonl"), std::string::npos);
   EXPECT_NE(rejects.find("\"raw\":"), std::string::npos);
+}
+
+TEST(Compressed, AUtf8ByteOrderMarkIsAcceptedInJsonlAndArraysPlainAndCompressed) {
+  const std::string bom = "\xef\xbb\xbf";
+  const std::string jsonl = R"({"prompt": "Q", "chosen": "yes", "rejected": "no"})"
+                            "\n"
+                            R"({"prompt": "R", "chosen": "yes", "rejected": "no"})"
+                            "\n";
+  const std::string array =
+      " ["
+      R"({"prompt": "Q", "chosen": "yes", "rejected": "no"},)"
+      "\n"
+      R"({"prompt": "R", "chosen": "yes", "rejected": "no"}])";
+  auto dir = synpref::testing::temp_dir("reader_bom");
+  for (const auto& [name, body] : {std::pair{"bom.jsonl", jsonl}, std::pair{"bom.json", array}}) {
+    for (const char* ext : {"", ".gz", ".zst"}) {
+      const std::string path = dir + "/" + name + ext;
+      auto w = io::Writer::open(path);
+      ASSERT_TRUE(w.is_ok());
+      (*w)->append(bom + body);
+      ASSERT_TRUE((*w)->close().is_ok());
+      auto r = read_all(path);
+      EXPECT_EQ(r.records.size(), 2u) << path;
+      EXPECT_TRUE(r.rejects.empty()) << path << ": " << (r.rejects.empty() ? "" : r.rejects[0].reason);
+      if (!r.records.empty()) EXPECT_EQ(r.records[0].context[0].content, "Q") << path;
+    }
+  }
+}
+
+TEST(Stream, NoUsableRecordIsAnErrorSayingHowManyWereRejectedAndWhere) {
+  auto dir = synpref::testing::temp_dir("stream_usable");
+  synpref::testing::spit(dir + "/all_bad.jsonl",
+                         "{\"question\": \"q\", \"answer\": \"a\"}\n{\"prompt\": \"q\", \"chosen\": 1}\n");
+  synpref::testing::spit(dir + "/empty.jsonl", "\n");
+  StreamOptions options;
+  options.progress = false;
+  options.rejects_path = dir + "/rejects.jsonl";
+  auto stream = RecordStream::open({dir + "/all_bad.jsonl"}, options);
+  ASSERT_TRUE(stream.is_ok());
+  Record rec;
+  while (*(*stream)->next(rec)) {
+  }
+  ASSERT_TRUE((*stream)->close().is_ok());
+  Status usable = (*stream)->check_usable();
+  ASSERT_FALSE(usable.is_ok());
+  EXPECT_NE(usable.message().find("all_bad.jsonl"), std::string::npos) << usable.message();
+  EXPECT_NE(usable.message().find("all 2 were rejected"), std::string::npos) << usable.message();
+  EXPECT_NE(usable.message().find(dir + "/rejects.jsonl"), std::string::npos) << usable.message();
+  EXPECT_EQ(synpref::testing::count_lines(synpref::testing::slurp(dir + "/rejects.jsonl")), 2u);
+
+  auto empty = RecordStream::open({dir + "/empty.jsonl"}, options);
+  ASSERT_TRUE(empty.is_ok());
+  EXPECT_FALSE(*(*empty)->next(rec));
+  ASSERT_TRUE((*empty)->close().is_ok());
+  EXPECT_FALSE((*empty)->check_usable().is_ok());
+}
+
+TEST(OutputFormats, TrlAndOpenRlhfLinesReadBackToTheSamePairs) {
+  // Pairs from every source format, with a system turn, multi-turn context and a margin.
+  std::vector<Record> originals;
+  for (const char* f : {"good/chat.jsonl", "good/prompt.jsonl", "good/hh.jsonl", "good/canonical.jsonl"}) {
+    for (auto& r : read_all(fixture(f)).records)
+      if (r.kind == RecordKind::pair) originals.push_back(r);
+  }
+  ASSERT_GE(originals.size(), 6u);
+  originals[0].margin = 1.5;
+  for (OutputFormat format : {OutputFormat::trl, OutputFormat::openrlhf}) {
+    std::string text;
+    for (const auto& r : originals) ASSERT_TRUE(append_record(text, r, format).is_ok());
+    auto back = parse_text(text);
+    ASSERT_EQ(back.records.size(), originals.size()) << output_format_name(format);
+    EXPECT_TRUE(back.rejects.empty());
+    for (size_t i = 0; i < originals.size(); ++i) {
+      const Record &a = originals[i], &b = back.records[i];
+      ASSERT_EQ(a.context.size(), b.context.size()) << i;
+      for (size_t t = 0; t < a.context.size(); ++t) {
+        EXPECT_EQ(a.context[t].role, b.context[t].role) << i;
+        EXPECT_EQ(a.context[t].content, b.context[t].content) << i;
+      }
+      EXPECT_EQ(a.chosen().content, b.chosen().content) << i;
+      EXPECT_EQ(a.rejected().content, b.rejected().content) << i;
+      EXPECT_EQ(a.margin, b.margin) << i;
+      EXPECT_EQ(content_hash(a), content_hash(b)) << i;
+    }
+  }
+  // A response set has no place in a pairs format: an error, never a silent drop.
+  Record set;
+  set.id = "bon-1";
+  set.kind = RecordKind::response_set;
+  set.context.push_back({Role::user, "Q"});
+  set.responses.resize(3);
+  std::string out;
+  Status st = append_record(out, set, OutputFormat::trl);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("bon-1"), std::string::npos) << st.message();
 }

@@ -53,7 +53,7 @@ Result<RunOnce> setup_render(Context& ctx, const std::string& name) {
     source = ojson::parse(cfg).at("chat_template").get<std::string>();
     context["eos_token"] = "<|im_end|>";
   } else {
-    SP_ASSIGN_OR_RETURN(source, read_file_text("tests/data/templates/llama-3.1-instruct.jinja"));
+    SP_ASSIGN_OR_RETURN(source, read_file_text("tests/fixtures/chat/templates/llama-3.1-instruct.jinja"));
     context["bos_token"] = "<|begin_of_text|>";
     context["date_string"] = "26 Jul 2024";
     context["tools"] = ojson::parse(R"([{"type": "function", "function": {"name": "get_weather",

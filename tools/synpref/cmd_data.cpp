@@ -29,7 +29,8 @@ struct InputFlags {
         ->required();
     cmd->add_option("--format", format, "Input format: auto, canonical, chat, prompt, hh, rmb")
         ->capture_default_str();
-    cmd->add_option("--rejects", rejects, "Where bad records go (default: <output>.rejects.jsonl)");
+    cmd->add_option("--rejects", rejects,
+                    "Where bad records are listed (default: <output>.rejects.jsonl; data stats: not listed)");
     cmd->add_flag("--strict", strict, "Stop at the first bad record instead of logging it");
     cmd->add_option("--max-line-bytes", max_line_bytes, "Reject longer lines")->capture_default_str();
     cmd->add_option(
@@ -39,6 +40,7 @@ struct InputFlags {
     cmd->add_option("--source", source, "Set 'source' on records that have none");
   }
 
+  // `output` "" = a command without an output file (stats): rejects are listed only with --rejects.
   Result<data::StreamOptions> options(const std::string& output, const std::string& label) const {
     data::StreamOptions o;
     SP_ASSIGN_OR_RETURN(o.read.format, data::parse_format(format));
@@ -54,7 +56,7 @@ struct InputFlags {
     o.read.max_line_bytes = max_line_bytes;
     o.read.source = source;
     o.strict = strict;
-    o.rejects_path = rejects.empty() ? data::default_rejects_path(output) : rejects;
+    o.rejects_path = !rejects.empty() ? rejects : output.empty() ? "" : data::default_rejects_path(output);
     o.progress = !global_options().quiet;
     o.label = label;
     return o;
@@ -69,14 +71,23 @@ std::string side_path(const std::string& given, const std::string& output, const
 void add_convert(CLI::App* data) {
   auto flags = std::make_shared<InputFlags>();
   auto output = std::make_shared<std::string>("-");
-  auto* cmd = data->add_subcommand("convert", "Convert any supported format to canonical JSONL");
+  auto to = std::make_shared<std::string>("canonical");
+  auto* cmd = data->add_subcommand(
+      "convert", "Convert any supported format to canonical JSONL, or to what TRL or OpenRLHF read");
   flags->add_to(cmd);
-  cmd->add_option("-o,--output", *output, "Output canonical JSONL (.gz/.zst compress; '-' = stdout)")
+  cmd->add_option("-o,--output", *output, "Output JSONL (.gz/.zst compress; '-' = stdout)")
       ->capture_default_str();
+  cmd->add_option("--to", *to,
+                  "Output format: canonical; trl (conversational preference: prompt/chosen/rejected message "
+                  "lists); openrlhf (the same keys, for --apply_chat_template --prompt_key prompt "
+                  "--chosen_key chosen --rejected_key rejected)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"canonical", "trl", "openrlhf"}));
   cmd->callback([=] {
     set_action([=]() -> Status {
       SP_ASSIGN_OR_RETURN(auto options, flags->options(*output, "convert"));
-      SP_ASSIGN_OR_RETURN(PipelineSummary s, data::convert_files(flags->inputs, *output, options));
+      SP_ASSIGN_OR_RETURN(data::OutputFormat format, data::parse_output_format(*to));
+      SP_ASSIGN_OR_RETURN(PipelineSummary s, data::convert_files(flags->inputs, *output, options, format));
       report_summary("convert", s, "records written to " + *output, *output == "-");
       return Status::ok();
     });
@@ -99,6 +110,7 @@ void add_stats(CLI::App* data) {
         stats.add(record);
       }
       SP_RETURN_IF_ERROR(stream->close());
+      SP_RETURN_IF_ERROR(stream->check_usable());
       PipelineSummary s;
       s.input = stream->counters();
       s.rejects_path = options.rejects_path;
@@ -152,9 +164,12 @@ void add_decontaminate(CLI::App* data) {
       data->add_subcommand("decontaminate", "Drop records sharing any word n-gram with benchmark prompts");
   flags->add_to(cmd);
   cmd->add_option("-o,--output", *output, "Output canonical JSONL")->capture_default_str();
+  // One value per -b (repeat -b for more): a greedy list would swallow the input files that follow.
   cmd->add_option("-b,--benchmark", *benchmarks,
-                  "Benchmark prompts: .txt (one per line) or JSON/JSONL (repeatable)")
-      ->required();
+                  "Benchmark prompts: .txt (one per line), JSON/JSONL, or a folder of JSON/JSONL files "
+                  "(repeatable: -b A -b B)")
+      ->required()
+      ->allow_extra_args(false);
   cmd->add_option("--ngram", *n, "n-gram length in words")->capture_default_str()->check(CLI::Range(1, 64));
   cmd->add_option("--fields", *fields,
                   "Text checked: context (the prompt turns) or all (context + responses)")

@@ -19,7 +19,6 @@
 #include "synpref/data/synthetic.h"
 #include "synpref/model/model.h"
 #include "synpref/tokenizer/train.h"
-#include "synpref/train/synth.h"
 #include "synpref/train/trainer.h"
 
 namespace synpref::cli {
@@ -177,12 +176,12 @@ Status run_model_demo(const std::string& dir, const DemoModelOptions& o, Checker
   std::filesystem::create_directories(dir + "/synth", ec);
   if (ec) return io_error(dir + "/synth: cannot create folder: " + ec.message());
   // a. Data with labels right by construction.
-  train::SynthOptions synth;
+  data::SynthOptions synth;
   synth.train_pairs = o.train_pairs;
   synth.test_pairs = o.test_pairs;
   synth.seed = o.seed;
   SP_ASSIGN_OR_RETURN(auto report,
-                      train::write_synth(synth, dir + "/synth/train.jsonl", dir + "/synth/test.jsonl", ""));
+                      data::write_synth(synth, dir + "/synth/train.jsonl", dir + "/synth/test.jsonl", ""));
   std::printf(
       "a. data synth: %llu training pairs, %llu clean held-out pairs (math, comparison, sorting,\n"
       "   instruction following, safety)\n",

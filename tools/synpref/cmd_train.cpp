@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "command.h"
+#include "synpref/data/synthetic.h"
 #include "synpref/train/dist.h"
-#include "synpref/train/synth.h"
 #include "synpref/train/trainer.h"
 
 namespace synpref::cli {
@@ -150,13 +150,13 @@ void add_train(CLI::App& app) {
 }
 
 struct SynthFlags {
-  train::SynthOptions options;
+  data::SynthOptions options;
   std::string out_dir, noise_categories, categories;
 };
 
 Status run_synth(const SynthFlags& f) {
   namespace fs = std::filesystem;
-  train::SynthOptions o = f.options;
+  data::SynthOptions o = f.options;
   o.noise_categories = split_list(f.noise_categories);
   o.categories = split_list(f.categories);
   std::error_code ec;
@@ -165,7 +165,7 @@ Status run_synth(const SynthFlags& f) {
   const std::string train_path = (fs::path(f.out_dir) / "train.jsonl").string();
   const std::string test_path = (fs::path(f.out_dir) / "test.jsonl").string();
   const std::string flipped_path = (fs::path(f.out_dir) / "flipped_ids.txt").string();
-  SP_ASSIGN_OR_RETURN(auto r, train::write_synth(o, train_path, test_path, flipped_path));
+  SP_ASSIGN_OR_RETURN(auto r, data::write_synth(o, train_path, test_path, flipped_path));
   nlohmann::ordered_json j;
   j["command"] = "data synth";
   j["train"] = train_path;

@@ -48,7 +48,7 @@ inline std::string rejects_text(const data::PipelineSummary& s) {
       out += (first ? "" : ", ") + code + " " + std::to_string(n);
       first = false;
     }
-    out += ") -> " + s.rejects_path;
+    out += s.rejects_path.empty() ? ") (not listed; --rejects PATH lists them)" : ") -> " + s.rejects_path;
   }
   if (s.input.empty_responses_kept > 0) {
     out += "; kept " + std::to_string(s.input.empty_responses_kept) + " explicit empty responses";

@@ -1,9 +1,11 @@
 // synpref/common/io.h: byte sources, line reading and output files.
 //
 // Inputs are read as streams whatever their size (bounded memory): plain files, gzip and zstd
-// (detected from the magic bytes, not the extension), stdin ("-"), or memory. Outputs pick their
-// compression from the extension (.gz, .zst) and are written to "<path>.tmp" then renamed on a
-// successful close, so an interrupted command never leaves a half-written file that looks whole.
+// (detected from the magic bytes, not the extension), stdin ("-"), or memory. A regular input
+// file truncated or replaced by another process while it is read is an error, not a silently
+// shorter input. Outputs pick their compression from the extension (.gz, .zst); a regular file is
+// written to "<path>.tmp" then renamed on a successful close, so an interrupted command never
+// leaves a half-written file that looks whole.
 #pragma once
 
 #include <cstdint>
@@ -73,6 +75,12 @@ class LineReader {
 
 // A buffered output file. Compression from the extension (.gz, .zst); "-" = stdout; "" = discard
 // (a null sink for benchmarks and dry runs).
+//
+// Where the bytes go: a regular file (existing or not) is written to "<file>.tmp" and renamed over
+// it by close(); a character device, FIFO or socket (/dev/null, /dev/stdout, a named pipe) is
+// written in place, never replaced; a symlink is followed to its final target, which is written as
+// above (the link itself stays). A directory is refused. A full disk (or /dev/full) fails with
+// "no space left on device".
 class Writer {
  public:
   ~Writer();
@@ -101,12 +109,18 @@ class Writer {
   Status flush();
 
   std::string path_;
+  std::string publish_path_;  // renamed from "<publish_path_>.tmp" on close; "" = written in place
   std::string buf_;
   std::unique_ptr<Backend> backend_;
   Status deferred_;
   uint64_t bytes_written_ = 0;
   bool closed_ = false;
 };
+
+// Refuses (invalid_argument, before anything is written) an output that is the same file
+// (device and inode, so also through links) as one of the inputs: writing it would destroy the
+// input while it is read. "", "-" and outputs that do not exist yet always pass.
+Status check_not_an_input(const std::string& output, const std::vector<std::string>& inputs);
 
 // Writes `text` to `path` through a Writer (atomic: "<path>.tmp" renamed on success; compression
 // from the extension).

@@ -87,10 +87,11 @@ class Stats {
 
 namespace synpref::data {
 
-// Loads benchmark prompts into `index`, tagging each with "<file>:<line or element>".
-// .txt files: one prompt per non-empty line. JSON/JSONL (plain/gz/zst; one array or one object a
-// line): the string fields prompt, question, input, instruction, query; the string list "turns"
-// (MT-Bench); and user turns of the message lists conversation_input, context, messages.
+// Loads benchmark prompts into `index`, tagging each with "<file>:<line>" (or "<file>: record <n>"
+// in a JSON array). .txt files: one prompt per non-empty line. JSON/JSONL (plain/gz/zst; one
+// array or one object a line): the string fields prompt, question, input, instruction, query; the
+// string list "turns" (MT-Bench); and user turns of the message lists conversation_input,
+// context, messages. A folder: every .json/.jsonl(.gz/.zst) file under it, in sorted order.
 // Returns the number of prompts read; a file yielding none is an error (likely a wrong file).
 Result<uint64_t> load_benchmark_prompts(const std::string& path, NgramIndex& index);
 

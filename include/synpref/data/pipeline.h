@@ -26,8 +26,14 @@ struct PipelineSummary {
   double seconds = 0;
 };
 
+// Every data operation below refuses, before writing anything, an output (or side file) that is
+// one of its inputs, and fails when no input record was usable (RecordStream::check_usable).
+
+// Writes every record to `output` in `to` (canonical JSONL by default; trl and openrlhf hold
+// pairs only, so a response set there is an error naming its file).
 Result<PipelineSummary> convert_files(const std::vector<std::string>& inputs, const std::string& output,
-                                      const StreamOptions& options);
+                                      const StreamOptions& options,
+                                      OutputFormat to = OutputFormat::canonical);
 
 // Global exact dedup on content_hash (normalized context + responses); first occurrence wins.
 // Removed records are listed in duplicates_path as {"id","file","key"}.

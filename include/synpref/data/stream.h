@@ -43,6 +43,10 @@ class RecordStream {
   const std::string& current_file() const { return inputs_[file_idx_]; }
   // Closes the rejects file. Call once at the end.
   Status close();
+  // After close(): fails (data_error) when the inputs held no usable record, because every one
+  // was rejected or there were none, saying how many were rejected, by code, and where they are
+  // listed. A command whose output would be empty for that reason must not report success.
+  Status check_usable() const;
   const StreamCounters& counters() const { return counters_; }
   const std::string& rejects_path() const { return options_.rejects_path; }
 

@@ -4,8 +4,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "synpref/common/io.h"
+#include "synpref/common/status.h"
 #include "synpref/data/reader.h"
 #include "synpref/data/record.h"
 
@@ -15,6 +17,25 @@ namespace synpref::data {
 // optional fields omitted when empty, shortest round-trip numbers; so reading canonical and
 // writing it again is byte-identical. Precondition: strings are valid UTF-8 (the reader ensures it).
 void append_canonical(std::string& out, const Record& record);
+
+// What `convert` writes:
+//   canonical  synpref's canonical JSONL (append_canonical).
+//   trl        TRL's conversational preference format with an explicit prompt (huggingface/trl
+//              docs, "Dataset formats"): {"prompt": [messages], "chosen": [{"role": "assistant",
+//              "content": ...}], "rejected": [...]}, plus "margin" when known (RewardTrainer's
+//              optional margin column).
+//   openrlhf   the same shape, which OpenRLHF's RewardDataset reads with --apply_chat_template
+//              --prompt_key prompt --chosen_key chosen --rejected_key rejected (it concatenates
+//              prompt + chosen messages) and whose "margin" it uses for its margin loss.
+// synpref's own reader reads both back (as the "prompt" format) to the same pairs.
+enum class OutputFormat { canonical, trl, openrlhf };
+std::string_view output_format_name(OutputFormat format);
+Result<OutputFormat> parse_output_format(std::string_view name);  // "canonical", "trl", "openrlhf"
+// Appends one JSONL line for a pair as {"prompt", "chosen", "rejected"[, "margin"]} (trl, openrlhf).
+// Precondition: record.kind == pair.
+void append_prompt_messages(std::string& out, const Record& record);
+// Appends `record` in `format`; a response set in a pairs-only format is invalid_argument.
+Status append_record(std::string& out, const Record& record, OutputFormat format);
 
 // Rejects file: one JSON line per bad record
 //   {"file": ..., "line": N, "code": "...", "reason": "...", "raw": "<record text, truncated>"}

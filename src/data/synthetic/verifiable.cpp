@@ -1,46 +1,21 @@
-// Synthetic verifiable preference pairs (see synth.h).
-#include "synpref/train/synth.h"
+// Synthetic verifiable preference pairs (see synpref/data/synthetic.h).
+#include "synpref/data/synthetic.h"
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "data/synthetic/seeded.h"
 #include "synpref/common/hash.h"
 #include "synpref/common/io.h"
 #include "synpref/data/writer.h"
 
-namespace synpref::train {
+namespace synpref::data {
 
 namespace {
 
-class Rand {
- public:
-  explicit Rand(uint64_t state) : s_(state) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  int below(int n) { return static_cast<int>(next() % static_cast<uint64_t>(n)); }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  template <typename T>
-  const T& pick(const std::vector<T>& v) {
-    return v[static_cast<size_t>(below(static_cast<int>(v.size())))];
-  }
-
- private:
-  uint64_t s_;
-};
-
-uint64_t stream(uint64_t seed, const std::string& what, uint64_t index) {
-  Hasher h(seed);
-  h.add_field("synpref.synth");
-  h.add_field(what);
-  h.add_u64(index);
-  return h.digest().lo;
-}
+using synthetic::Rand;
 
 struct Pair {
   std::string prompt, chosen, rejected, category, objectivity = "objective", controversiality = "none";
@@ -263,13 +238,13 @@ std::vector<std::string> active_categories(const SynthOptions& o) {
   return o.categories.empty() ? synth_categories() : o.categories;
 }
 
-data::Record to_record(const Pair& p, const std::string& split, uint64_t index) {
-  data::Record rec;
+Record to_record(const Pair& p, const std::string& split, uint64_t index) {
+  Record rec;
   rec.id = "synth-" + split + "-" + std::to_string(index);
   rec.source = "synpref-synth";
   rec.split = split;
-  rec.kind = data::RecordKind::pair;
-  rec.context.push_back({data::Role::user, p.prompt});
+  rec.kind = RecordKind::pair;
+  rec.context.push_back({Role::user, p.prompt});
   rec.responses.resize(2);
   rec.responses[0].content = p.chosen;
   rec.responses[1].content = p.rejected;
@@ -289,8 +264,8 @@ const std::vector<std::string>& synth_categories() {
   return c;
 }
 
-data::Record synth_record(const SynthOptions& o, const std::string& split, uint64_t index) {
-  Rand r(stream(o.seed, split, index));
+Record synth_record(const SynthOptions& o, const std::string& split, uint64_t index) {
+  Rand r(synthetic::record_seed(o.seed, split, index));
   const auto cats = active_categories(o);
   const std::string& category = cats[index % cats.size()];  // balanced categories
   return to_record(make_pair(o, category, r), split, index);
@@ -333,11 +308,11 @@ Result<SynthReport> write_synth(const SynthOptions& o, const std::string& train_
   {
     SP_ASSIGN_OR_RETURN(auto w, io::Writer::open(train_path));
     for (uint64_t i = 0; i < o.train_pairs; ++i) {
-      data::Record rec = synth_record(o, "train", i);
-      train_hashes.insert(data::content_hash(rec));  // clean orientation: test pairs must not repeat it
+      Record rec = synth_record(o, "train", i);
+      train_hashes.insert(content_hash(rec));  // clean orientation: test pairs must not repeat it
       const std::string cat = rec.attributes.task_category;
       ++per_cat[cat];
-      Rand noise(stream(o.seed, "noise", i));
+      Rand noise(synthetic::record_seed(o.seed, "noise", i));
       if (noise.uniform() < flip_p[cat]) {
         std::swap(rec.responses[0], rec.responses[1]);
         ++flipped_cat[cat];
@@ -345,7 +320,7 @@ Result<SynthReport> write_synth(const SynthOptions& o, const std::string& train_
         flipped_ids += rec.id + "\n";
       }
       line.clear();
-      data::append_canonical(line, rec);
+      append_canonical(line, rec);
       w->append(line);
     }
     SP_RETURN_IF_ERROR(w->close());
@@ -354,15 +329,15 @@ Result<SynthReport> write_synth(const SynthOptions& o, const std::string& train_
     SP_ASSIGN_OR_RETURN(auto w, io::Writer::open(test_path));
     for (uint64_t i = 0; i < o.test_pairs; ++i) {
       // Redraw (from further streams of the same index) while the pair repeats a training pair.
-      data::Record rec = synth_record(o, "test", i);
-      for (uint64_t attempt = 1; train_hashes.count(data::content_hash(rec)) && attempt < 64; ++attempt) {
+      Record rec = synth_record(o, "test", i);
+      for (uint64_t attempt = 1; train_hashes.count(content_hash(rec)) && attempt < 64; ++attempt) {
         ++report.test_duplicates_redrawn;
         rec = synth_record(o, "test-redraw-" + std::to_string(attempt), i);
         rec.id = "synth-test-" + std::to_string(i);
         rec.split = "test";
       }
       line.clear();
-      data::append_canonical(line, rec);
+      append_canonical(line, rec);
       w->append(line);
     }
     SP_RETURN_IF_ERROR(w->close());
@@ -381,4 +356,4 @@ Result<SynthReport> write_synth(const SynthOptions& o, const std::string& train_
   return report;
 }
 
-}  // namespace synpref::train
+}  // namespace synpref::data

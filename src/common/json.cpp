@@ -1,4 +1,4 @@
-#include "eval/json_input.h"
+#include "common/json.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -7,21 +7,16 @@
 #include "synpref/common/io.h"
 #include "synpref/common/text.h"
 
-namespace synpref::eval {
+namespace synpref::json {
 
 namespace fs = std::filesystem;
 using simdjson::dom::element_type;
 
 std::string RecordWhere::str() const {
+  if (path == nullptr && record_no == 0) return "";
   std::string p = path ? *path : std::string("<input>");
   if (is_line) return p + ":" + std::to_string(record_no);
   return p + ": record " + std::to_string(record_no);
-}
-
-namespace {
-
-Status located(const RecordWhere& where, const std::string& message) {
-  return data_error(where.str() + ": " + message);
 }
 
 std::string type_name(element_type type) {
@@ -45,12 +40,28 @@ std::string type_name(element_type type) {
   return "unknown";
 }
 
+Status located(const RecordWhere& where, const std::string& message) {
+  std::string at = where.str();
+  return data_error(at.empty() ? message : at + ": " + message);
+}
+
+Status wrong_type(const RecordWhere& where, std::string_view field, std::string_view expected,
+                  simdjson::dom::element value) {
+  return located(where, "field '" + std::string(field) + "' must be " + std::string(expected) + ", found " +
+                            type_name(value.type()));
+}
+
+namespace {
+
 Result<simdjson::dom::element> get_field(simdjson::dom::object obj, std::string_view key,
                                          const RecordWhere& where, std::string_view what) {
   simdjson::dom::element value;
   if (obj.at_key(key).get(value) != simdjson::SUCCESS) {
-    return located(where, "missing field '" + std::string(key) + "' (" + std::string(what) +
-                              "); is this file in the benchmark's released format?");
+    std::string message = "missing field '" + std::string(key) + "'";
+    if (!what.empty()) {
+      message += " (" + std::string(what) + "); is this file in the benchmark's released format?";
+    }
+    return Status(StatusCode::not_found, located(where, message).message());
   }
   return value;
 }
@@ -150,8 +161,7 @@ Result<std::string_view> get_string(simdjson::dom::object obj, std::string_view 
                                     std::string_view what) {
   SP_ASSIGN_OR_RETURN(simdjson::dom::element value, get_field(obj, key, where, what));
   if (value.type() != element_type::STRING) {
-    return located(where,
-                   "field '" + std::string(key) + "' must be a string, found " + type_name(value.type()));
+    return wrong_type(where, key, "a string", value);
   }
   std::string_view s = value.get_string().value_unsafe();
   SP_RETURN_IF_ERROR(check_utf8(s, key, where));
@@ -165,8 +175,7 @@ Result<std::optional<std::string_view>> get_optional_string(simdjson::dom::objec
     return std::optional<std::string_view>();
   }
   if (value.type() != element_type::STRING) {
-    return located(where,
-                   "field '" + std::string(key) + "' must be a string, found " + type_name(value.type()));
+    return wrong_type(where, key, "a string", value);
   }
   return std::optional<std::string_view>(value.get_string().value_unsafe());
 }
@@ -205,16 +214,14 @@ Result<int64_t> get_int(simdjson::dom::object obj, std::string_view key, const R
     double d = value.get_double().value_unsafe();
     if (d == double(int64_t(d))) return int64_t(d);
   }
-  return located(where,
-                 "field '" + std::string(key) + "' must be an integer, found " + type_name(value.type()));
+  return wrong_type(where, key, "an integer", value);
 }
 
 Result<simdjson::dom::array> get_array(simdjson::dom::object obj, std::string_view key,
                                        const RecordWhere& where, std::string_view what) {
   SP_ASSIGN_OR_RETURN(simdjson::dom::element value, get_field(obj, key, where, what));
   if (value.type() != element_type::ARRAY) {
-    return located(where,
-                   "field '" + std::string(key) + "' must be an array, found " + type_name(value.type()));
+    return wrong_type(where, key, "an array", value);
   }
   return value.get_array().value_unsafe();
 }
@@ -223,8 +230,7 @@ Result<simdjson::dom::object> get_object(simdjson::dom::object obj, std::string_
                                          const RecordWhere& where, std::string_view what) {
   SP_ASSIGN_OR_RETURN(simdjson::dom::element value, get_field(obj, key, where, what));
   if (value.type() != element_type::OBJECT) {
-    return located(where,
-                   "field '" + std::string(key) + "' must be an object, found " + type_name(value.type()));
+    return wrong_type(where, key, "an object", value);
   }
   return value.get_object().value_unsafe();
 }
@@ -247,9 +253,42 @@ Result<std::vector<std::string>> get_string_array(simdjson::dom::object obj, std
   return out;
 }
 
+Result<std::optional<std::string>> get_optional_id(simdjson::dom::object obj, std::string_view key,
+                                                   const RecordWhere& where) {
+  auto value = find_field(obj, key);
+  if (!value || value->is_null()) return std::optional<std::string>();
+  if (value->is_string()) return std::optional<std::string>(std::string(value->get_string().value_unsafe()));
+  if (value->is_int64()) return std::optional<std::string>(std::to_string(value->get_int64().value_unsafe()));
+  if (value->is_uint64())
+    return std::optional<std::string>(std::to_string(value->get_uint64().value_unsafe()));
+  return wrong_type(where, key, "a string or an integer", *value);
+}
+
+Result<std::optional<double>> get_optional_number(simdjson::dom::object obj, std::string_view key,
+                                                  const RecordWhere& where) {
+  auto value = find_field(obj, key);
+  if (!value || value->is_null()) return std::optional<double>();
+  if (!value->is_number()) return wrong_type(where, key, "a number", *value);
+  return std::optional<double>(value->get_double().value_unsafe());
+}
+
+Result<std::optional<bool>> get_optional_bool(simdjson::dom::object obj, std::string_view key,
+                                              const RecordWhere& where) {
+  auto value = find_field(obj, key);
+  if (!value || value->is_null()) return std::optional<bool>();
+  if (!value->is_bool()) return wrong_type(where, key, "true or false", *value);
+  return std::optional<bool>(value->get_bool().value_unsafe());
+}
+
+std::optional<simdjson::dom::element> find_field(simdjson::dom::object obj, std::string_view key) {
+  simdjson::dom::element value;
+  if (obj.at_key(key).get(value) != simdjson::SUCCESS) return std::nullopt;
+  return value;
+}
+
 bool has_field(simdjson::dom::object obj, std::string_view key) {
   simdjson::dom::element value;
   return obj.at_key(key).get(value) == simdjson::SUCCESS;
 }
 
-}  // namespace synpref::eval
+}  // namespace synpref::json

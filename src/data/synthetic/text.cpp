@@ -1,3 +1,4 @@
+// Synthetic text records (see synpref/data/synthetic.h).
 #include "synpref/data/synthetic.h"
 
 #include <algorithm>
@@ -5,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "data/synthetic/seeded.h"
 #include "synpref/common/hash.h"
 #include "synpref/common/text.h"
 
@@ -72,7 +74,7 @@ uint64_t append_synthetic_record(std::string& out, const SyntheticOptions& optio
   if (index > 0 && options.duplicate_fraction > 0) {
     uint64_t h = hash64(std::string_view(reinterpret_cast<const char*>(&index), sizeof index),
                         options.seed ^ 0xd0b1e5);
-    if (static_cast<double>(h >> 11) * 0x1.0p-53 < options.duplicate_fraction) {
+    if (synthetic::unit_interval(h) < options.duplicate_fraction) {
       source_index = (h >> 7) % index;
       // Follow the chain to an original record so the repeat is exact.
       return append_synthetic_record(out, options, source_index), source_index;
