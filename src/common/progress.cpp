@@ -13,8 +13,11 @@ bool Progress::terminal_wanted() {
   return isatty(STDERR_FILENO) == 1;
 }
 
-Progress::Progress(std::string label, uint64_t total_bytes, bool enabled)
-    : label_(std::move(label)), total_bytes_(total_bytes), active_(enabled && terminal_wanted()) {
+Progress::Progress(std::string label, uint64_t total_bytes, bool enabled, std::string unit)
+    : label_(std::move(label)),
+      total_bytes_(total_bytes),
+      unit_(std::move(unit)),
+      active_(enabled && terminal_wanted()) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 
@@ -50,6 +53,14 @@ void Progress::draw(uint64_t bytes_done, uint64_t records_done, bool final) {
     int filled = static_cast<int>(frac * 30);
     bar = "[" + std::string(filled, '=') + std::string(30 - filled, ' ') + "]";
     double eta = frac > 0 ? secs * (1 - frac) / frac : 0;
+    if (unit_ != "B") {
+      std::snprintf(line, sizeof line, "\r%s %s %3.0f%% %s/s ETA %d:%02d   ", label_.c_str(), bar.c_str(),
+                    frac * 100, human_rate(bytes_done / secs, unit_.c_str()).c_str(),
+                    static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+      std::fputs(line, stderr);
+      std::fflush(stderr);
+      return;
+    }
     std::snprintf(line, sizeof line, "\r%s %s %3.0f%% %s/s %s/s ETA %d:%02d   ", label_.c_str(), bar.c_str(),
                   frac * 100, human_rate(bytes_done / secs, "B").c_str(),
                   human_rate(records_done / secs, "rec").c_str(), static_cast<int>(eta) / 60,

@@ -162,6 +162,7 @@ class ReaderBase : public RecordReader {
 
   // Parses text (followed by >= simdjson::SIMDJSON_PADDING readable bytes) as one record.
   Outcome handle(std::string_view text, uint64_t line_no, Record& record, Reject& reject) {
+    last_line_ = line_no;
     auto doc = parser_.parse(text.data(), text.size(), false);
     Bad bad;
     bool kept_empty = false;

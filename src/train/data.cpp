@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <thread>
 
-#include "synpref/chat/rm_input.h"
-#include "synpref/chat/shard.h"
 #include "synpref/common/hash.h"
 #include "synpref/data/stream.h"
+#include "synpref/encode/ordered_build.h"
+#include "synpref/encode/rm_input.h"
+#include "synpref/encode/shard.h"
 #include "synpref/tokenizer/tokenizer.h"
 
 namespace synpref::train {
@@ -80,8 +80,8 @@ Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const tokeniz
       continue;
     }
     const Hash128 fp = tok.fingerprint();
-    SP_ASSIGN_OR_RETURN(auto reader, chat::ShardReader::open(path, &fp));
-    chat::ShardRecord rec;
+    SP_ASSIGN_OR_RETURN(auto reader, encode::ShardReader::open(path, &fp));
+    encode::ShardRecord rec;
     while (reader->next(rec)) {
       ++report->records;
       ++report->from_shards;
@@ -106,61 +106,45 @@ Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const tokeniz
   }
   if (text_inputs.empty()) return pairs;
 
-  chat::RmInputOptions rm_options;
-  rm_options.max_length = options.max_length;
-  SP_ASSIGN_OR_RETURN(rm_options.truncation, chat::parse_truncation(options.truncation));
-  if (!options.date.empty()) {
-    SP_ASSIGN_OR_RETURN(auto d, chat::LocalDateTime::parse(options.date));
-    rm_options.date = d;
-  }
-  SP_ASSIGN_OR_RETURN(auto builder, chat::RmInputBuilder::create(tok, rm_options));
+  encode::RmInputSettings settings;
+  settings.max_length = options.max_length;
+  settings.truncation = options.truncation;
+  settings.date = options.date;
+  SP_ASSIGN_OR_RETURN(auto builder, encode::open_builder(tok, settings));
   data::StreamOptions stream_options;
   SP_ASSIGN_OR_RETURN(stream_options.read.format, data::parse_format(options.format));
   stream_options.rejects_path = rejects_path;
   stream_options.progress = options.progress;
   stream_options.label = "tokenize";
   SP_ASSIGN_OR_RETURN(auto stream, data::RecordStream::open(text_inputs, stream_options));
-  const int n_threads = options.n_threads > 0
-                            ? options.n_threads
-                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<data::Record> batch(512);
-  std::vector<Result<chat::RmInput>> built;
-  bool more = true;
-  while (more) {
-    size_t n = 0;
-    while (n < batch.size()) {
-      SP_ASSIGN_OR_RETURN(more, stream->next(batch[n]));
-      if (!more) break;
-      ++n;
+  // Only pairs are trained on; other records are counted, never built.
+  auto is_pair = [](const data::Record& r) {
+    return r.kind == data::RecordKind::pair && r.responses.size() == 2;
+  };
+  auto next = [&](data::Record& record, encode::Origin& origin) -> Result<bool> {
+    SP_ASSIGN_OR_RETURN(bool more, stream->next(record));
+    if (more) origin.file = stream->current_file();
+    return more;
+  };
+  auto add = [&](encode::BuiltRecord& built) -> Status {
+    ++report->records;
+    if (!built.input) {
+      ++report->response_sets;
+      return Status::ok();
     }
-    built.assign(n, Result<chat::RmInput>(internal_error("not built")));
-    std::vector<std::thread> pool;
-    for (int t = 0; t < n_threads; ++t) {
-      pool.emplace_back([&, t] {
-        for (size_t i = static_cast<size_t>(t); i < n; i += static_cast<size_t>(n_threads)) {
-          if (batch[i].kind == data::RecordKind::pair) built[i] = builder.build(batch[i]);
-        }
-      });
+    const encode::RmInput& in = *built.input;
+    if (in.skipped) {
+      ++report->too_long;
+      return Status::ok();
     }
-    for (auto& th : pool) th.join();
-    for (size_t i = 0; i < n; ++i) {
-      ++report->records;
-      if (batch[i].kind != data::RecordKind::pair || batch[i].responses.size() != 2) {
-        ++report->response_sets;
-        continue;
-      }
-      if (!built[i].is_ok()) return built[i].status();
-      const chat::RmInput& in = *built[i];
-      if (in.skipped) {
-        ++report->too_long;
-        continue;
-      }
-      report->truncated += in.truncated_tokens > 0;
-      pairs.add(in.prefix, in.suffixes[0], in.suffixes[1], static_cast<float>(batch[i].margin.value_or(0.0)),
-                batch[i].attributes.task_category);
-      ++report->pairs;
-    }
-  }
+    report->truncated += in.truncated_tokens > 0;
+    pairs.add(in.prefix, in.suffixes[0], in.suffixes[1],
+              static_cast<float>(built.record.margin.value_or(0.0)), built.record.attributes.task_category);
+    ++report->pairs;
+    return Status::ok();
+  };
+  encode::OrderedBuilder ordered(builder, {.n_threads = options.n_threads, .batch_records = 512});
+  SP_RETURN_IF_ERROR(ordered.run(next, add, is_pair));
   SP_RETURN_IF_ERROR(stream->close());
   report->rejects = stream->counters().rejects;
   return pairs;

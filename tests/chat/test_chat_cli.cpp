@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "synpref/chat/rm_input.h"
+#include "synpref/encode/rm_input.h"
 #include "test_util.h"
 
 using namespace synpref::testing;
@@ -23,9 +23,9 @@ TEST(TokenizeChatCli, RenderPrintsTheTemplateTextByteForByteAndIdsAreItsEncoding
     ASSERT_EQ(render.exit_code, 0) << render.err;
     auto tok = synpref::tokenizer::load_tokenizer(tok_dir);
     ASSERT_TRUE(tok.is_ok());
-    auto builder = synpref::chat::RmInputBuilder::create(*tok);
+    auto builder = synpref::encode::RmInputBuilder::create(*tok);
     ASSERT_TRUE(builder.is_ok());
-    auto turns = synpref::chat::turns_from_json(nlohmann::ordered_json::parse(kChat));
+    auto turns = synpref::encode::turns_from_json(kChat);
     ASSERT_TRUE(turns.is_ok());
     EXPECT_EQ(render.out, *builder->render(*turns)) << name;
 

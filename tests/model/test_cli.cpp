@@ -1,13 +1,11 @@
-// Black-box tests of the real binary: init-model (real tokenizers), convert llama2c, model-info, and
-// `synpref score` end to end, whose scores must equal the library's on the same token ids.
+// Black-box tests of the real binary: init-model (real tokenizers), convert llama2c, model-info.
+// `synpref score` is tested in tests/score/.
 #include <sys/wait.h>
 
 #include <cstring>
 #include <fstream>
 
 #include "model_test_util.h"
-#include "synpref/chat/rm_input.h"
-#include "synpref/tokenizer/tokenizer.h"
 
 using namespace synpref::model;
 using namespace synpref::model::testing;
@@ -118,67 +116,4 @@ TEST(ModelCli, ConvertLlama2c) {
   auto m = Model::load(tmp.file("stories"));
   ASSERT_TRUE(m.is_ok()) << m.status().message();
   EXPECT_EQ((*m)->config().architecture, "LlamaForCausalLM");
-}
-
-TEST(ModelCli, ScoreMatchesTheLibraryOnTheSameIds) {
-  TempDir tmp;
-  const std::string dir = tmp.file("rm");
-  CliRun r = run("init-model --arch qwen3 --preset qwen3-tiny --tokenizer " + kShared +
-                     "/tokenizers/qwen3 --seed 9 --init-std 0.2 --out " + dir,
-                 tmp);
-  ASSERT_EQ(r.code, 0) << r.err;
-  const std::string input = tmp.file("in.jsonl");
-  {
-    std::ofstream f(input);
-    f << R"({"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"})"
-      << "\n";
-    f << R"({"prompt": "Name a colour.", "chosen": "Blue, like the sky.", "rejected": "I will not answer that."})"
-      << "\n";
-    f << R"({"prompt": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}], "chosen": "Goodbye, take care.", "rejected": "..."})"
-      << "\n";
-    f << "{not json\n";
-  }
-  const std::string output = tmp.file("out.jsonl");
-  r = run("--json score --model " + dir + " --input " + input + " --output " + output +
-              " --threads 2 --date 2025-01-01",
-          tmp);
-  ASSERT_EQ(r.code, 0) << r.err;
-  const nlohmann::json summary = nlohmann::json::parse(r.out);
-  EXPECT_EQ(summary["pairs"], 3);
-  EXPECT_EQ(summary["rejected"], 1);
-  std::ifstream lines(output);
-  std::vector<nlohmann::json> got;
-  for (std::string line; std::getline(lines, line);) got.push_back(nlohmann::json::parse(line));
-  ASSERT_EQ(got.size(), 3u);
-
-  // The library on the same ids: full conversation = prompt turns + assistant response, scored alone.
-  auto tok = synpref::tokenizer::load_tokenizer(dir);
-  ASSERT_TRUE(tok.is_ok()) << tok.status().message();
-  synpref::chat::RmInputOptions opts;
-  auto date = synpref::chat::LocalDateTime::parse("2025-01-01");
-  ASSERT_TRUE(date.is_ok());
-  opts.date = *date;
-  auto builder = synpref::chat::RmInputBuilder::create(std::move(tok).value(), opts);
-  ASSERT_TRUE(builder.is_ok()) << builder.status().message();
-  auto model = Model::load(dir);
-  ASSERT_TRUE(model.is_ok());
-  using synpref::data::Role;
-  const std::vector<std::vector<synpref::data::Turn>> prompts = {
-      {{Role::user, "What is 2+2?"}},
-      {{Role::user, "Name a colour."}},
-      {{Role::user, "Hi"}, {Role::assistant, "Hello!"}, {Role::user, "Bye"}}};
-  const std::vector<std::pair<std::string, std::string>> answers = {
-      {"4", "5"}, {"Blue, like the sky.", "I will not answer that."}, {"Goodbye, take care.", "..."}};
-  for (size_t i = 0; i < 3; ++i) {
-    for (int k = 0; k < 2; ++k) {
-      auto conv = prompts[i];
-      conv.push_back({Role::assistant, k == 0 ? answers[i].first : answers[i].second});
-      auto ids = builder->encode(conv);
-      ASSERT_TRUE(ids.is_ok()) << ids.status().message();
-      auto s = (*model)->score_sequences({*ids});
-      ASSERT_TRUE(s.is_ok());
-      const float cli = got[i]["scores"][static_cast<size_t>(k)].get<float>();
-      EXPECT_EQ(cli, (*s)[0]) << "record " << i << " response " << k;
-    }
-  }
 }

@@ -12,12 +12,11 @@
 #include <random>
 
 #include "command.h"
-#include "synpref/chat/rm_input.h"
 #include "synpref/common/io.h"
 #include "synpref/common/text.h"
 #include "synpref/data/pipeline.h"
 #include "synpref/data/synthetic.h"
-#include "synpref/model/model.h"
+#include "synpref/score/scorer.h"
 #include "synpref/tokenizer/train.h"
 #include "synpref/train/trainer.h"
 
@@ -230,25 +229,20 @@ Status run_model_demo(const std::string& dir, const DemoModelOptions& o, Checker
   SP_ASSIGN_OR_RETURN(train::TrainSummary ts, train::run_training(t));
   // d. Independent check: the inference engine loads the saved HF checkpoint and scores the
   //    held-out pairs through the same chat-template RM inputs.
-  SP_ASSIGN_OR_RETURN(auto model, model::Model::load(ts.final_dir));
-  chat::RmInputOptions rm_options;
-  SP_ASSIGN_OR_RETURN(auto date, chat::LocalDateTime::parse("2026-01-01"));
-  rm_options.date = date;
-  rm_options.max_length = t.max_length;
-  SP_ASSIGN_OR_RETURN(auto builder, chat::RmInputBuilder::create(tok, rm_options));
+  score::ScorerOptions scorer_options;
+  scorer_options.model_dir = ts.final_dir;
+  scorer_options.input.tokenizer_dir = dir + "/tokenizer";
+  scorer_options.input.date = "2026-01-01";
+  scorer_options.input.max_length = t.max_length;
+  scorer_options.n_threads = o.threads;
+  SP_ASSIGN_OR_RETURN(auto scorer, score::Scorer::open(scorer_options));
   SP_ASSIGN_OR_RETURN(auto stream, data::RecordStream::open({dir + "/synth/test.jsonl"}, {}));
-  data::Record r;
-  uint64_t scored = 0, correct = 0;
-  for (;;) {
-    SP_ASSIGN_OR_RETURN(bool more, stream->next(r));
-    if (!more) break;
-    SP_ASSIGN_OR_RETURN(chat::RmInput in, builder.build(r));
-    std::vector<std::span<const int32_t>> responses(in.suffixes.begin(), in.suffixes.end());
-    SP_ASSIGN_OR_RETURN(auto scores, model->score(in.prefix, responses));
-    ++scored;
-    correct += scores[0] > scores[1];
-  }
+  score::ScoreStats stats;
+  SP_RETURN_IF_ERROR(scorer->score_records([&](data::Record& r, encode::Origin&) { return stream->next(r); },
+                                           [](std::span<const score::Scored>) { return Status::ok(); },
+                                           stats));
   SP_RETURN_IF_ERROR(stream->close());
+  const uint64_t scored = stats.pairs, correct = stats.pairs_correct;
   const double engine_accuracy = scored ? static_cast<double>(correct) / static_cast<double>(scored) : 0;
   std::printf("\n   %-44s %s\n", "result", "value");
   std::printf("   %-44s %llu\n", "optimizer steps", (unsigned long long)ts.steps);

@@ -11,14 +11,12 @@
 #include <memory>
 
 #include "command.h"
-#include "synpref/chat/rm_input.h"
 #include "synpref/common/io.h"
 #include "synpref/eval/benchmark.h"
 #include "synpref/eval/report.h"
 #include "synpref/eval/scores.h"
 #include "synpref/eval/scoring.h"
-#include "synpref/model/model.h"
-#include "synpref/tokenizer/tokenizer.h"
+#include "synpref/score/scorer.h"
 
 namespace {
 
@@ -56,45 +54,41 @@ std::string pct(double v) {
   return buf;
 }
 
-// --model: the engine scores each item as the benchmark's own scripts do with a sequence
+// --model: score::Scorer scores each item as the benchmark's own scripts do with a sequence
 // classifier: chat template over context + [assistant: response], tokenized with special tokens,
-// the score head read at the last token (synpref/chat/rm_input.h, synpref/model/model.h).
+// the score head read at the last token (synpref/score/scorer.h).
 Result<eval::ItemScores> score_with_model(const EvalArgs& args, const eval::Dataset& dataset) {
-  SP_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::load_tokenizer(args.model_dir));
-  chat::RmInputOptions input_options;
-  input_options.max_length = args.max_length;
-  SP_ASSIGN_OR_RETURN(input_options.truncation, chat::parse_truncation(args.truncation));
-  if (!args.date.empty()) {
-    SP_ASSIGN_OR_RETURN(chat::LocalDateTime date, chat::LocalDateTime::parse(args.date));
-    input_options.date = date;
-  }
-  SP_ASSIGN_OR_RETURN(chat::RmInputBuilder builder,
-                      chat::RmInputBuilder::create(std::move(tok), input_options));
-  model::LoadOptions load_options;
-  load_options.n_threads = args.threads;
-  SP_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> engine, model::Model::load(args.model_dir, load_options));
-  model::ScoreOptions score_options;
-  score_options.max_tokens_per_batch = args.batch_tokens;
-  int64_t n_truncated = 0;
-  eval::Scorer scorer = [&](std::span<const data::Turn> context,
-                            std::span<const std::string> responses) -> Result<std::vector<double>> {
-    data::Record record;
-    // score_items() names the item in front of any error; this reads "record with 2 responses: ...".
-    record.id = "with " + std::to_string(responses.size()) + " responses";
-    record.kind = responses.size() == 2 ? data::RecordKind::pair : data::RecordKind::response_set;
-    record.context.assign(context.begin(), context.end());
-    for (const auto& r : responses) record.responses.push_back({r, std::nullopt, std::nullopt, ""});
-    SP_ASSIGN_OR_RETURN(chat::RmInput input, builder.build(record));
-    if (input.skipped) return std::vector<double>{};
-    if (input.truncated_tokens > 0) ++n_truncated;
-    std::vector<std::span<const int32_t>> suffixes(input.suffixes.begin(), input.suffixes.end());
-    SP_ASSIGN_OR_RETURN(std::vector<float> rewards, engine->score(input.prefix, suffixes, score_options));
-    return std::vector<double>(rewards.begin(), rewards.end());
+  score::ScorerOptions options;
+  options.model_dir = args.model_dir;
+  options.input.max_length = args.max_length;
+  options.input.truncation = args.truncation;
+  options.input.date = args.date;
+  options.n_threads = args.threads;
+  options.max_tokens_per_batch = args.batch_tokens;
+  options.progress = !cli::global_options().quiet;
+  SP_ASSIGN_OR_RETURN(std::unique_ptr<score::Scorer> scorer, score::Scorer::open(options));
+  std::vector<score::Item> items;
+  items.reserve(dataset.items.size());
+  for (const eval::Item& item : dataset.items) items.push_back({item.id, item.context, item.responses});
+  eval::ItemScores out;
+  out.scores.resize(dataset.items.size());
+  out.n_skipped = 0;
+  auto keep = [&](std::span<const score::Scored> chunk) -> Status {
+    for (const score::Scored& s : chunk) {
+      if (s.skipped) {
+        out.missing.push_back(s.index);
+        ++out.n_skipped;
+        continue;
+      }
+      out.scores[s.index].assign(s.scores.begin(), s.scores.end());
+    }
+    return Status::ok();
   };
-  SP_ASSIGN_OR_RETURN(eval::ItemScores scores, eval::score_items(dataset, scorer));
-  scores.max_length = int64_t(args.max_length);
-  scores.n_truncated = n_truncated;
-  return scores;
+  score::ScoreStats stats;
+  SP_RETURN_IF_ERROR(scorer->score_items(items, keep, stats));
+  out.max_length = int64_t(args.max_length);
+  out.n_truncated = int64_t(stats.truncated);
+  return out;
 }
 
 Status run_eval(const EvalArgs& args) {

@@ -2,25 +2,24 @@
 //   synpref init-model --arch qwen3|llama --preset NAME --tokenizer DIR --seed N --out DIR
 //   synpref convert llama2c FILE --out DIR
 //   synpref model-info DIR
-//   synpref score --model DIR --input FILE --output FILE
-#include <chrono>
+//   synpref score --model DIR --input FILE --output FILE [--resume]
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "synpref/chat/rm_input.h"
-#include "synpref/common/io.h"
-#include "synpref/data/reader.h"
 #include "synpref/model/init.h"
 #include "synpref/model/model.h"
 #include "synpref/model/safetensors.h"
+#include "synpref/score/scorer.h"
 #include "synpref/tokenizer/tokenizer.h"
 
 namespace {
 
 using synpref::Status;
 namespace model = synpref::model;
+namespace score = synpref::score;
 
 struct InitArgs {
   std::string arch, preset, tokenizer, out, head = "score", dtype = "f32";
@@ -74,9 +73,39 @@ Status run_init(const InitArgs& a) {
   return Status::ok();
 }
 
+// Library errors name option fields; this front end names its flags.
+Status with_flags(Status status) {
+  static const std::pair<const char*, const char*> kFlags[] = {{"max_tokens_per_batch", "--max-tokens"},
+                                                               {"chunk_records", "--chunk-records"},
+                                                               {"n_threads", "--threads"},
+                                                               {"max_length", "--max-length"},
+                                                               {"truncation", "--truncation"},
+                                                               {"date", "--date"},
+                                                               {"model_dir", "--model"},
+                                                               {"tokenizer_dir", "--model"},
+                                                               {"output", "--output"},
+                                                               {"input", "--input"},
+                                                               {"resume", "--resume"}};
+  if (status.is_ok()) return status;
+  for (const auto& [field, flag] : kFlags) {
+    const std::string_view message = status.message();
+    if (message.starts_with(field) && message.size() > std::strlen(field) &&
+        (message[std::strlen(field)] == ' ' || message[std::strlen(field)] == ':'))
+      return Status(status.code(), std::string(flag) + " (" + status.message() + ")");
+  }
+  return status;
+}
+
+// model-info: the configuration, after checking everything `score` needs (tokenizer, chat template
+// rendering a probe conversation to ids in the vocabulary, score head): score::Scorer::open.
 Status run_info(const std::string& dir, int threads) {
-  SP_ASSIGN_OR_RETURN(auto m, model::Model::load(dir, {.n_threads = threads}));
-  const model::ModelConfig& c = m->config();
+  score::ScorerOptions options;
+  options.model_dir = dir;
+  options.n_threads = threads;
+  auto scorer = score::Scorer::open(options);
+  if (!scorer.is_ok()) return scorer.status().with_context("model-info " + dir + ": not ready to score");
+  const model::Model& m = (*scorer)->model();
+  const model::ModelConfig& c = m.config();
   nlohmann::json j = {
       {"architecture", c.architecture},
       {"model_type", model::family_spec(c.family).model_type},
@@ -94,122 +123,55 @@ Status run_info(const std::string& dir, int threads) {
                        : c.rope_scaling.type == model::RopeScaling::Type::linear ? "linear"
                                                                                  : "none"},
       {"pad_token_id", c.pad_token_id ? nlohmann::json(*c.pad_token_id) : nlohmann::json(nullptr)},
-      {"score_head", m->has_score_head()},
-      {"lm_head", m->has_lm_head()},
-      {"kernels", m->kernel_name()},
-      {"threads", m->n_threads()},
-      {"packed_weight_bytes", m->packed_weight_bytes()}};
+      {"score_head", m.has_score_head()},
+      {"lm_head", m.has_lm_head()},
+      {"tokenizer_vocab_size", (*scorer)->builder().tokenizer().vocab_size()},
+      {"chat_template", true},
+      {"kernels", m.kernel_name()},
+      {"threads", m.n_threads()},
+      {"packed_weight_bytes", m.packed_weight_bytes()}};
   std::printf("%s\n", j.dump(synpref::cli::global_options().json ? -1 : 2).c_str());
   return Status::ok();
 }
 
 struct ScoreArgs {
-  std::string model_dir, input, output, format = "auto", truncation = "error", date;
-  int threads = 0;
-  int64_t max_tokens = 4096;
-  uint64_t max_length = 16384;
-  int64_t chunk_records = 256;
+  score::ScorerOptions scorer;
+  score::ScoreFileOptions file;
 };
 
-// Reads records (any format of synpref/data/reader.h), builds each record's RM input (chat template
-// + tokenizer, shared prefix kept apart: synpref/chat/rm_input.h), scores chunks of records with
-// prefix sharing and packing, and writes {"id": ..., "scores": [...]} per record in input order.
-Status run_score(const ScoreArgs& a) {
-  using namespace synpref;
-  SP_ASSIGN_OR_RETURN(tokenizer::Tokenizer tok, tokenizer::load_tokenizer(a.model_dir));
-  chat::RmInputOptions input_options;
-  input_options.max_length = a.max_length;
-  SP_ASSIGN_OR_RETURN(input_options.truncation, chat::parse_truncation(a.truncation));
-  if (!a.date.empty()) {
-    SP_ASSIGN_OR_RETURN(chat::LocalDateTime date, chat::LocalDateTime::parse(a.date));
-    input_options.date = date;
-  }
-  SP_ASSIGN_OR_RETURN(chat::RmInputBuilder builder,
-                      chat::RmInputBuilder::create(std::move(tok), input_options));
-  SP_ASSIGN_OR_RETURN(auto engine, model::Model::load(a.model_dir, {.n_threads = a.threads}));
-  data::ReadOptions read_options;
-  SP_ASSIGN_OR_RETURN(read_options.format, data::parse_format(a.format));
-  SP_ASSIGN_OR_RETURN(auto reader, data::RecordReader::open(a.input, read_options));
-  SP_ASSIGN_OR_RETURN(auto out, io::Writer::open(a.output));
-
-  struct Pending {
-    std::string id;
-    bool pair;
-    chat::RmInput input;
-  };
-  std::vector<Pending> chunk;
-  int64_t n_records = 0, n_pairs = 0, n_correct = 0, n_ties = 0, n_skipped = 0, n_rejected = 0,
-          n_truncated = 0;
-  int64_t n_tokens = 0;
-  double seconds = 0;
-  auto flush = [&]() -> Status {
-    if (chunk.empty()) return Status::ok();
-    std::vector<model::ScoreGroup> groups;
-    for (const auto& p : chunk) {
-      model::ScoreGroup g{p.input.prefix, {}};
-      for (const auto& s : p.input.suffixes) g.responses.push_back(s);
-      groups.push_back(std::move(g));
-      n_tokens += static_cast<int64_t>(p.input.prefix.size());
-      for (const auto& s : p.input.suffixes) n_tokens += static_cast<int64_t>(s.size());
-    }
-    const auto t0 = std::chrono::steady_clock::now();
-    SP_ASSIGN_OR_RETURN(auto scores, engine->score_groups(groups, {.max_tokens_per_batch = a.max_tokens}));
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    for (size_t i = 0; i < chunk.size(); ++i) {
-      nlohmann::json line = {{"id", chunk[i].id}, {"scores", scores[i]}};
-      out->append(line.dump());
-      out->append("\n");
-      if (chunk[i].pair) {
-        ++n_pairs;
-        if (scores[i][0] > scores[i][1]) ++n_correct;
-        if (scores[i][0] == scores[i][1]) ++n_ties;
-      }
-    }
-    chunk.clear();
-    return Status::ok();
-  };
-  data::Record record;
-  data::Reject reject;
-  for (;;) {
-    SP_ASSIGN_OR_RETURN(auto outcome, reader->next(record, reject));
-    if (outcome == data::RecordReader::Outcome::end) break;
-    if (outcome == data::RecordReader::Outcome::reject) {
-      ++n_rejected;
-      std::fprintf(stderr, "synpref score: %s:%llu: skipped bad record (%s): %s\n", reject.file.c_str(),
-                   static_cast<unsigned long long>(reject.line), reject.code.c_str(), reject.reason.c_str());
-      continue;
-    }
-    ++n_records;
-    SP_ASSIGN_OR_RETURN(chat::RmInput input, builder.build(record));
-    if (input.skipped) {
-      ++n_skipped;
-      continue;
-    }
-    if (input.truncated_tokens > 0) ++n_truncated;
-    chunk.push_back({record.id, record.kind == data::RecordKind::pair, std::move(input)});
-    if (static_cast<int64_t>(chunk.size()) >= a.chunk_records) SP_RETURN_IF_ERROR(flush());
-  }
-  SP_RETURN_IF_ERROR(flush());
-  SP_RETURN_IF_ERROR(out->close());
-  nlohmann::json summary = {{"records", n_records},
-                            {"scored", n_records - n_skipped},
-                            {"skipped_over_max_length", n_skipped},
-                            {"truncated", n_truncated},
-                            {"rejected", n_rejected},
-                            {"pairs", n_pairs},
-                            {"pair_accuracy", n_pairs ? static_cast<double>(n_correct) / n_pairs : 0.0},
-                            {"pair_ties", n_ties},
-                            {"tokens", n_tokens},
-                            {"tokens_per_second", seconds > 0 ? n_tokens / seconds : 0.0}};
-  if (cli::global_options().json) {
+void print_summary(const score::ScoreStats& s, const std::string& output) {
+  nlohmann::json summary = {{"records", s.records},
+                            {"scored", s.scored},
+                            {"resumed", s.resumed},
+                            {"skipped_over_max_length", s.skipped_too_long},
+                            {"truncated", s.truncated},
+                            {"rejected", s.rejected},
+                            {"rejects_file", s.rejects_path},
+                            {"pairs", s.pairs},
+                            {"pair_accuracy", s.pair_accuracy()},
+                            {"pair_ties", s.pair_ties},
+                            {"tokens", s.tokens},
+                            {"tokens_per_second", s.tokens_per_second()}};
+  if (synpref::cli::global_options().json) {
     std::printf("%s\n", summary.dump().c_str());
-  } else {
-    std::fprintf(stderr,
-                 "scored %lld records (%lld skipped, %lld rejected) -> %s; %lld pairs, accuracy %.4f\n",
-                 static_cast<long long>(n_records - n_skipped), static_cast<long long>(n_skipped),
-                 static_cast<long long>(n_rejected), a.output.c_str(), static_cast<long long>(n_pairs),
-                 n_pairs ? static_cast<double>(n_correct) / n_pairs : 0.0);
+    return;
   }
+  std::fprintf(stderr,
+               "scored %llu records (%llu resumed, %llu skipped, %llu rejected -> %s) -> %s; %llu pairs, "
+               "accuracy %.4f; %.0f tokens/s\n",
+               (unsigned long long)s.scored, (unsigned long long)s.resumed,
+               (unsigned long long)s.skipped_too_long, (unsigned long long)s.rejected, s.rejects_path.c_str(),
+               output.c_str(), (unsigned long long)s.pairs, s.pair_accuracy(), s.tokens_per_second());
+}
+
+Status run_score(const ScoreArgs& a) {
+  score::ScorerOptions options = a.scorer;
+  options.progress = !synpref::cli::global_options().quiet;
+  auto scorer = score::Scorer::open(options);
+  if (!scorer.is_ok()) return with_flags(scorer.status());
+  auto stats = score::score_file(**scorer, a.file);
+  if (!stats.is_ok()) return with_flags(stats.status());
+  print_summary(*stats, a.file.output);
   return Status::ok();
 }
 
@@ -249,8 +211,9 @@ void add(CLI::App& app) {
   });
 
   auto info_args = std::make_shared<std::pair<std::string, int>>("", 1);
-  auto* info =
-      app.add_subcommand("model-info", "Load a model folder (validating it) and print its configuration");
+  auto* info = app.add_subcommand("model-info",
+                                  "Check a model folder can score (weights, tokenizer, chat template, score "
+                                  "head) and print its configuration");
   info->add_option("dir", info_args->first, "Hugging Face model folder")->required();
   info->add_option("--threads", info_args->second, "Threads for packing (default 1)");
   info->callback([info_args] {
@@ -258,30 +221,35 @@ void add(CLI::App& app) {
   });
 
   auto score_args = std::make_shared<ScoreArgs>();
+  score::ScorerOptions& so = score_args->scorer;
+  score::ScoreFileOptions& fo = score_args->file;
   auto* score =
       app.add_subcommand("score", "Score pairs and response sets with a reward model (JSON lines out)");
-  score
-      ->add_option("--model", score_args->model_dir, "Hugging Face reward-model folder (weights + tokenizer)")
+  score->add_option("--model", so.model_dir, "Hugging Face reward-model folder (weights + tokenizer)")
+      ->required();
+  score->add_option("--input", fo.input, "Records in any supported format (plain, .gz, .zst; - = stdin)")
       ->required();
   score
-      ->add_option("--input", score_args->input,
-                   "Records in any supported format (plain, .gz, .zst; - = stdin)")
+      ->add_option("--output", fo.output,
+                   "JSON lines {\"id\", \"scores\"}, written as records are scored (.gz/.zst compress, "
+                   "written whole; - = stdout)")
       ->required();
-  score
-      ->add_option("--output", score_args->output,
-                   "JSON lines {\"id\", \"scores\"} (.gz/.zst compress; - = stdout)")
-      ->required();
-  score->add_option("--format", score_args->format, "Input format: auto, canonical, chat, prompt, hh, rmb");
-  score->add_option("--threads", score_args->threads, "Worker threads (default: all)");
-  score->add_option("--max-tokens", score_args->max_tokens, "Token rows per forward batch (default 4096)");
-  score->add_option("--max-length", score_args->max_length,
+  score->add_flag("--resume", fo.resume,
+                  "Continue a killed run: keep the scores already in --output (checked against the "
+                  "input, in order) and append the rest");
+  score->add_option(
+      "--rejects", fo.rejects_path,
+      "Malformed and over-length records, one JSON line each (default: <output>.rejects.jsonl)");
+  score->add_option("--format", fo.format, "Input format: auto, canonical, chat, prompt, hh, rmb");
+  score->add_option("--threads", so.n_threads, "Worker threads (default: all)");
+  score->add_option("--max-tokens", so.max_tokens_per_batch, "Token rows per forward batch (default 4096)");
+  score->add_option("--max-length", so.input.max_length,
                     "Longest prefix + response in tokens (default 16384)");
-  score->add_option("--truncation", score_args->truncation,
+  score->add_option("--truncation", so.input.truncation,
                     "Over max-length: error (default), skip, truncate-left");
-  score->add_option("--date", score_args->date,
-                    "Date seen by chat templates (YYYY-MM-DD), for reproducibility");
-  score->add_option("--chunk-records", score_args->chunk_records,
-                    "Records scored per engine call (default 256)");
+  score->add_option("--date", so.input.date, "Date seen by chat templates (YYYY-MM-DD), for reproducibility");
+  score->add_option("--chunk-records", so.chunk_records,
+                    "Records scored per engine call and written at once (default 256)");
   score->callback(
       [score_args] { synpref::cli::set_action([score_args] { return run_score(*score_args); }); });
 }

@@ -2,12 +2,12 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "command.h"
-#include "synpref/chat/rm_input.h"
-#include "synpref/chat/shard.h"
 #include "synpref/data/stream.h"
+#include "synpref/encode/ordered_build.h"
+#include "synpref/encode/rm_input.h"
+#include "synpref/encode/shard.h"
 #include "synpref/tokenizer/tokenizer.h"
 
 namespace synpref::cli {
@@ -21,19 +21,22 @@ struct TokenizeFlags {
   bool strict = false;
 };
 
+// Labels as the shard stores them: one per response (NaN = none), or none at all.
+std::vector<float> shard_labels(const data::Record& record) {
+  std::vector<float> labels;
+  bool any_label = false;
+  for (const auto& r : record.responses) {
+    labels.push_back(r.label ? static_cast<float>(*r.label) : NAN);
+    any_label |= r.label.has_value();
+  }
+  if (!any_label) labels.clear();
+  return labels;
+}
+
 Status run_tokenize(const TokenizeFlags& f) {
-  SP_ASSIGN_OR_RETURN(auto tok, tokenizer::load_tokenizer(f.tokenizer_dir));
-  chat::RmInputOptions options;
-  options.max_length = f.max_length;
-  SP_ASSIGN_OR_RETURN(options.truncation, chat::parse_truncation(f.truncation));
-  if (!f.date.empty()) {
-    SP_ASSIGN_OR_RETURN(auto d, chat::LocalDateTime::parse(f.date));
-    options.date = d;
-  }
-  if (!f.chat_template_file.empty()) {
-    SP_ASSIGN_OR_RETURN(options.chat_template, io::read_file(f.chat_template_file, 16 << 20));
-  }
-  SP_ASSIGN_OR_RETURN(auto builder, chat::RmInputBuilder::create(tok, options));
+  encode::RmInputSettings settings{f.tokenizer_dir, f.max_length, f.truncation, f.date, f.chat_template_file};
+  SP_ASSIGN_OR_RETURN(auto builder, encode::open_builder(settings));
+  const tokenizer::Tokenizer& tok = builder.tokenizer();
 
   data::StreamOptions stream_options;
   SP_ASSIGN_OR_RETURN(stream_options.read.format, data::parse_format(f.format));
@@ -42,60 +45,38 @@ Status run_tokenize(const TokenizeFlags& f) {
   stream_options.progress = !global_options().quiet;
   stream_options.label = "tokenize";
   SP_ASSIGN_OR_RETURN(auto stream, data::RecordStream::open(f.inputs, stream_options));
-  SP_ASSIGN_OR_RETURN(auto writer, chat::ShardWriter::open(f.output, tok.fingerprint(), f.max_length));
+  SP_ASSIGN_OR_RETURN(auto writer, encode::ShardWriter::open(f.output, tok.fingerprint(), f.max_length));
   // Records that cannot be tokenized within max_length (truncation=skip) are logged like other
   // rejects, in a rejects file of their own.
   const std::string skipped_path = f.output + ".too_long.jsonl";
   SP_ASSIGN_OR_RETURN(auto skipped_log, data::RejectLog::open(skipped_path));
 
-  const int n_threads =
-      f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<data::Record> batch(1024);
-  std::vector<Result<chat::RmInput>> built;
   uint64_t tokens = 0, truncated_records = 0, truncated_tokens = 0, written = 0;
-  bool more = true;
-  while (more) {
-    size_t n = 0;
-    while (n < batch.size()) {
-      SP_ASSIGN_OR_RETURN(more, stream->next(batch[n]));
-      if (!more) break;
-      ++n;
+  encode::OrderedBuilder ordered(builder, {.n_threads = f.threads, .batch_records = 1024});
+  auto next = [&](data::Record& record, encode::Origin& origin) -> Result<bool> {
+    SP_ASSIGN_OR_RETURN(bool more, stream->next(record));
+    if (more) origin.file = stream->current_file();
+    return more;
+  };
+  auto write = [&](encode::BuiltRecord& built) -> Status {
+    const encode::RmInput& input = *built.input;
+    if (input.skipped) {
+      skipped_log->add({built.origin.file, 0, "too_long_tokens", input.skip_reason,
+                        built.record.id});  // line unknown: the id names the record
+      return Status::ok();
     }
-    built.assign(n, Result<chat::RmInput>(internal_error("not built")));
-    // Records are independent: build them on all threads, write them in input order.
-    std::vector<std::thread> pool;
-    for (int t = 0; t < n_threads; ++t) {
-      pool.emplace_back([&, t] {
-        for (size_t i = static_cast<size_t>(t); i < n; i += static_cast<size_t>(n_threads))
-          built[i] = builder.build(batch[i]);
-      });
-    }
-    for (auto& th : pool) th.join();
-    for (size_t i = 0; i < n; ++i) {
-      if (!built[i].is_ok()) return built[i].status();
-      const chat::RmInput& input = *built[i];
-      if (input.skipped) {
-        skipped_log->add({stream->current_file(), 0, "too_long_tokens", input.skip_reason,
-                          batch[i].id});  // line unknown: the id names the record
-        continue;
-      }
-      std::vector<float> labels;
-      bool any_label = false;
-      for (const auto& r : batch[i].responses) {
-        labels.push_back(r.label ? static_cast<float>(*r.label) : NAN);
-        any_label |= r.label.has_value();
-      }
-      writer->add(batch[i].id, batch[i].kind, input,
-                  any_label ? std::span<const float>(labels) : std::span<const float>(),
-                  batch[i].margin ? static_cast<float>(*batch[i].margin) : NAN,
-                  batch[i].attributes.task_category);
-      tokens += input.prefix.size();
-      for (const auto& s : input.suffixes) tokens += s.size();
-      truncated_records += input.truncated_tokens > 0;
-      truncated_tokens += input.truncated_tokens;
-      ++written;
-    }
-  }
+    const std::vector<float> labels = shard_labels(built.record);
+    writer->add(built.record.id, built.record.kind, input, labels,
+                built.record.margin ? static_cast<float>(*built.record.margin) : NAN,
+                built.record.attributes.task_category);
+    tokens += input.prefix.size();
+    for (const auto& s : input.suffixes) tokens += s.size();
+    truncated_records += input.truncated_tokens > 0;
+    truncated_tokens += input.truncated_tokens;
+    ++written;
+    return Status::ok();
+  };
+  SP_RETURN_IF_ERROR(ordered.run(next, write));
   SP_RETURN_IF_ERROR(stream->close());
   SP_RETURN_IF_ERROR(skipped_log->close());
   SP_RETURN_IF_ERROR(writer->close());
@@ -132,8 +113,8 @@ Status run_shard_info(const std::string& path, const std::string& tokenizer_dir)
     SP_ASSIGN_OR_RETURN(auto tok, tokenizer::load_tokenizer(tokenizer_dir));
     expected = tok.fingerprint();
   }
-  SP_ASSIGN_OR_RETURN(auto reader, chat::ShardReader::open(path, expected ? &*expected : nullptr));
-  chat::ShardRecord rec;
+  SP_ASSIGN_OR_RETURN(auto reader, encode::ShardReader::open(path, expected ? &*expected : nullptr));
+  encode::ShardRecord rec;
   uint64_t pairs = 0, sets = 0, prefix_tokens = 0, suffix_tokens = 0;
   while (reader->next(rec)) {
     (rec.kind == data::RecordKind::pair ? pairs : sets) += 1;

@@ -7,7 +7,7 @@
 //                    [--chat-template F] [--max-length N] [--truncation error|skip|truncate-left]
 //
 // --chat reads a JSON list of messages (the full conversation, ending with the scored assistant
-// turn) and prints the ids of the reward-model input built from it (chat/rm_input.h: rendered
+// turn) and prints the ids of the reward-model input built from it (encode/rm_input.h: rendered
 // with the chat template, exactly one BOS where the model uses one); --render prints the rendered
 // text instead, byte for byte, without a trailing newline.
 //
@@ -22,9 +22,9 @@
 #include <memory>
 
 #include "command.h"
-#include "synpref/chat/rm_input.h"
 #include "synpref/common/io.h"
 #include "synpref/common/text.h"
+#include "synpref/encode/rm_input.h"
 #include "synpref/tokenizer/tokenizer.h"
 
 namespace {
@@ -61,21 +61,10 @@ synpref::Status run_chat(const TokenizeOptions& opt, synpref::tokenizer::Tokeniz
   const size_t bad = text::first_invalid_utf8(raw);
   if (bad != std::string_view::npos)
     return data_error(opt.chat_file + ": invalid UTF-8 at byte offset " + std::to_string(bad));
-  auto messages = nlohmann::ordered_json::parse(raw, nullptr, /*allow_exceptions=*/false);
-  if (messages.is_discarded()) return data_error(opt.chat_file + ": invalid JSON");
-  auto turns = chat::turns_from_json(messages);
+  auto turns = encode::turns_from_json(raw);
   if (!turns.is_ok()) return turns.status().with_context(opt.chat_file);
-  chat::RmInputOptions options;
-  options.max_length = opt.max_length;
-  SP_ASSIGN_OR_RETURN(options.truncation, chat::parse_truncation(opt.truncation));
-  if (!opt.date.empty()) {
-    SP_ASSIGN_OR_RETURN(auto d, chat::LocalDateTime::parse(opt.date));
-    options.date = d;
-  }
-  if (!opt.chat_template_file.empty()) {
-    SP_ASSIGN_OR_RETURN(options.chat_template, io::read_file(opt.chat_template_file, 16 << 20));
-  }
-  SP_ASSIGN_OR_RETURN(auto builder, chat::RmInputBuilder::create(std::move(tok), options));
+  encode::RmInputSettings settings{"", opt.max_length, opt.truncation, opt.date, opt.chat_template_file};
+  SP_ASSIGN_OR_RETURN(auto builder, encode::open_builder(std::move(tok), settings));
   if (opt.render) {
     SP_ASSIGN_OR_RETURN(std::string text, builder.render(*turns));
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -84,14 +73,10 @@ synpref::Status run_chat(const TokenizeOptions& opt, synpref::tokenizer::Tokeniz
   if (turns->back().role != data::Role::assistant) {
     return data_error(opt.chat_file + ": the last message must be the assistant's (the scored response)");
   }
-  // The conversation as a one-response record, so truncation applies exactly as in scoring.
-  data::Record record;
-  record.id = opt.chat_file;
-  record.kind = data::RecordKind::response_set;
-  record.context.assign(turns->begin(), turns->end() - 1);
-  record.responses.resize(1);
-  record.responses[0].content = turns->back().content;
-  SP_ASSIGN_OR_RETURN(chat::RmInput input, builder.build(record));
+  // The conversation as one response to its context, so truncation applies exactly as in scoring.
+  const std::span<const data::Turn> context(turns->data(), turns->size() - 1);
+  const std::vector<std::string> response = {turns->back().content};
+  SP_ASSIGN_OR_RETURN(encode::RmInput input, builder.build(context, response, opt.chat_file));
   if (input.skipped) return data_error(input.skip_reason);
   std::vector<int32_t> ids = input.prefix;
   ids.insert(ids.end(), input.suffixes[0].begin(), input.suffixes[0].end());

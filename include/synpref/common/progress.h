@@ -1,7 +1,8 @@
 // synpref/common/progress.h: a progress bar for long operations.
 //
 // Drawn on stderr only when stderr is a terminal and the CI variable is unset, so logs in CI and
-// pipes stay clean. Shows percent (when the total is known), bytes/s, records/s and ETA.
+// pipes stay clean. Shows percent (when the total is known), bytes/s, records/s and ETA; or, for a
+// total counted in other units (e.g. "items"), percent, that unit per second and ETA.
 #pragma once
 
 #include <chrono>
@@ -12,13 +13,18 @@ namespace synpref {
 
 class Progress {
  public:
-  // total_bytes = 0 when unknown (stdin). enabled = false forces quiet.
-  Progress(std::string label, uint64_t total_bytes, bool enabled = true);
+  // total_bytes = 0 when unknown (stdin). enabled = false forces quiet. A unit other than "B" means
+  // the total and `bytes_done` count that unit (e.g. items) and the records rate is not shown.
+  Progress(std::string label, uint64_t total_bytes, bool enabled = true, std::string unit = "B");
   ~Progress();
   // Cheap to call per record: redraws at most ~10 times a second.
   void update(uint64_t bytes_done, uint64_t records_done) {
     if (!active_ || (++calls_ & 1023) != 0) return;
     draw(bytes_done, records_done, false);
+  }
+  // For callers that advance in large steps (a scored chunk): checks the clock on every call.
+  void tick(uint64_t bytes_done, uint64_t records_done) {
+    if (active_) draw(bytes_done, records_done, false);
   }
   void finish(uint64_t bytes_done, uint64_t records_done);
   static bool terminal_wanted();
@@ -27,6 +33,7 @@ class Progress {
   void draw(uint64_t bytes_done, uint64_t records_done, bool final);
   std::string label_;
   uint64_t total_bytes_;
+  std::string unit_;
   bool active_;
   uint64_t calls_ = 0;
   std::chrono::steady_clock::time_point start_, last_draw_;

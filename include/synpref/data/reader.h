@@ -70,9 +70,12 @@ class RecordReader {
   virtual uint64_t raw_position() const = 0;
   virtual uint64_t raw_size() const = 0;
   uint64_t empty_responses_kept() const { return empty_kept_; }
+  // 1-based line where the record (or reject) last returned by next() starts.
+  uint64_t last_line() const { return last_line_; }
 
  protected:
   uint64_t empty_kept_ = 0;
+  uint64_t last_line_ = 0;
 };
 
 // Converts one parsed JSON text (a record) into `record`. Exposed for tests and the fuzzer.

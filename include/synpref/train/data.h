@@ -1,7 +1,7 @@
 // synpref/train/data.h: tokenized preference pairs in plain columns, their order and batching.
 //
 // Training input is any file `synpref data` reads (canonical JSONL from `synpref data synth`, chat,
-// prompt, hh, ...), tokenized on the fly with chat::RmInputBuilder (the model's chat template), or a
+// prompt, hh, ...), tokenized on the fly with encode::RmInputBuilder (the model's chat template), or a
 // tokenized shard from `synpref data tokenize` (detected by its magic; its tokenizer fingerprint
 // must match). Either way a pair is a shared prefix and the chosen/rejected suffixes, exactly the
 // ids transformers would score.
@@ -40,7 +40,7 @@ struct PairSet {
 
 struct PairLoadOptions {
   uint64_t max_length = 4096;       // tokens of prefix + the longer response
-  std::string truncation = "skip";  // error, skip or truncate-left (chat::Truncation)
+  std::string truncation = "skip";  // error, skip or truncate-left (encode::Truncation)
   std::string format = "auto";      // input format of JSONL/JSON files
   std::string date;                 // date the chat template sees (YYYY-MM-DD); "" = today
   int n_threads = 0;                // tokenization threads (0 = all)

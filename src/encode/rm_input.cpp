@@ -1,8 +1,15 @@
-#include "synpref/chat/rm_input.h"
+#include "synpref/encode/rm_input.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
-namespace synpref::chat {
+#include "synpref/common/io.h"
+
+namespace synpref::encode {
+
+struct RmInputBuilder::Extra {
+  nlohmann::ordered_json variables = nlohmann::ordered_json::object();
+};
 
 Result<Truncation> parse_truncation(std::string_view name) {
   if (name == "error") return Truncation::error;
@@ -22,11 +29,17 @@ Result<RmInputBuilder> RmInputBuilder::create(tokenizer::Tokenizer tokenizer, Rm
   std::string source = options.chat_template.empty() ? tokenizer.chat_template() : options.chat_template;
   if (source.empty()) {
     return not_found("tokenizer in " + tokenizer.source_dir() +
-                     " has no chat_template (tokenizer_config.json); pass one with --chat-template FILE");
+                     " has no chat_template (tokenizer_config.json); give one in chat_template");
   }
-  auto tmpl = Template::compile(source);
+  auto extra = std::make_shared<Extra>();
+  if (!options.extra_json.empty()) {
+    extra->variables = nlohmann::ordered_json::parse(options.extra_json, nullptr, /*allow_exceptions=*/false);
+    if (!extra->variables.is_object())
+      return invalid_argument("extra_json: expected a JSON object of template variables");
+  }
+  auto tmpl = chat::Template::compile(source);
   if (!tmpl.is_ok()) return tmpl.status().with_context("chat template");
-  return RmInputBuilder(std::move(tokenizer), std::move(options), std::move(tmpl).value());
+  return RmInputBuilder(std::move(tokenizer), std::move(options), std::move(tmpl).value(), std::move(extra));
 }
 
 Result<std::string> RmInputBuilder::render(const std::vector<data::Turn>& conversation) const {
@@ -34,9 +47,9 @@ Result<std::string> RmInputBuilder::render(const std::vector<data::Turn>& conver
   for (const auto& turn : conversation) {
     messages.push_back({{"role", std::string(data::role_name(turn.role))}, {"content", turn.content}});
   }
-  ChatTemplateArgs args;
+  chat::ChatTemplateArgs args;
   args.add_generation_prompt = false;
-  args.extra = options_.extra;
+  args.extra = extra_->variables;
   // Special tokens the templates read, as transformers passes them.
   if (!args.extra.contains("bos_token")) args.extra["bos_token"] = tokenizer_.bos_token();
   if (!args.extra.contains("eos_token")) args.extra["eos_token"] = tokenizer_.eos_token();
@@ -57,17 +70,19 @@ Result<std::vector<int32_t>> RmInputBuilder::encode(const std::vector<data::Turn
   return ids;
 }
 
-Result<RmInput> RmInputBuilder::build(const data::Record& record) const {
+template <typename Responses>
+Result<RmInput> RmInputBuilder::build_impl(std::span<const data::Turn> context, const Responses& responses,
+                                           std::string_view name) const {
   RmInput input;
-  if (record.responses.empty()) return data_error("record " + record.id + ": no responses");
+  if (responses.empty()) return data_error(std::string(name) + ": no responses");
   std::vector<std::vector<int32_t>> full;
-  full.reserve(record.responses.size());
-  std::vector<data::Turn> conversation = record.context;
+  full.reserve(responses.size());
+  std::vector<data::Turn> conversation(context.begin(), context.end());
   conversation.push_back({data::Role::assistant, ""});
-  for (const auto& response : record.responses) {
-    conversation.back().content = response.content;
+  for (const auto& response : responses) {
+    conversation.back().content = response;
     auto ids = encode(conversation);
-    if (!ids.is_ok()) return ids.status().with_context("record " + record.id);
+    if (!ids.is_ok()) return ids.status().with_context(std::string(name));
     full.push_back(std::move(ids).value());
   }
   // Longest common prefix of all full sequences. Keep at least one token in every suffix, so
@@ -85,11 +100,11 @@ Result<RmInput> RmInputBuilder::build(const data::Record& record) const {
 
   const uint64_t longest = input.longest();
   if (longest <= options_.max_length) return input;
-  const std::string what = "record " + record.id + ": " + std::to_string(longest) +
+  const std::string what = std::string(name) + ": " + std::to_string(longest) +
                            " tokens, over the maximum of " + std::to_string(options_.max_length);
   switch (options_.truncation) {
     case Truncation::error:
-      return data_error(what + " (use --truncation skip or truncate-left, or raise --max-length)");
+      return data_error(what + " (set truncation to skip or truncate-left, or raise max_length)");
     case Truncation::skip:
       input.skipped = true;
       input.skip_reason = what;
@@ -117,7 +132,21 @@ Result<RmInput> RmInputBuilder::build(const data::Record& record) const {
   return input;
 }
 
-Result<std::vector<data::Turn>> turns_from_json(const nlohmann::ordered_json& messages) {
+Result<RmInput> RmInputBuilder::build(const data::Record& record) const {
+  std::vector<std::string_view> responses;
+  responses.reserve(record.responses.size());
+  for (const auto& response : record.responses) responses.push_back(response.content);
+  return build_impl(record.context, responses, "record " + record.id);
+}
+
+Result<RmInput> RmInputBuilder::build(std::span<const data::Turn> context,
+                                      std::span<const std::string> responses, std::string_view name) const {
+  return build_impl(context, responses, name);
+}
+
+Result<std::vector<data::Turn>> turns_from_json(std::string_view json_text) {
+  const auto messages = nlohmann::ordered_json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (messages.is_discarded()) return data_error("invalid JSON");
   if (!messages.is_array()) return data_error("expected a JSON list of messages");
   std::vector<data::Turn> turns;
   for (size_t i = 0; i < messages.size(); ++i) {
@@ -137,4 +166,36 @@ Result<std::vector<data::Turn>> turns_from_json(const nlohmann::ordered_json& me
   return turns;
 }
 
-}  // namespace synpref::chat
+Result<RmInputOptions> resolve_options(const RmInputSettings& settings) {
+  RmInputOptions options;
+  if (settings.max_length < 1) return invalid_argument("max_length must be >= 1");
+  options.max_length = settings.max_length;
+  auto truncation = parse_truncation(settings.truncation);
+  if (!truncation.is_ok()) return truncation.status().with_context("truncation");
+  options.truncation = *truncation;
+  if (!settings.date.empty()) {
+    auto date = chat::LocalDateTime::parse(settings.date);
+    if (!date.is_ok()) return date.status().with_context("date");
+    options.date = *date;
+  }
+  if (!settings.chat_template_file.empty()) {
+    auto source = io::read_file(settings.chat_template_file, 16 << 20);
+    if (!source.is_ok()) return source.status().with_context("chat_template_file");
+    options.chat_template = std::move(source).value();
+  }
+  return options;
+}
+
+Result<RmInputBuilder> open_builder(tokenizer::Tokenizer tokenizer, const RmInputSettings& settings) {
+  SP_ASSIGN_OR_RETURN(RmInputOptions options, resolve_options(settings));
+  return RmInputBuilder::create(std::move(tokenizer), std::move(options));
+}
+
+Result<RmInputBuilder> open_builder(const RmInputSettings& settings) {
+  if (settings.tokenizer_dir.empty()) return invalid_argument("tokenizer_dir is required");
+  auto tokenizer = tokenizer::load_tokenizer(settings.tokenizer_dir);
+  if (!tokenizer.is_ok()) return tokenizer.status().with_context("tokenizer_dir");
+  return open_builder(std::move(tokenizer).value(), settings);
+}
+
+}  // namespace synpref::encode

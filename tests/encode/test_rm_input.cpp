@@ -5,12 +5,12 @@
 #include <cstring>
 #include <fstream>
 
-#include "synpref/chat/rm_input.h"
-#include "synpref/chat/shard.h"
+#include "synpref/encode/rm_input.h"
+#include "synpref/encode/shard.h"
 #include "test_util.h"
 
 using namespace synpref;
-using namespace synpref::chat;
+using namespace synpref::encode;
 using synpref::testing::shared_data;
 
 namespace {
@@ -258,4 +258,91 @@ TEST(Shard, MismatchedTokenizerVersionAndHeaderAreRefusedWithWhatToRerun) {
   EXPECT_FALSE(ShardReader::open(dir + "/tiny.shard").is_ok());
   synpref::testing::spit(dir + "/junk.shard", std::string(200, 'x'));
   EXPECT_FALSE(ShardReader::open(dir + "/junk.shard").is_ok());
+}
+
+TEST(RmInput, AConversationAndItsResponsesBuildLikeTheRecordHoldingThem) {
+  auto builder = RmInputBuilder::create(load("llama3_1"));
+  ASSERT_TRUE(builder.is_ok()) << builder.status().message();
+  auto rec = pair({{data::Role::system, "Be brief."}, {data::Role::user, "2+2?"}}, "4", "5", "p7");
+  const std::vector<std::string> responses = {"4", "5"};
+  auto from_record = builder->build(rec);
+  auto from_item = builder->build(rec.context, responses, "item 7");
+  ASSERT_TRUE(from_record.is_ok() && from_item.is_ok());
+  EXPECT_EQ(from_item->prefix, from_record->prefix);
+  EXPECT_EQ(from_item->suffixes, from_record->suffixes);
+  auto none = builder->build(rec.context, {}, "item 8");
+  ASSERT_FALSE(none.is_ok());
+  EXPECT_EQ(none.status().message(), "item 8: no responses");
+}
+
+TEST(RmInput, SettingsErrorsNameTheField) {
+  RmInputSettings settings;
+  settings.tokenizer_dir = shared_data("tokenizers/qwen3");
+  EXPECT_TRUE(open_builder(settings).is_ok());
+  auto expect_error = [](const RmInputSettings& s, const std::string& start) {
+    auto b = open_builder(s);
+    ASSERT_FALSE(b.is_ok()) << start;
+    EXPECT_EQ(b.status().message().rfind(start, 0), 0u) << b.status().message();
+  };
+  RmInputSettings bad = settings;
+  bad.truncation = "middle";
+  expect_error(bad, "truncation: unknown truncation 'middle'");
+  bad = settings;
+  bad.date = "yesterday";
+  expect_error(bad, "date: ");
+  bad = settings;
+  bad.max_length = 0;
+  expect_error(bad, "max_length must be >= 1");
+  bad = settings;
+  bad.chat_template_file = "/nonexistent/template.jinja";
+  expect_error(bad, "chat_template_file: ");
+  bad = settings;
+  bad.tokenizer_dir = "";
+  expect_error(bad, "tokenizer_dir is required");
+  bad.tokenizer_dir = "/nonexistent/tokenizer";
+  expect_error(bad, "tokenizer_dir: ");
+}
+
+TEST(RmInput, SettingsReachTheBuilder) {
+  const std::string dir = synpref::testing::temp_dir("rm_input_settings");
+  synpref::testing::spit(dir + "/t.jinja",
+                         "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}");
+  RmInputSettings settings;
+  settings.tokenizer_dir = shared_data("tokenizers/qwen3");
+  settings.chat_template_file = dir + "/t.jinja";
+  settings.max_length = 77;
+  settings.truncation = "truncate-left";
+  settings.date = "2025-02-03";
+  auto b = open_builder(settings);
+  ASSERT_TRUE(b.is_ok()) << b.status().message();
+  EXPECT_EQ(b->options().max_length, 77u);
+  EXPECT_EQ(b->options().truncation, Truncation::truncate_left);
+  ASSERT_TRUE(b->options().date.has_value());
+  EXPECT_EQ(b->options().date->day, 3);
+  auto text = b->render({{data::Role::user, "Hi"}, {data::Role::assistant, "Yo"}});
+  ASSERT_TRUE(text.is_ok()) << text.status().message();
+  EXPECT_EQ(*text, "[user] Hi\n[assistant] Yo\n");
+}
+
+TEST(RmInput, ExtraTemplateVariablesAreAJsonObject) {
+  RmInputOptions options;
+  options.chat_template = "{{ greeting }} {{ messages[0].content }}";
+  options.extra_json = R"({"greeting": "Hello"})";
+  auto b = RmInputBuilder::create(load("qwen3"), options);
+  ASSERT_TRUE(b.is_ok()) << b.status().message();
+  EXPECT_EQ(*b->render({{data::Role::user, "there"}}), "Hello there");
+  options.extra_json = "[1, 2]";
+  auto bad = RmInputBuilder::create(load("qwen3"), options);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("extra_json"), std::string::npos);
+}
+
+TEST(RmInput, TurnsFromJsonText) {
+  auto turns =
+      turns_from_json(R"([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])");
+  ASSERT_TRUE(turns.is_ok());
+  ASSERT_EQ(turns->size(), 2u);
+  EXPECT_EQ((*turns)[1].content, "b");
+  EXPECT_EQ(turns_from_json("[{").status().message(), "invalid JSON");
+  EXPECT_EQ(turns_from_json("{}").status().message(), "expected a JSON list of messages");
 }

@@ -1,4 +1,4 @@
-#include "synpref/chat/shard.h"
+#include "synpref/encode/shard.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstring>
 
-namespace synpref::chat {
+namespace synpref::encode {
 
 namespace {
 
@@ -257,4 +257,4 @@ bool ShardReader::next(ShardRecord& rec) {
   return false;
 }
 
-}  // namespace synpref::chat
+}  // namespace synpref::encode

@@ -1,4 +1,4 @@
-// synpref/chat/rm_input.h: the token ids a reward model scores, built exactly as transformers
+// synpref/encode/rm_input.h: the token ids a reward model scores, built exactly as transformers
 // builds them, with the shared prompt kept apart so it is computed once.
 //
 // For each response r of a record, the full input is
@@ -12,8 +12,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "synpref/chat/template.h"
@@ -21,7 +24,7 @@
 #include "synpref/data/record.h"
 #include "synpref/tokenizer/tokenizer.h"
 
-namespace synpref::chat {
+namespace synpref::encode {
 
 enum class Truncation {
   error,         // a record over max_length is an error naming it (default)
@@ -38,9 +41,9 @@ struct RmInputOptions {
   std::string chat_template;
   // Date seen by strftime_now() / date_string (Llama 3.1/3.2 "Today Date"): pin it for
   // reproducible scores. Unset = today, as transformers does.
-  std::optional<LocalDateTime> date;
-  // Extra template variables (e.g. {"enable_thinking": false}).
-  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  std::optional<chat::LocalDateTime> date;
+  // Extra template variables as a JSON object text (e.g. {"enable_thinking": false}); "" = none.
+  std::string extra_json;
 };
 
 // The model inputs of one record: shared prefix + one suffix per response.
@@ -55,8 +58,8 @@ struct RmInput {
 
 class RmInputBuilder {
  public:
-  // Fails when there is no chat template (neither in the tokenizer nor the options) or it does
-  // not compile.
+  // Fails when there is no chat template (neither in the tokenizer nor the options), it does
+  // not compile, or extra_json is not a JSON object.
   static Result<RmInputBuilder> create(tokenizer::Tokenizer tokenizer, RmInputOptions options = {});
 
   // Renders `conversation` (the full conversation, ending with the scored assistant turn).
@@ -65,19 +68,51 @@ class RmInputBuilder {
   Result<std::vector<int32_t>> encode(const std::vector<data::Turn>& conversation) const;
   // The record's prefix and suffixes, truncation applied. Errors name the record id.
   Result<RmInput> build(const data::Record& record) const;
+  // The same for a conversation and its candidate responses (a benchmark item); `name` is what
+  // errors call it (e.g. "item 12").
+  Result<RmInput> build(std::span<const data::Turn> context, std::span<const std::string> responses,
+                        std::string_view name) const;
 
   const tokenizer::Tokenizer& tokenizer() const { return tokenizer_; }
   const RmInputOptions& options() const { return options_; }
 
  private:
-  RmInputBuilder(tokenizer::Tokenizer tokenizer, RmInputOptions options, Template tmpl)
-      : tokenizer_(std::move(tokenizer)), options_(std::move(options)), template_(std::move(tmpl)) {}
+  struct Extra;  // the parsed extra_json
+  RmInputBuilder(tokenizer::Tokenizer tokenizer, RmInputOptions options, chat::Template tmpl,
+                 std::shared_ptr<const Extra> extra)
+      : tokenizer_(std::move(tokenizer)),
+        options_(std::move(options)),
+        template_(std::move(tmpl)),
+        extra_(std::move(extra)) {}
+  template <typename Responses>
+  Result<RmInput> build_impl(std::span<const data::Turn> context, const Responses& responses,
+                             std::string_view name) const;
   tokenizer::Tokenizer tokenizer_;
   RmInputOptions options_;
-  Template template_;
+  chat::Template template_;
+  std::shared_ptr<const Extra> extra_;
 };
 
-// JSON messages [{role, content}] -> turns. Errors name the index and field.
-Result<std::vector<data::Turn>> turns_from_json(const nlohmann::ordered_json& messages);
+// A JSON list of messages [{role, content}] (text) -> turns. Errors name the index and field.
+Result<std::vector<data::Turn>> turns_from_json(std::string_view json_text);
 
-}  // namespace synpref::chat
+// ---- building from settings, as commands and config files give them ------------------------
+
+// Everything that decides RM inputs besides the records, by field name. Errors of open_builder()
+// name these fields (e.g. "truncation: unknown value 'x'"); front ends map fields to their flags.
+struct RmInputSettings {
+  std::string tokenizer_dir;         // folder with tokenizer.json or tokenizer.model (+ chat template)
+  uint64_t max_length = 16384;       // tokens of prefix + the longest response (>= 1)
+  std::string truncation = "error";  // error, skip or truncate-left
+  std::string date;                  // YYYY-MM-DD[THH:MM[:SS]] seen by the template; "" = today
+  std::string chat_template_file;    // Jinja file overriding the tokenizer's template; "" = none
+};
+
+// RmInputOptions from settings (tokenizer_dir is not read). Errors name the field.
+Result<RmInputOptions> resolve_options(const RmInputSettings& settings);
+// Loads the tokenizer of settings.tokenizer_dir and makes the builder. Errors name the field.
+Result<RmInputBuilder> open_builder(const RmInputSettings& settings);
+// The same with a tokenizer already loaded (settings.tokenizer_dir is not read).
+Result<RmInputBuilder> open_builder(tokenizer::Tokenizer tokenizer, const RmInputSettings& settings);
+
+}  // namespace synpref::encode

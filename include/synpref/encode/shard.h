@@ -1,6 +1,6 @@
-// synpref/chat/shard.h: tokenized shards, the binary input of training and bulk scoring.
+// synpref/encode/shard.h: tokenized shards, the binary input of training and bulk scoring.
 //
-// A shard holds RM inputs (chat/rm_input.h) of many records: per record the shared prefix ids
+// A shard holds RM inputs (encode/rm_input.h) of many records: per record the shared prefix ids
 // once and each response's suffix ids, so the prefix is computed once downstream. Readers
 // memory-map the file. Layout (all integers little-endian):
 //
@@ -41,12 +41,12 @@
 #include <string_view>
 #include <vector>
 
-#include "synpref/chat/rm_input.h"
 #include "synpref/common/hash.h"
 #include "synpref/common/io.h"
 #include "synpref/common/status.h"
+#include "synpref/encode/rm_input.h"
 
-namespace synpref::chat {
+namespace synpref::encode {
 
 // Version 2 added the margin and task category (what training reads besides the ids); version 1
 // shards are refused with the command that rebuilds them.
@@ -112,4 +112,4 @@ class ShardReader {
   bool footer_ok_ = false;
 };
 
-}  // namespace synpref::chat
+}  // namespace synpref::encode
