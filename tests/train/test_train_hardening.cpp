@@ -95,8 +95,9 @@ TEST(TrainHardening, NewRunRefusesAnotherRunsFolderAndOverwriteReplacesIt) {
   ASSERT_EQ(b.exit_code, 0) << b.err;
   EXPECT_FALSE(fs::exists(out + "/checkpoint-6")) << "the earlier run's checkpoints are gone";
   EXPECT_FALSE(fs::exists(out + "/checkpoint-3"));
-  EXPECT_EQ(slurp(out + "/latest"), "checkpoint-1\n");  // the last step saves final/, not a checkpoint
+  EXPECT_EQ(slurp(out + "/latest"), "checkpoint-2\n");
   EXPECT_TRUE(fs::is_directory(out + "/checkpoint-1"));
+  EXPECT_TRUE(fs::is_directory(out + "/checkpoint-2"));
   EXPECT_EQ(nlohmann::json::parse(slurp(out + "/summary.json"))["steps"], 2);
 
   // --overwrite deletes what a run writes, never anything else.
