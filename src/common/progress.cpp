@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -79,6 +80,54 @@ void Progress::finish(uint64_t bytes_done, uint64_t records_done) {
   draw(bytes_done, records_done, true);
   std::fputs("\n", stderr);
   active_ = false;
+}
+
+namespace {
+std::string duration_text(double seconds) {
+  char buf[32];
+  const int s = static_cast<int>(seconds);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", s / 3600, s / 60 % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", s / 60, s % 60);
+  return buf;
+}
+}  // namespace
+
+StepProgress::StepProgress(std::string label, uint64_t total_steps, uint64_t first_step, bool enabled)
+    : label_(std::move(label)),
+      total_(total_steps),
+      first_(first_step),
+      enabled_(enabled),
+      terminal_(enabled && Progress::terminal_wanted()),
+      start_(std::chrono::steady_clock::now()) {}
+
+StepProgress::~StepProgress() {
+  if (drawn_) std::fputs("\n", stderr);
+}
+
+void StepProgress::report(uint64_t step, const std::string& detail) {
+  if (!enabled_) return;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double done = static_cast<double>(step - std::min(step, first_));
+  const double eta = done > 0 ? secs / done * static_cast<double>(total_ - std::min(total_, step)) : 0;
+  const unsigned long long s = step, t = total_;
+  if (terminal_) {
+    const int width = 24;
+    const int filled =
+        total_ > 0
+            ? static_cast<int>(width * std::min(1.0, static_cast<double>(step) / static_cast<double>(total_)))
+            : 0;
+    std::fprintf(stderr, "\r%s %6llu/%llu [%s%s] %s ETA %s   ", label_.c_str(), s, t,
+                 std::string(static_cast<size_t>(filled), '=').c_str(),
+                 std::string(static_cast<size_t>(width - filled), ' ').c_str(), detail.c_str(),
+                 duration_text(eta).c_str());
+    drawn_ = true;
+  } else {
+    std::fprintf(stderr, "%s: step %llu/%llu %s ETA %s\n", label_.c_str(), s, t, detail.c_str(),
+                 duration_text(eta).c_str());
+  }
+  std::fflush(stderr);
 }
 
 }  // namespace synpref

@@ -191,7 +191,7 @@ Result<Schedule> parse_schedule(const std::string& name) {
   if (name == "linear") return Schedule::linear;
   if (name == "constant") return Schedule::constant;
   if (name == "cosine") return Schedule::cosine;
-  return invalid_argument("--schedule must be linear, constant or cosine, got '" + name + "'");
+  return invalid_argument("`schedule` must be linear, constant or cosine, got '" + name + "'");
 }
 
 double schedule_lr(Schedule schedule, double peak_lr, uint64_t step, uint64_t warmup, uint64_t total) {

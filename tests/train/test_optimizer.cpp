@@ -143,6 +143,7 @@ TEST(TrainState, RoundTripAndCorruptionIsRefused) {
   st.tokens_seen = 12345, st.pairs_seen = 99, st.best_metric = 0.875, st.best_step = 10;
   st.options_fingerprint = hash128("options");
   st.log_sums = {1.0, 0.1, 1e-300, 3.5};
+  st.files = {{"config.json", 812, hash128("config")}, {"model.safetensors", 1u << 30, hash128("weights")}};
   st.adam_m = {1.0f, -2.0f, 3.5f};
   st.adam_v = {0.25f, 0.5f, 1e-20f};
   const std::string path = tmp.file("state.bin");
@@ -156,6 +157,12 @@ TEST(TrainState, RoundTripAndCorruptionIsRefused) {
   EXPECT_EQ(back->best_metric, 0.875);
   EXPECT_EQ(back->options_fingerprint, st.options_fingerprint);
   EXPECT_EQ(back->log_sums, st.log_sums);
+  ASSERT_EQ(back->files.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(back->files[i].name, st.files[i].name);
+    EXPECT_EQ(back->files[i].bytes, st.files[i].bytes);
+    EXPECT_EQ(back->files[i].xxh3, st.files[i].xxh3);
+  }
   EXPECT_EQ(back->adam_m, st.adam_m);
   EXPECT_EQ(back->adam_v, st.adam_v);
 
@@ -175,6 +182,15 @@ TEST(TrainState, RoundTripAndCorruptionIsRefused) {
   EXPECT_FALSE(load_train_state(tmp.file("cut.bin"), 3).is_ok());
   std::ofstream(tmp.file("junk.bin"), std::ios::binary) << "not a state file at all, just text";
   EXPECT_FALSE(load_train_state(tmp.file("junk.bin"), 3).is_ok());
+  // Version 1 (no checksums of the checkpoint's files) is refused with what to do.
+  std::string v1 = bytes;
+  v1[8] = 1;
+  std::ofstream(tmp.file("v1.bin"), std::ios::binary) << v1;
+  auto old = load_train_state(tmp.file("v1.bin"), 3);
+  ASSERT_FALSE(old.is_ok());
+  EXPECT_NE(old.status().message().find("version 1"), std::string::npos) << old.status().message();
+  EXPECT_NE(old.status().message().find("reads version 2"), std::string::npos) << old.status().message();
+  EXPECT_NE(old.status().message().find("`model_init`"), std::string::npos) << old.status().message();
 }
 
 // The training path (threads, sparse embedding rows, clipping fused) gives bitwise the reference's

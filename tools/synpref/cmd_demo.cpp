@@ -209,6 +209,7 @@ Status run_model_demo(const std::string& dir, const DemoModelOptions& o, Checker
   t.data = {dir + "/synth/train.jsonl"};
   t.eval_data = {dir + "/synth/test.jsonl"};
   t.out_dir = dir + "/run";
+  t.overwrite = true;  // the demo regenerates everything in its folder
   t.lr = 3e-3;
   t.schedule = "linear";
   t.warmup_steps = 20;

@@ -1,8 +1,12 @@
 // `synpref train` (Bradley-Terry reward-model training) and `synpref data synth` (verifiable
 // synthetic preference pairs).
+#include <signal.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -23,9 +27,90 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-Status run_train(const train::TrainOptions& options) {
-  SP_ASSIGN_OR_RETURN(train::TrainSummary s, train::run_training(options));
+// The library names TrainOptions fields in backticks ("`out_dir` is required"); the CLI speaks flags.
+const std::map<std::string, std::string>& field_flags() {
+  static const std::map<std::string, std::string> kFlags = {
+      {"model_init", "--model-init"},
+      {"tokenizer_dir", "--tokenizer"},
+      {"data", "--data"},
+      {"eval_data", "--eval-data"},
+      {"out_dir", "--out"},
+      {"lr", "--lr"},
+      {"max_grad_norm", "--max-grad-norm"},
+      {"schedule", "--schedule"},
+      {"batch_pairs", "--batch-size"},
+      {"micro_batch_tokens", "--micro-batch-tokens"},
+      {"hidden_size", "--hidden-size"},
+      {"n_head", "--heads"},
+      {"n_head_kv", "--kv-heads"},
+      {"best_metric", "--best-metric"},
+      {"save_every", "--save-every"},
+      {"save_every_seconds", "--save-every-seconds"},
+      {"resume", "--resume"},
+      {"overwrite", "--overwrite"},
+  };
+  return kFlags;
+}
+
+// Replaces every `field` of a library message with its flag (unknown names keep their backticks).
+Status with_flag_names(const Status& status) {
+  if (status.is_ok()) return status;
+  const std::string& m = status.message();
+  std::string out;
+  size_t pos = 0;
+  while (pos < m.size()) {
+    const size_t open = m.find('`', pos), close = open == std::string::npos ? open : m.find('`', open + 1);
+    if (close == std::string::npos) break;
+    const auto flag = field_flags().find(m.substr(open + 1, close - open - 1));
+    out += m.substr(pos, open - pos);
+    out += flag != field_flags().end() ? flag->second : m.substr(open, close - open + 1);
+    pos = close + 1;
+  }
+  out += m.substr(pos);
+  return Status(status.code(), out);
+}
+
+// SIGINT/SIGTERM ask the trainer to save at the next step boundary and stop; the handler is
+// one-shot (SA_RESETHAND), so a second signal ends the process at once.
+std::atomic<bool> g_stop_requested{false};
+extern "C" void on_stop_signal(int) {
+  g_stop_requested.store(true);
+}
+void install_stop_handlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+void print_finished(const train::TrainSummary& s, const std::string& out_dir) {
+  if (global_options().json) {
+    nlohmann::ordered_json j;
+    j["command"] = "train";
+    j["already_finished"] = true;
+    j["steps"] = s.steps;
+    j["final_dir"] = s.final_dir;
+    j["metrics"] = s.metrics_path;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::fprintf(stderr, "train: %s already finished (%llu steps); nothing to resume. Model: %s\n",
+                 out_dir.c_str(), static_cast<unsigned long long>(s.steps), s.final_dir.c_str());
+  }
+}
+
+Status run_train(train::TrainOptions options) {
+  install_stop_handlers();
+  options.stop_requested = [] { return g_stop_requested.load(); };
+  auto result = train::run_training(options);
+  if (!result.is_ok()) return with_flag_names(result.status());
+  const train::TrainSummary& s = *result;
   if (!train::Communicator::world().is_root()) return Status::ok();
+  if (s.already_finished) {
+    print_finished(s, options.out_dir);
+    return Status::ok();
+  }
   nlohmann::ordered_json j;
   j["command"] = "train";
   j["steps"] = s.steps;
@@ -126,13 +211,19 @@ void add_train(CLI::App& app) {
   cmd->add_option("--log-every", o->log_every, "Steps per metrics line")->capture_default_str();
   cmd->add_option("--eval-every", o->eval_every, "Steps between evaluations (0 = at the end only)")
       ->capture_default_str();
-  cmd->add_option("--save-every", o->save_every, "Steps between resumable checkpoints (0 = none)")
+  cmd->add_option("--save-every", o->save_every, "Steps between resumable checkpoints (0 = by time only)")
+      ->capture_default_str();
+  cmd->add_option("--save-every-seconds", o->save_every_seconds,
+                  "Also save a resumable checkpoint when this many seconds have passed since the last one "
+                  "(0 = off)")
       ->capture_default_str();
   cmd->add_option("--keep-checkpoints", o->keep_checkpoints, "Resumable checkpoints kept")
       ->capture_default_str();
   cmd->add_option("--best-metric", o->best_metric, "eval_accuracy or eval_loss: which evaluation picks best/")
       ->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue from the newest checkpoint in --out (bit-identical)");
+  cmd->add_flag("--overwrite", o->overwrite,
+                "Start a new run in a non-empty --out, deleting the earlier run's files there");
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--kernels", o->kernels, "auto, avx512, avx2 or generic")->capture_default_str();
   cmd->add_option("--hidden-size", o->hidden_size, "From scratch: override the preset's hidden size");

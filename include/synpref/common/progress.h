@@ -39,4 +39,26 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
+// Progress of a loop with a known number of steps (training). On a terminal (terminal_wanted()):
+// one line redrawn in place, "<label> <step>/<total> [=====     ] <detail> ETA 1m05s". Elsewhere
+// (pipes, CI, nohup, Slurm logs): one plain line per report, so that a log file shows how the run
+// goes. Nothing when disabled.
+class StepProgress {
+ public:
+  // first_step: where the run starts (a resumed run's ETA counts only the steps it ran itself).
+  StepProgress(std::string label, uint64_t total_steps, uint64_t first_step, bool enabled);
+  ~StepProgress();
+  StepProgress(const StepProgress&) = delete;
+  StepProgress& operator=(const StepProgress&) = delete;
+  // `detail`: the loop's own figures, e.g. "loss 0.6931 acc 0.500 lr 2.00e-03".
+  void report(uint64_t step, const std::string& detail);
+
+ private:
+  std::string label_;
+  uint64_t total_, first_;
+  bool enabled_, terminal_;
+  bool drawn_ = false;  // a terminal line is open (needs a newline at the end)
+  std::chrono::steady_clock::time_point start_;
+};
+
 }  // namespace synpref

@@ -23,6 +23,7 @@ enum class StatusCode : int {
   data_error = 5,        // malformed input record or file content
   unsupported = 6,       // valid input using a feature we do not implement
   internal = 7,
+  interrupted = 8,  // stopped on request (SIGINT/SIGTERM) after saving what resumes the work
 };
 
 class [[nodiscard]] Status {

@@ -38,6 +38,15 @@ Status load_hf_weights(const std::string& dir, RewardModel& rm, uint64_t seed, b
 Status save_hf_folder(const std::string& dir, const RewardModel& rm, const std::string& tokenizer_dir,
                       const model::TokenizerFacts* facts = nullptr);
 
+// One file of a checkpoint folder: its name, size and XXH3-128 (recorded in the training state).
+struct FileChecksum {
+  std::string name;
+  uint64_t bytes = 0;
+  Hash128 xxh3;
+};
+// XXH3-128 (seed 0) of a file's bytes, read in chunks; *bytes receives its size.
+Result<Hash128> hash_file(const std::string& path, uint64_t* bytes);
+
 // Everything besides the weights that a resumed run needs.
 struct TrainState {
   uint64_t step = 0;   // optimizer steps done
@@ -50,10 +59,34 @@ struct TrainState {
   uint64_t best_step = 0;
   Hash128 options_fingerprint;        // the options that decide the trajectory; a resume must match
   std::vector<double> log_sums;       // metric sums of the logging interval in progress
+  std::vector<FileChecksum> files;    // every other file of the checkpoint folder, by name
   std::vector<float> adam_m, adam_v;  // (n_trainable) each
 };
 Status save_train_state(const std::string& path, const TrainState& state);
-// `n_trainable` must match the model's (checked).
+// `n_trainable` must match the model's (checked). A state of another format version is refused
+// with what to do.
 Result<TrainState> load_train_state(const std::string& path, size_t n_trainable);
+
+// Resumable checkpoints in a run folder:
+//   checkpoint-<step>/   HF folder (save_hf_folder) + training_state.bin, whose header lists every
+//                        other file of the folder with its size and XXH3-128
+//   latest               the name of the newest complete checkpoint ("checkpoint-<step>\n")
+//
+// save_checkpoint writes checkpoint-<state.step>.tmp/, fsyncs its files and the folder, renames it to
+// checkpoint-<state.step>/, fsyncs the run folder, then points `latest` at it (written atomically,
+// fsynced) and finally removes all but the newest `keep` checkpoints (at least 1; never the one
+// just written). A crash at any moment leaves `latest` naming a complete checkpoint. Fills
+// state.files.
+Status save_checkpoint(const std::string& run_dir, const RewardModel& rm, const std::string& tokenizer_dir,
+                       const model::TokenizerFacts* facts, TrainState& state, uint64_t keep);
+
+// The checkpoint folder `latest` names; not_found when the run folder has none (or names a folder
+// that is gone).
+Result<std::string> latest_checkpoint(const std::string& run_dir);
+
+// Loads checkpoint folder `dir` into `rm` and returns its state. Before any weight is read, the state
+// file is validated and every file it lists is checked against its size and checksum, so a damaged
+// or partly copied checkpoint is refused with the file's name instead of resuming silently.
+Result<TrainState> load_checkpoint(const std::string& dir, RewardModel& rm);
 
 }  // namespace synpref::train

@@ -4,19 +4,33 @@
 // micro-batches whose gradients accumulate; then allreduce, global-norm clipping, AdamW with the
 // schedule's learning rate. Loss = mean over the step's pairs of -log sigmoid(r_c - r_r - margin).
 //
-// Output folder:
+// Output folder (`out_dir`; one run per folder, locked while a run uses it):
+//   train.lock                 flock'ed by the running trainer; holds its pid
 //   metrics.jsonl              one JSON line per logging step ("kind": "train") and evaluation ("eval")
 //   init-model/                the random initial model (from-scratch runs only)
-//   checkpoint-<step>/         HF folder + training_state.bin, every save_every steps (the last
+//   checkpoint-<step>/         HF folder + training_state.bin (checksums of every file), written every
+//                              save_every steps and every save_every_seconds (the last
 //                              keep_checkpoints kept); `latest` names the newest complete one
 //   best/                      HF folder of the best evaluation so far (best_metric)
 //   final/                     HF folder of the trained model
-//   summary.json               what happened (steps, final and best metrics, throughput)
-// Resume (`resume = true`): continues from `latest` bit-identically (same options, data and thread
-// count), truncating metrics.jsonl to the resumed step.
+//   summary.json               what happened (steps, final and best metrics, throughput); written
+//                              last, so its presence marks a finished run
+//
+// A new run refuses a non-empty `out_dir` unless `overwrite` (which deletes what an earlier run
+// wrote there and refuses folders holding anything else). Resume (`resume = true`): continues from
+// `latest` bit-identically (same options, data and thread count), truncating metrics.jsonl to the
+// resumed step; resuming a finished run changes nothing (TrainSummary::already_finished); resuming a
+// folder without a checkpoint is an error.
+//
+// Errors: option errors name TrainOptions fields in backticks (e.g. "`out_dir` is required"); a
+// front end maps them to its own names (the CLI to its flags). A non-finite loss or gradient norm
+// stops the run with an error naming the step; nothing is saved from it. When stop_requested()
+// turns true, the run saves a checkpoint at the end of the current step and returns
+// StatusCode::interrupted ("stopped at step N; rerun with `resume` ...").
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,12 +75,18 @@ struct TrainOptions {
 
   // Logging, evaluation, checkpoints.
   uint64_t log_every = 10;
-  uint64_t eval_every = 0;  // 0 = only at the end (when eval_data is given)
-  uint64_t save_every = 0;  // 0 = no intermediate checkpoints
+  uint64_t eval_every = 0;          // 0 = only at the end (when eval_data is given)
+  uint64_t save_every = 0;          // steps between checkpoints (0 = by time only)
+  double save_every_seconds = 600;  // also save when this long has passed since the last save (0 = off)
   uint64_t keep_checkpoints = 2;
   std::string best_metric = "eval_accuracy";  // eval_accuracy (max) or eval_loss (min)
   bool resume = false;
-  bool progress = true;  // progress line on a terminal (never in CI or pipes)
+  bool overwrite = false;  // a new run may clear an earlier run's out_dir
+  // Progress: a redrawn line on a terminal; elsewhere (pipes, CI, nohup, Slurm) a plain line every
+  // log_every steps on stderr (step, loss, accuracy, lr, tokens/s, ETA). false = silent.
+  bool progress = true;
+  // Polled at every step boundary (e.g. a flag set by a SIGINT/SIGTERM handler); null = never.
+  std::function<bool()> stop_requested;
 
   int threads = 0;
   std::string kernels = "auto";
@@ -86,6 +106,9 @@ struct TrainSummary {
   int world_size = 1;
   std::string final_dir, best_dir, metrics_path;
   int64_t n_params = 0, n_trainable = 0;
+  // A resume found the run finished (summary.json): nothing was changed; steps, pairs, world_size,
+  // final_dir, best_dir and metrics_path come from its summary.json.
+  bool already_finished = false;
 };
 
 Result<TrainSummary> run_training(const TrainOptions& options);
