@@ -559,7 +559,8 @@ Status check_output_path(const std::string& path) {
   if (!fs::exists(folder, ec)) {
     return not_found(path + ": folder " + folder.string() + " does not exist; create it first");
   }
-  if (!fs::is_directory(folder, ec)) return invalid_argument(path + ": " + folder.string() + " is not a folder");
+  if (!fs::is_directory(folder, ec))
+    return invalid_argument(path + ": " + folder.string() + " is not a folder");
   if (::access(folder.c_str(), W_OK) != 0) {
     return io_error(path + ": folder " + folder.string() + " is not writable (" + std::strerror(errno) + ")");
   }

@@ -181,7 +181,8 @@ TEST(CheckOutputPath, RefusesAReadOnlyFolder) {
   if (::geteuid() == 0) GTEST_SKIP() << "root may write into a read-only folder";
   std::string folder = tmp_path("read_only");
   std::filesystem::create_directories(folder);
-  std::filesystem::permissions(folder, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  std::filesystem::permissions(folder,
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
   Status s = io::check_output_path(folder + "/report.json");
   std::filesystem::permissions(folder, std::filesystem::perms::owner_all);
   ASSERT_FALSE(s.is_ok());
