@@ -650,4 +650,25 @@ Status write_text(const std::string& path, std::string_view text) {
   return writer->close();
 }
 
+Status check_output_path(const std::string& path) {
+  if (path.empty()) return invalid_argument("output path is empty");
+  if (path == "-") return Status::ok();
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return invalid_argument(path + ": is a folder; give the path of a file to write");
+  }
+  fs::path folder = fs::path(path).parent_path();
+  if (folder.empty()) folder = ".";
+  if (!fs::exists(folder, ec)) {
+    return not_found(path + ": folder " + folder.string() + " does not exist; create it first");
+  }
+  if (!fs::is_directory(folder, ec))
+    return invalid_argument(path + ": " + folder.string() + " is not a folder");
+  if (::access(folder.c_str(), W_OK) != 0) {
+    return io_error(path + ": folder " + folder.string() + " is not writable (" + std::strerror(errno) + ")");
+  }
+  return Status::ok();
+}
+
 }  // namespace synpref::io

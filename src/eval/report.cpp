@@ -75,7 +75,7 @@ std::string report_json(const ReportInputs& in) {
   const Evaluation& evaluation = *in.evaluation;
   Json j;
   j["synpref_eval_report"] = kReportVersion;
-  j["benchmark"] = std::string(benchmark_name(dataset.benchmark));
+  j["benchmark"] = dataset.benchmark;
   j["model"] = in.source.model;
   Json source;
   source["kind"] = in.source.model_dir.empty() ? "scores_file" : "model";
@@ -163,9 +163,11 @@ Result<ReportSummary> read_report(const std::string& path) {
   ReportSummary out;
   out.path = path;
   try {
-    auto benchmark = parse_benchmark(j.at("benchmark").get<std::string>());
-    if (!benchmark) return data_error(path + ": unknown benchmark " + j.at("benchmark").dump());
-    out.benchmark = *benchmark;
+    out.benchmark = j.at("benchmark").get<std::string>();
+    if (!find_benchmark(out.benchmark)) {
+      return data_error(path + ": unknown benchmark " + j.at("benchmark").dump() + " (this build has " +
+                        benchmark_names() + ")");
+    }
     out.model = j.at("model").get<std::string>();
     const Json& headline = j.at("headline");
     out.headline = headline.at("name").get<std::string>();
@@ -184,21 +186,20 @@ Result<ReportSummary> read_report(const std::string& path) {
 }
 
 Result<std::string> format_table(const std::vector<ReportSummary>& reports, bool breakdown) {
-  const auto& columns = all_benchmarks();
+  const std::vector<BenchmarkInfo> columns = all_benchmarks();
   std::vector<std::string> models;
-  std::map<std::pair<std::string, Benchmark>, const ReportSummary*> cell;
+  std::map<std::pair<std::string, std::string>, const ReportSummary*> cell;
   for (const auto& r : reports) {
     if (std::find(models.begin(), models.end(), r.model) == models.end()) models.push_back(r.model);
     auto [it, inserted] = cell.try_emplace({r.model, r.benchmark}, &r);
     if (!inserted) {
-      return invalid_argument("two reports for model '" + r.model + "' on " +
-                              std::string(benchmark_name(r.benchmark)) + ": " + it->second->path + " and " +
-                              r.path + "; pass one per benchmark");
+      return invalid_argument("two reports for model '" + r.model + "' on " + r.benchmark + ": " +
+                              it->second->path + " and " + r.path + "; pass one per benchmark");
     }
   }
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header = {"Model"};
-  for (Benchmark b : columns) header.emplace_back(benchmark_column(b));
+  for (const BenchmarkInfo& b : columns) header.emplace_back(b.column);
   header.emplace_back("Mean");
   rows.push_back(header);
   bool any_partial = false;
@@ -207,8 +208,8 @@ Result<std::string> format_table(const std::vector<ReportSummary>& reports, bool
     double sum = 0;
     int present = 0;
     bool row_partial = false;
-    for (Benchmark b : columns) {
-      auto it = cell.find({model, b});
+    for (const BenchmarkInfo& b : columns) {
+      auto it = cell.find({model, std::string(b.name)});
       if (it == cell.end() || !std::isfinite(it->second->value)) {
         row.emplace_back("-");
         continue;
@@ -231,14 +232,14 @@ Result<std::string> format_table(const std::vector<ReportSummary>& reports, bool
   if (any_partial) {
     out +=
         "\n* partial: the report misses items or a part of the official total (see its notes), or the mean "
-        "covers fewer than 7 benchmarks or a partial one\n";
+        "covers fewer than " +
+        std::to_string(columns.size()) + " benchmarks or a partial one\n";
   }
   if (breakdown) {
-    for (Benchmark b : columns) {
-      std::vector<std::vector<std::string>> table = {
-          {std::string(benchmark_name(b)), "Model", "Value", "95% CI", "n"}};
+    for (const BenchmarkInfo& b : columns) {
+      std::vector<std::vector<std::string>> table = {{std::string(b.name), "Model", "Value", "95% CI", "n"}};
       for (const auto& model : models) {
-        auto it = cell.find({model, b});
+        auto it = cell.find({model, std::string(b.name)});
         if (it == cell.end()) continue;
         for (const auto& m : it->second->metrics) {
           std::string ci =

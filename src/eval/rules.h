@@ -1,4 +1,5 @@
-// src/eval/rules.h: one Rule per benchmark, evaluated under item weights.
+// src/eval/rules.h: the Rule interface every benchmark's official scoring rule implements, and
+// the small statistics they share.
 //
 // A Rule is built once from the scored items (it precomputes every per-item statistic: the 0/1
 // outcome, RM-Bench's 3x3 indicators, best-of-K expectations, Ties margins) and then evaluates
@@ -7,6 +8,8 @@
 // replicates cheap and guarantees the point estimate and the replicates use the same code.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -48,11 +51,44 @@ class Rule {
   std::vector<std::string> names_;
 };
 
-Result<std::unique_ptr<Rule>> make_rule(Benchmark benchmark, std::span<const ScoredItem> items);
+// ---- Shared statistics ------------------------------------------------------------------------
 
-// Exposed for tests: the expected correctness of the top-scored response among K responses
-// drawn uniformly without replacement from `scores`, ties at the top broken uniformly, for
-// K = 1..scores.size().
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Accumulates a weighted mean.
+struct Mean {
+  double sum = 0, weight = 0;
+  void add(double w, double x) {
+    sum += w * x;
+    weight += w;
+  }
+  double value() const { return weight > 0 ? sum / weight : kNaN; }
+};
+
+// Mean of the non-NaN values; NaN when none.
+double mean_of(std::span<const double> values);
+
+// Indices of items grouped by a key, in first-seen key order.
+struct Groups {
+  std::vector<std::string> keys;
+  std::vector<std::vector<uint32_t>> members;
+  void add(const std::string& key, uint32_t item);
+  int find(const std::string& key) const;  // -1 when absent
+};
+
+// Weighted mean of outcome[i] over `members`; *n (when given) receives the total weight.
+double group_mean(const std::vector<uint32_t>& members, std::span<const double> outcome,
+                  std::span<const double> weights, double* n);
+
+// The expected correctness of the top-scored response among K responses drawn uniformly without
+// replacement from `scores`, ties at the top broken uniformly, for K = 1..scores.size().
 std::vector<double> best_of_k_curve(std::span<const double> scores, std::span<const uint8_t> correct);
+
+// `rule`, or a data_error "no scored item belongs to <what>" when rule->empty().
+template <typename R>
+Result<std::unique_ptr<Rule>> nonempty_rule(std::unique_ptr<R> rule, const char* what) {
+  if (rule->empty()) return data_error(std::string("no scored item belongs to ") + what);
+  return std::unique_ptr<Rule>(std::move(rule));
+}
 
 }  // namespace synpref::eval

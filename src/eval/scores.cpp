@@ -141,7 +141,7 @@ Result<ItemScores> match_scores(const Dataset& dataset, const ScoreTable& table)
     auto it = item_index.find(table.ids[row]);
     if (it == item_index.end()) {
       return data_error(table.path + ": id '" + table.ids[row] + "' (row " + std::to_string(row + 1) +
-                        ") is not an item of the " + std::string(benchmark_name(dataset.benchmark)) +
+                        ") is not an item of the " + dataset.benchmark +
                         " data; is this the right --benchmark and --data?");
     }
     const Item& item = dataset.items[it->second];

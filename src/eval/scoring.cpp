@@ -1,10 +1,12 @@
-// evaluate(): point estimates and seeded percentile-bootstrap intervals over a Rule.
+// evaluate(): point estimates and seeded percentile-bootstrap intervals over the registered
+// benchmark's Rule.
 #include "synpref/eval/scoring.h"
 
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
+#include "eval/registry.h"
 #include "eval/rules.h"
 
 namespace synpref::eval {
@@ -48,7 +50,12 @@ Result<Evaluation> evaluate(const Dataset& dataset, const ItemScores& scores,
     items.push_back({&dataset.items[i], &scores.scores[i]});
   }
   if (items.empty()) return data_error("no item has scores; nothing to evaluate");
-  SP_ASSIGN_OR_RETURN(std::unique_ptr<Rule> rule, make_rule(dataset.benchmark, items));
+  const BenchmarkSpec* spec = find_spec(dataset.benchmark);
+  if (spec == nullptr) {
+    return invalid_argument("dataset benchmark '" + dataset.benchmark +
+                            "' is not one of: " + benchmark_names());
+  }
+  SP_ASSIGN_OR_RETURN(std::unique_ptr<Rule> rule, spec->make_rule(items));
 
   const size_t n_items = items.size();
   const size_t n_metrics = rule->names().size();

@@ -115,6 +115,7 @@ def load(benchmark, path, llmbar=False):
                               "responses": r["chosen"] + r["rejected"]})
             elif benchmark == "judgebench":
                 items.append({"id": r["pair_id"], "subset": r["source"], "label": r["label"],
+                              "response_model": r.get("response_model"),
                               "responses": [r["response_A"], r["response_B"]]})
             else:
                 raise SystemExit("unknown benchmark " + benchmark)
@@ -127,7 +128,7 @@ EXAMPLE_COUNTS = {
     "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28, "mt-bench-med": 40,
     "mt-bench-hard": 37, "math-prm": 984, "refusals-dangerous": 100, "refusals-offensive": 100, "llmbar-natural": 100,
     "llmbar-adver-neighbor": 134, "llmbar-adver-GPTInst": 92, "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46,
-    "xstest-should-refuse": 250, "xstest-should-respond": 154, "donotanswer": 136, "hep-cpp": 164, "hep-go": 164,
+    "xstest-should-refuse": 154, "xstest-should-respond": 250, "donotanswer": 136, "hep-cpp": 164, "hep-go": 164,
     "hep-java": 164, "hep-js": 164, "hep-python": 164, "hep-rust": 164,
 }
 SUBSET_MAPPING = {
@@ -417,7 +418,8 @@ def score_judgebench(items, scores):
         # utils/judges.py reward-model judges: 'A>B' if score1 > score2 else 'B>A', in both orders.
         j1 = {"decision": "A>B" if s[0] > s[1] else "B>A"}
         j2 = {"decision": "A>B" if s[1] > s[0] else "B>A"}
-        pairs.append({"source": item["subset"], "label": item["label"], "judgments": [j1, j2]})
+        pairs.append({"source": item["subset"], "label": item["label"], "response_model": item["response_model"],
+                      "judgments": [j1, j2]})
     out = {}
     per, per_single = [], []
     for source in ["mmlu-pro", "livebench-reasoning", "livebench-math", "livecodebench"]:
@@ -428,6 +430,10 @@ def score_judgebench(items, scores):
         per.append(out["category/" + source])
         per_single.append(compute_final_metrics(pairs, False, fn))
     out["micro_accuracy"] = compute_final_metrics(pairs, True)
+    # The paper/leaderboard number: run_judge.py's "Overall" on the GPT-4o response file.
+    paper = lambda x: x["response_model"] == "gpt-4o-2024-05-13"
+    if any(paper(p) for p in pairs):
+        out["paper_accuracy"] = compute_final_metrics(pairs, True, paper)
     out["macro_accuracy"] = float(np.mean(per))
     out["single_game/micro_accuracy"] = compute_final_metrics(pairs, False)
     out["single_game/macro_accuracy"] = float(np.mean(per_single))

@@ -75,19 +75,26 @@ class EvalCli : public ::testing::Test {
 
 const std::string kShared = "../shared/data";
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 TEST_F(EvalCli, AllSevenAgainstTheIndependentReference) {
   for (const char* function : {"length", "mod5"}) {  // mod5 makes many equal scores: every tie rule
     check("judgebench", kShared + "/judgebench", function);
     check("rm-bench", kShared + "/rm-bench/data", function);
     check("rmb", kShared + "/rmb", function);
     check("rewardbench", kShared + "/llmbar", function, "--llmbar");
-    check("rewardbench2", "tests/data/eval/rewardbench2", function);
-    check("ppe-preference", "tests/data/eval/ppe_preference", function);
-    check("ppe-correctness", "tests/data/eval/ppe_correctness", function);
+    check("rewardbench2", "tests/fixtures/eval/rewardbench2", function);
+    check("ppe-preference", "tests/fixtures/eval/ppe_preference", function);
+    check("ppe-correctness", "tests/fixtures/eval/ppe_correctness", function);
   }
   // The crafted RewardBench v1 files cover all four sections and the prior sets; in the table the
   // length model's RewardBench cell comes from them (one report per model and benchmark).
-  check("rewardbench", "tests/data/eval/rewardbench", "length", "", "_crafted");
+  check("rewardbench", "tests/fixtures/eval/rewardbench", "length", "", "_crafted");
   std::string table_reports;
   for (const auto& r : reports_) {
     if (r.find("rewardbench_length.report") != std::string::npos) continue;
@@ -144,11 +151,63 @@ TEST_F(EvalCli, RefusesNaNScoresAndMissingItems) {
   EXPECT_NE(unknown.output.find("rewardbench2"), std::string::npos) << unknown.output;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+TEST_F(EvalCli, OutputPathsAreCheckedBeforeLoadingOrScoring) {
+  std::string bin = std::string(SYNPREF_BINARY) + " eval --benchmark judgebench";
+  std::string data = kShared + "/judgebench";
+  // The model folder does not exist either: the --out error must come first, before any loading.
+  Proc missing_folder = run(bin + " --data " + quote(data) + " --model " + quote(path("no-model")) +
+                            " --out " + quote(path("no_such_folder/report.json")));
+  EXPECT_EQ(missing_folder.rc, 3) << missing_folder.output;
+  EXPECT_NE(missing_folder.output.find("--out " + path("no_such_folder/report.json") + ": folder"),
+            std::string::npos)
+      << missing_folder.output;
+  EXPECT_NE(missing_folder.output.find("does not exist"), std::string::npos) << missing_folder.output;
+
+  Proc dump_folder = run(bin + " --data " + quote(data) + " --model " + quote(path("no-model")) +
+                         " --dump-scores " + quote(dir_.string()));
+  EXPECT_EQ(dump_folder.rc, 2) << dump_folder.output;
+  EXPECT_NE(dump_folder.output.find("--dump-scores " + dir_.string() + ": is a folder"), std::string::npos)
+      << dump_folder.output;
+
+  // An output that is an input: the scores file would be overwritten by the report.
+  std::string scores = path("jb.scores.jsonl");
+  Proc made = run("/usr/bin/python3 tests/eval/reference_scoring.py scores --benchmark judgebench --data " +
+                  quote(data) + " --out " + quote(scores));
+  ASSERT_EQ(made.rc, 0) << made.output;
+  std::string before = read_file(scores);
+  Proc clobber =
+      run(bin + " --data " + quote(data) + " --scores " + quote(scores) + " --out " + quote(scores));
+  EXPECT_EQ(clobber.rc, 2) << clobber.output;
+  EXPECT_NE(clobber.output.find("would overwrite --scores"), std::string::npos) << clobber.output;
+  EXPECT_EQ(read_file(scores), before);
+
+  // A report inside the --data folder would be read back as data by the next run.
+  fs::create_directories(path("data_copy"));
+  fs::copy_file(data + "/data/dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl",
+                path("data_copy/gpt4o.jsonl"));
+  Proc inside = run(bin + " --data " + quote(path("data_copy")) + " --scores " + quote(scores) +
+                    " --allow-missing --out " + quote(path("data_copy/report.json")));
+  EXPECT_EQ(inside.rc, 2) << inside.output;
+  EXPECT_NE(inside.output.find("is inside, --data"), std::string::npos) << inside.output;
+  EXPECT_FALSE(fs::exists(path("data_copy/report.json")));
+}
+
+TEST_F(EvalCli, JudgeBenchReportNamesThePaperFigure) {
+  std::string data = kShared + "/judgebench";
+  std::string scores = path("jb.scores.jsonl"), report = path("jb.report.json");
+  Proc made = run("/usr/bin/python3 tests/eval/reference_scoring.py scores --benchmark judgebench --data " +
+                  quote(data) + " --out " + quote(scores));
+  ASSERT_EQ(made.rc, 0) << made.output;
+  Proc eval = run(std::string(SYNPREF_BINARY) + " eval --benchmark judgebench --data " + quote(data) +
+                  " --scores " + quote(scores) + " --bootstrap 0 --out " + quote(report));
+  ASSERT_EQ(eval.rc, 0) << eval.output;
+  std::string text = read_file(report);
+  // The released data: 350 GPT-4o pairs (the paper and leaderboard set) of 620.
+  EXPECT_NE(text.find("\"name\": \"paper_accuracy\""), std::string::npos);
+  EXPECT_NE(text.find("the micro-average over the 350 pairs with response_model gpt-4o-2024-05-13"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Skywork-Reward-V2 paper's JudgeBench figure"), std::string::npos) << text;
 }
 
 TEST_F(EvalCli, ModelPathEndToEnd) {

@@ -17,9 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kShared = "../shared/data";
-const std::string kCrafted = "tests/data/eval";
+const std::string kCrafted = "tests/fixtures/eval";
 
-Dataset load_ok(Benchmark b, const std::string& path, LoadOptions options = {}) {
+Dataset load_ok(const std::string& b, const std::string& path, LoadOptions options = {}) {
   auto result = load_benchmark(b, path, options);
   EXPECT_TRUE(result.is_ok()) << result.status().message();
   return result.is_ok() ? std::move(result).value() : Dataset{};
@@ -43,7 +43,7 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 }
 
 TEST(RealData, JudgeBench) {
-  Dataset d = load_ok(Benchmark::judgebench, kShared + "/judgebench");
+  Dataset d = load_ok("judgebench", kShared + "/judgebench");
   ASSERT_EQ(d.items.size(), 620u);
   ASSERT_EQ(d.files.size(), 2u);
   EXPECT_EQ(d.files[0].n_items, 270u);  // claude-3-5-sonnet sorts before gpt-4o
@@ -71,7 +71,7 @@ TEST(RealData, JudgeBench) {
 }
 
 TEST(RealData, RmBenchFourFiles) {
-  Dataset d = load_ok(Benchmark::rm_bench, kShared + "/rm-bench/data");
+  Dataset d = load_ok("rm-bench", kShared + "/rm-bench/data");
   ASSERT_EQ(d.files.size(), 4u);
   ASSERT_EQ(d.items.size(), 798u);
   auto subsets = count_subsets(d);
@@ -95,7 +95,7 @@ TEST(RealData, RmBenchFourFiles) {
 }
 
 TEST(RealData, RmbWalkedRecursively) {
-  Dataset d = load_ok(Benchmark::rmb, kShared + "/rmb");
+  Dataset d = load_ok("rmb", kShared + "/rmb");
   ASSERT_EQ(d.items.size(), 4412u);
   ASSERT_EQ(d.files.size(), 21u);
   auto subsets = count_subsets(d);
@@ -120,7 +120,7 @@ TEST(RealData, RmbWalkedRecursively) {
 TEST(RealData, LlmbarAsRewardBenchSubsets) {
   LoadOptions options;
   options.llmbar = true;
-  Dataset d = load_ok(Benchmark::rewardbench, kShared + "/llmbar", options);
+  Dataset d = load_ok("rewardbench", kShared + "/llmbar", options);
   ASSERT_EQ(d.items.size(), 419u);
   ASSERT_EQ(d.files.size(), 5u);  // Processed/ is skipped
   auto subsets = count_subsets(d);
@@ -138,15 +138,14 @@ TEST(RealData, LlmbarAsRewardBenchSubsets) {
 }
 
 TEST(RealData, LlmbarNeedsTheFlag) {
-  auto result =
-      load_benchmark(Benchmark::rewardbench, kShared + "/llmbar/Dataset/LLMBar/Natural/dataset.json");
+  auto result = load_benchmark("rewardbench", kShared + "/llmbar/Dataset/LLMBar/Natural/dataset.json");
   ASSERT_FALSE(result.is_ok());
   EXPECT_NE(result.status().message().find("--llmbar"), std::string::npos);
   EXPECT_NE(result.status().message().find("dataset.json: record 1"), std::string::npos);
 }
 
 TEST(CraftedData, RewardBenchV1AndPrefSets) {
-  Dataset d = load_ok(Benchmark::rewardbench, kCrafted + "/rewardbench");
+  Dataset d = load_ok("rewardbench", kCrafted + "/rewardbench");
   ASSERT_EQ(d.items.size(), 26u);
   const Item* item = find_item(d, "1000");  // integer id in the file
   ASSERT_NE(item, nullptr);
@@ -161,7 +160,7 @@ TEST(CraftedData, RewardBenchV1AndPrefSets) {
 }
 
 TEST(CraftedData, RewardBench2) {
-  Dataset d = load_ok(Benchmark::rewardbench2, kCrafted + "/rewardbench2");
+  Dataset d = load_ok("rewardbench2", kCrafted + "/rewardbench2");
   ASSERT_EQ(d.items.size(), 15u);
   const Item* tied = find_item(d, "tied:0");
   ASSERT_NE(tied, nullptr);
@@ -173,7 +172,7 @@ TEST(CraftedData, RewardBench2) {
 }
 
 TEST(CraftedData, PpePreferenceExcludesTies) {
-  Dataset d = load_ok(Benchmark::ppe_preference, kCrafted + "/ppe_preference");
+  Dataset d = load_ok("ppe-preference", kCrafted + "/ppe_preference");
   EXPECT_EQ(d.items.size(), 10u);
   EXPECT_EQ(d.n_excluded, 2u);
   EXPECT_NE(d.excluded_reason.find("tie"), std::string::npos);
@@ -185,7 +184,7 @@ TEST(CraftedData, PpePreferenceExcludesTies) {
 }
 
 TEST(CraftedData, PpeCorrectnessThirtyTwoResponses) {
-  Dataset d = load_ok(Benchmark::ppe_correctness, kCrafted + "/ppe_correctness");
+  Dataset d = load_ok("ppe-correctness", kCrafted + "/ppe_correctness");
   ASSERT_EQ(d.items.size(), 9u);
   auto subsets = count_subsets(d);
   EXPECT_EQ(subsets["mmlu_pro"], 6u);
@@ -211,7 +210,7 @@ class HostileInput : public ::testing::Test {
     std::ofstream(path) << text;
     return path;
   }
-  std::string error(Benchmark b, const std::string& path) {
+  std::string error(const std::string& b, const std::string& path) {
     auto result = load_benchmark(b, path);
     EXPECT_FALSE(result.is_ok());
     return result.is_ok() ? "" : result.status().message();
@@ -226,7 +225,7 @@ TEST_F(HostileInput, MissingFieldNamesFileLineAndField) {
             "\"response_B\": \"y\", \"label\": \"A>B\"}\n"
             "{\"pair_id\": \"b\", \"source\": \"livecodebench\", \"question\": \"q\", \"response_A\": \"x\", "
             "\"label\": \"A>B\"}\n");
-  std::string message = error(Benchmark::judgebench, path);
+  std::string message = error("judgebench", path);
   EXPECT_NE(message.find("jb.jsonl:2"), std::string::npos) << message;
   EXPECT_NE(message.find("'response_B'"), std::string::npos) << message;
 }
@@ -235,7 +234,7 @@ TEST_F(HostileInput, DuplicateIdsAreRefused) {
   std::string record =
       "{\"pair_id\": \"same\", \"source\": \"livecodebench\", \"question\": \"q\", \"response_A\": \"x\", "
       "\"response_B\": \"y\", \"label\": \"B>A\"}\n";
-  std::string message = error(Benchmark::judgebench, write("dup.jsonl", record + "\n" + record));
+  std::string message = error("judgebench", write("dup.jsonl", record + "\n" + record));
   EXPECT_NE(message.find("duplicate item id 'same'"), std::string::npos) << message;
   EXPECT_NE(message.find("dup.jsonl:3"), std::string::npos) << message;  // blank line 2 skipped
   EXPECT_NE(message.find("first at"), std::string::npos) << message;
@@ -245,44 +244,40 @@ TEST_F(HostileInput, BadLabelsAndShapes) {
   std::string jb =
       "{\"pair_id\": \"a\", \"source\": \"s\", \"question\": \"q\", \"response_A\": \"x\", \"response_B\": "
       "\"y\", \"label\": \"A=B\"}\n";
-  EXPECT_NE(error(Benchmark::judgebench, write("l.jsonl", jb)).find("\"A>B\" or \"B>A\""), std::string::npos);
+  EXPECT_NE(error("judgebench", write("l.jsonl", jb)).find("\"A>B\" or \"B>A\""), std::string::npos);
   std::string rb2 =
       "{\"id\": \"1\", \"prompt\": \"p\", \"chosen\": [\"a\"], \"rejected\": [\"b\", \"c\"], "
       "\"num_correct\": 2, \"subset\": \"Math\"}\n";
-  EXPECT_NE(error(Benchmark::rewardbench2, write("r.jsonl", rb2)).find("num_correct is 2"),
-            std::string::npos);
+  EXPECT_NE(error("rewardbench2", write("r.jsonl", rb2)).find("num_correct is 2"), std::string::npos);
   std::string ties =
       "{\"id\": \"5\", \"prompt\": \"p\", \"chosen\": [\"a\", \"b\"], \"rejected\": [\"c\"], "
       "\"num_correct\": 2, \"subset\": \"Ties\"}\n";
-  EXPECT_NE(error(Benchmark::rewardbench2, write("t.jsonl", ties)).find("'ref:<n>' or 'tied:<n>'"),
-            std::string::npos);
+  EXPECT_NE(error("rewardbench2", write("t.jsonl", ties)).find("'ref:<n>' or 'tied:<n>'"), std::string::npos);
   std::string rmbench =
       "[{\"id\": 1, \"prompt\": \"p\", \"chosen\": [\"a\", \"b\"], \"rejected\": [\"c\", \"d\", \"e\"]}]";
-  std::string m = error(Benchmark::rm_bench, write("chat_filtered.json", rmbench));
+  std::string m = error("rm-bench", write("chat_filtered.json", rmbench));
   EXPECT_NE(m.find("chat_filtered.json: record 1"), std::string::npos) << m;
   EXPECT_NE(m.find("3 responses"), std::string::npos) << m;
   std::string ppe =
       "{\"question_id\": \"q\", \"prompt\": \"p\", \"response_1\": \"a\", \"response_2\": \"b\", "
       "\"winner\": \"model_c\"}\n";
-  EXPECT_NE(error(Benchmark::ppe_preference, write("p.jsonl", ppe)).find("model_c"), std::string::npos);
+  EXPECT_NE(error("ppe-preference", write("p.jsonl", ppe)).find("model_c"), std::string::npos);
 }
 
 TEST_F(HostileInput, BrokenFiles) {
-  EXPECT_NE(error(Benchmark::judgebench, write("empty.jsonl", "\n\n")).find("empty"), std::string::npos);
-  EXPECT_NE(
-      error(Benchmark::judgebench, write("trunc.jsonl", "{\"pair_id\": \"a\", \"sour")).find("trunc.jsonl:1"),
-      std::string::npos);
-  EXPECT_NE(error(Benchmark::rm_bench, write("arr.json", "[1, 2]")).find("expected a JSON object"),
+  EXPECT_NE(error("judgebench", write("empty.jsonl", "\n\n")).find("empty"), std::string::npos);
+  EXPECT_NE(error("judgebench", write("trunc.jsonl", "{\"pair_id\": \"a\", \"sour")).find("trunc.jsonl:1"),
             std::string::npos);
+  EXPECT_NE(error("rm-bench", write("arr.json", "[1, 2]")).find("expected a JSON object"), std::string::npos);
   std::string truncated =
-      error(Benchmark::rmb, write("bad.json", "[{\"pair_uid\": \"1\", \"conversation_input\": \"x\"}"));
+      error("rmb", write("bad.json", "[{\"pair_uid\": \"1\", \"conversation_input\": \"x\"}"));
   EXPECT_NE(truncated.find("bad.json: not valid JSON"), std::string::npos) << truncated;
   fs::create_directories(dir_ / "nothing");
-  EXPECT_NE(error(Benchmark::rmb, (dir_ / "nothing").string()).find("no .json or .jsonl"), std::string::npos);
-  EXPECT_NE(error(Benchmark::rmb, (dir_ / "absent").string()).find("no such file"), std::string::npos);
+  EXPECT_NE(error("rmb", (dir_ / "nothing").string()).find("no .json or .jsonl"), std::string::npos);
+  EXPECT_NE(error("rmb", (dir_ / "absent").string()).find("no such file"), std::string::npos);
   // Invalid UTF-8 inside a string is refused by the JSON parser.
   std::string bad_utf8 = "{\"pair_id\": \"a\xff\", \"source\": \"s\"}\n";
-  EXPECT_NE(error(Benchmark::judgebench, write("u.jsonl", bad_utf8)).find("u.jsonl:1"), std::string::npos);
+  EXPECT_NE(error("judgebench", write("u.jsonl", bad_utf8)).find("u.jsonl:1"), std::string::npos);
 }
 
 TEST_F(HostileInput, RmbWithoutGoalIsRefused) {
@@ -290,8 +285,7 @@ TEST_F(HostileInput, RmbWithoutGoalIsRefused) {
       "[{\"pair_uid\": \"1\", \"conversation_input\": [{\"role\": \"user\", \"content\": \"hi\"}], "
       "\"chosen\": {\"llm_name\": \"a\", \"answer\": \"x\"}, \"reject\": {\"llm_name\": \"b\", \"answer\": "
       "\"y\"}, \"category_path\": \"Pairwise_set/Other/S1\"}]";
-  EXPECT_NE(error(Benchmark::rmb, write("S1.json", rec)).find("Helpfulness from Harmlessness"),
-            std::string::npos);
+  EXPECT_NE(error("rmb", write("S1.json", rec)).find("Helpfulness from Harmlessness"), std::string::npos);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 //   synpref eval table REPORT... [--breakdown]
 //
 // Rules, tie policies, response orders and the report format: docs/EVAL.md.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -91,13 +92,44 @@ Result<eval::ItemScores> score_with_model(const EvalArgs& args, const eval::Data
   return out;
 }
 
+// True when `path` is `input` or lies inside the folder `input` (after resolving . and links).
+bool same_or_inside(const std::string& path, const std::string& input) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path out = fs::weakly_canonical(path, ec);
+  fs::path in = fs::weakly_canonical(input, ec);
+  if (ec || in.empty()) return false;
+  auto [in_end, out_it] = std::mismatch(in.begin(), in.end(), out.begin(), out.end());
+  return in_end == in.end();
+}
+
+// Every output must be writable and must not clobber an input (a report inside the --data folder
+// would also be read as data next time). Checked before any loading or scoring.
+Status check_outputs(const EvalArgs& args) {
+  std::vector<std::pair<std::string, std::string>> outputs;  // (flag, path)
+  if (!args.out.empty()) outputs.emplace_back("--out", args.out);
+  if (!args.dump_scores.empty()) outputs.emplace_back("--dump-scores", args.dump_scores);
+  for (const auto& [flag, path] : outputs) {
+    if (Status s = io::check_output_path(path); !s.is_ok()) return Status(s.code(), flag + " " + s.message());
+    if (path == "-") continue;
+    if (same_or_inside(path, args.data)) {
+      return invalid_argument(flag + " " + path + " is, or is inside, --data " + args.data +
+                              "; write reports and dumps outside the benchmark's files");
+    }
+    if (!args.scores.empty() && same_or_inside(path, args.scores)) {
+      return invalid_argument(flag + " " + path + " would overwrite --scores " + args.scores);
+    }
+  }
+  if (outputs.size() == 2 && outputs[0].second != "-" &&
+      same_or_inside(outputs[0].second, outputs[1].second)) {
+    return invalid_argument("--out and --dump-scores are the same file: " + args.out);
+  }
+  return Status::ok();
+}
+
 Status run_eval(const EvalArgs& args) {
-  auto benchmark = eval::parse_benchmark(args.benchmark);
-  if (!benchmark) {
-    std::string names;
-    for (auto b : eval::all_benchmarks())
-      names += std::string(names.empty() ? "" : ", ") + std::string(eval::benchmark_name(b));
-    return invalid_argument("--benchmark '" + args.benchmark + "' is not one of: " + names);
+  if (!eval::find_benchmark(args.benchmark)) {
+    return invalid_argument("--benchmark '" + args.benchmark + "' is not one of: " + eval::benchmark_names());
   }
   if (args.data.empty()) return invalid_argument("--data PATH is required (the benchmark's released files)");
   if (args.scores.empty() == args.model_dir.empty()) {
@@ -105,9 +137,10 @@ Status run_eval(const EvalArgs& args) {
         "give exactly one of --model DIR (score with the engine) or --scores FILE (JSON lines "
         "{\"id\": ..., \"scores\": [...]}, docs/EVAL.md)");
   }
+  SP_RETURN_IF_ERROR(check_outputs(args));
   eval::LoadOptions load_options;
   load_options.llmbar = args.llmbar;
-  SP_ASSIGN_OR_RETURN(eval::Dataset dataset, eval::load_benchmark(*benchmark, args.data, load_options));
+  SP_ASSIGN_OR_RETURN(eval::Dataset dataset, eval::load_benchmark(args.benchmark, args.data, load_options));
   eval::ItemScores scores;
   if (!args.scores.empty()) {
     SP_ASSIGN_OR_RETURN(eval::ScoreTable table, eval::read_scores(args.scores));
@@ -164,9 +197,8 @@ Status run_eval(const EvalArgs& args) {
     return Status::ok();
   }
   const eval::Metric* headline = eval::find_metric(evaluation, evaluation.headline);
-  std::printf("%s  model=%s  items=%llu%s\n", std::string(eval::benchmark_name(dataset.benchmark)).c_str(),
-              source.model.c_str(), static_cast<unsigned long long>(evaluation.n_items),
-              evaluation.partial ? "  (partial)" : "");
+  std::printf("%s  model=%s  items=%llu%s\n", dataset.benchmark.c_str(), source.model.c_str(),
+              static_cast<unsigned long long>(evaluation.n_items), evaluation.partial ? "  (partial)" : "");
   std::printf("%s = %s  (%.0f%% CI %s .. %s)\n", headline->name.c_str(), pct(headline->value).c_str(),
               100 * args.confidence, pct(headline->ci_low).c_str(), pct(headline->ci_high).c_str());
   for (const auto& m : evaluation.metrics) {
@@ -194,10 +226,7 @@ void add_eval(CLI::App& app) {
   auto eval_args = std::make_shared<EvalArgs>();
   auto table_args = std::make_shared<TableArgs>();
   auto* cmd = app.add_subcommand("eval", "Score a reward model on a benchmark with its official rule");
-  std::string names;
-  for (auto b : eval::all_benchmarks())
-    names += std::string(names.empty() ? "" : ", ") + std::string(eval::benchmark_name(b));
-  cmd->add_option("--benchmark", eval_args->benchmark, "One of: " + names);
+  cmd->add_option("--benchmark", eval_args->benchmark, "One of: " + eval::benchmark_names());
   cmd->add_option("--data", eval_args->data, "The benchmark's released file or folder (walked recursively)");
   cmd->add_option(
       "--scores", eval_args->scores,

@@ -126,4 +126,11 @@ Status check_not_an_input(const std::string& output, const std::vector<std::stri
 // from the extension).
 Status write_text(const std::string& path, std::string_view text);
 
+// Checks, without writing anything, that an output file can be created at `path`: its folder
+// ("." when none) exists, is a folder and is writable, and `path` is not a folder. "-" (stdout)
+// is fine. Call it for every output before long work, so a typo fails in a second, not after
+// hours of scoring. Errors: invalid_argument (empty path, a folder), not_found (no such folder),
+// io_error (not writable), each naming the path.
+Status check_output_path(const std::string& path);
+
 }  // namespace synpref::io

@@ -1,4 +1,8 @@
-// synpref/eval/benchmark.h: the seven reward-model benchmarks, loaded from their released files.
+// synpref/eval/benchmark.h: the reward-model benchmarks, loaded from their released files.
+//
+// Benchmarks are registered, not hard-coded: each lives in one file src/eval/benchmarks/<name>.cpp
+// holding its loader and its official scoring rule, and registers itself with one line
+// (SYNPREF_BENCHMARK, src/eval/registry.h). This header names them by their CLI name.
 //
 // Every loader reads a benchmark's own published format and field names (JSON array or JSON
 // lines; a folder is walked recursively in sorted path order) and turns each record into an Item:
@@ -31,24 +35,18 @@
 
 namespace synpref::eval {
 
-enum class Benchmark : uint8_t {
-  rewardbench,
-  rewardbench2,
-  ppe_preference,
-  ppe_correctness,
-  rmb,
-  rm_bench,
-  judgebench,
+// A registered benchmark, as users see it.
+struct BenchmarkInfo {
+  std::string_view name;    // CLI and report name: "rewardbench", "ppe-preference", ...
+  std::string_view column;  // Table-1 column header: "RB v1", "PPE Pref", ...
 };
-inline constexpr int kNumBenchmarks = 7;
 
-// The CLI name ("rewardbench", "ppe-preference", ...).
-std::string_view benchmark_name(Benchmark benchmark);
-// The Table-1 column header ("RB v1", "PPE Pref", ...).
-std::string_view benchmark_column(Benchmark benchmark);
-std::optional<Benchmark> parse_benchmark(std::string_view name);
-// All seven in Table-1 column order.
-const std::vector<Benchmark>& all_benchmarks();
+// Every registered benchmark, in Table-1 column order.
+std::vector<BenchmarkInfo> all_benchmarks();
+// The benchmark registered as `name`, or nullopt.
+std::optional<BenchmarkInfo> find_benchmark(std::string_view name);
+// The registered names in Table-1 order, comma-separated (for messages).
+std::string benchmark_names();
 
 // One benchmark item. Which fields carry the label depends on the benchmark (see the table at
 // the top of this file): chosen-first layouts use n_chosen, JudgeBench and PPE preference use
@@ -80,7 +78,7 @@ struct DataFile {
 };
 
 struct Dataset {
-  Benchmark benchmark = Benchmark::rewardbench;
+  std::string benchmark;    // the registered name (BenchmarkInfo::name)
   std::vector<Item> items;  // in load order: files in sorted path order, records in file order
   std::vector<DataFile> files;
   // Records read but not turned into items, with the reason (PPE preference ties, which the
@@ -97,7 +95,9 @@ struct LoadOptions {
 };
 
 // Loads `path` (a file, or a folder walked recursively for *.json / *.jsonl, plain or
-// compressed) as `benchmark`. Errors name the file, the record or line, and the field.
-Result<Dataset> load_benchmark(Benchmark benchmark, const std::string& path, const LoadOptions& options = {});
+// compressed) as the benchmark registered as `benchmark`. Errors name the file, the record or
+// line, and the field; an unregistered name is an invalid_argument error listing the names.
+Result<Dataset> load_benchmark(std::string_view benchmark, const std::string& path,
+                               const LoadOptions& options = {});
 
 }  // namespace synpref::eval

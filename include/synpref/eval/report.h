@@ -53,7 +53,7 @@ std::string report_json(const ReportInputs& inputs);
 struct ReportSummary {
   std::string path;
   std::string model;
-  Benchmark benchmark = Benchmark::rewardbench;
+  std::string benchmark;  // the registered name
   std::string headline;
   double value = 0, ci_low = 0, ci_high = 0;
   std::vector<Metric> metrics;
@@ -62,7 +62,7 @@ struct ReportSummary {
 
 Result<ReportSummary> read_report(const std::string& path);
 
-// Table 1: one row per model (first-seen order), the seven benchmark columns in
+// Table 1: one row per model (first-seen order), one column per registered benchmark in
 // all_benchmarks() order and their mean, values x100 with one decimal. A missing cell is "-";
 // the mean then covers the present columns and is marked with '*'. A partial report's cell is
 // marked with '*' too. With `breakdown`, each benchmark's metrics follow as a second table.

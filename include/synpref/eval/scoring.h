@@ -1,5 +1,6 @@
 // synpref/eval/scoring.h: each benchmark's official scoring rule, with bootstrap intervals.
 //
+// evaluate() runs the rule registered with the dataset's benchmark (src/eval/benchmarks/<name>.cpp).
 // The rules reproduce the benchmarks' own code (sources and every tie rule in docs/EVAL.md):
 //   rewardbench     correct iff chosen > rejected; subset accuracy; sections = EXAMPLE_COUNTS-
 //                   weighted means over SUBSET_MAPPING; score = weights 2,2,2,2 (+1 prior sets)
@@ -10,7 +11,9 @@
 //   rmb             pairwise chosen > reject; BoN bon_best > every loser; overall = mean of four
 //   rm-bench        3x3 matrix chosen[i] > rejected[j]; hard/normal/easy; mean of domains
 //   judgebench      official two-game RM path (equal scores: inconsistent, not correct);
-//                   macro over the four source categories (headline) and micro over pairs
+//                   paper_accuracy = the JudgeBench paper/leaderboard figure (micro over the 350
+//                   GPT-4o pairs); macro_accuracy (headline) = the Skywork-Reward-V2 paper's
+//                   figure (mean of the four source categories); micro over all loaded pairs
 //
 // Confidence intervals: percentile bootstrap. Each replicate redraws items with replacement
 // inside each subset (so every subset keeps its size and section weights stay defined); items
@@ -41,8 +44,8 @@ struct Curve {
 };
 
 struct Evaluation {
-  Benchmark benchmark = Benchmark::rewardbench;
-  std::string headline;  // name of the Table-1 metric in `metrics`
+  std::string benchmark;  // the registered name
+  std::string headline;   // name of the Table-1 metric in `metrics`
   std::vector<Metric> metrics;
   std::vector<Curve> curves;
   std::string tie_policy;          // one paragraph, as in docs/EVAL.md
