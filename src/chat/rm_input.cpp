@@ -30,19 +30,29 @@ Result<RmInputBuilder> RmInputBuilder::create(tokenizer::Tokenizer tokenizer, Rm
 }
 
 Result<std::string> RmInputBuilder::render(const std::vector<data::Turn>& conversation) const {
-  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  std::vector<Value> messages;
+  messages.reserve(conversation.size());
   for (const auto& turn : conversation) {
-    messages.push_back({{"role", std::string(data::role_name(turn.role))}, {"content", turn.content}});
+    messages.push_back(
+        Value::dict({{Value::string("role"), Value::string(std::string(data::role_name(turn.role)))},
+                     {Value::string("content"), Value::string(turn.content)}}));
+  }
+  // Special tokens the templates read, as transformers passes them; options_.extra may override
+  // them (a later equal key replaces the value).
+  std::vector<std::pair<Value, Value>> extra = {
+      {Value::string("bos_token"), Value::string(tokenizer_.bos_token())},
+      {Value::string("eos_token"), Value::string(tokenizer_.eos_token())},
+      {Value::string("pad_token"), Value::string(tokenizer_.pad_token())}};
+  if (!options_.extra.empty()) {
+    SP_ASSIGN_OR_RETURN(Value user_extra, Value::parse_json(options_.extra.dump()));
+    if (!user_extra.is_dict()) return invalid_argument("extra chat template variables must be a JSON object");
+    for (const auto& entry : user_extra.entries()) extra.push_back(entry);
   }
   ChatTemplateArgs args;
   args.add_generation_prompt = false;
-  args.extra = options_.extra;
-  // Special tokens the templates read, as transformers passes them.
-  if (!args.extra.contains("bos_token")) args.extra["bos_token"] = tokenizer_.bos_token();
-  if (!args.extra.contains("eos_token")) args.extra["eos_token"] = tokenizer_.eos_token();
-  if (!args.extra.contains("pad_token")) args.extra["pad_token"] = tokenizer_.pad_token();
+  args.extra = Value::dict(std::move(extra));
   args.options.now = options_.date;
-  return apply_chat_template(template_, messages, args);
+  return apply_chat_template(template_, Value::list(std::move(messages)), args);
 }
 
 Result<std::vector<int32_t>> RmInputBuilder::encode(const std::vector<data::Turn>& conversation) const {

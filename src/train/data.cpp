@@ -1,4 +1,5 @@
 // Pair sets, data order and token-budget batching (see data.h).
+#include "synpref/common/threads.h"
 #include "synpref/train/data.h"
 
 #include <algorithm>
@@ -71,6 +72,7 @@ Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const std::st
 Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const tokenizer::Tokenizer& tok,
                            const PairLoadOptions& options, const std::string& rejects_path,
                            PairLoadReport* report) {
+  SP_RETURN_IF_ERROR(check_threads(options.n_threads, "n_threads"));
   *report = PairLoadReport{};
   PairSet pairs;
   std::vector<std::string> text_inputs;
@@ -120,9 +122,7 @@ Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const tokeniz
   stream_options.progress = options.progress;
   stream_options.label = "tokenize";
   SP_ASSIGN_OR_RETURN(auto stream, data::RecordStream::open(text_inputs, stream_options));
-  const int n_threads = options.n_threads > 0
-                            ? options.n_threads
-                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int n_threads = resolve_threads(options.n_threads);  // checked at the top
   std::vector<data::Record> batch(512);
   std::vector<Result<chat::RmInput>> built;
   bool more = true;

@@ -1,5 +1,6 @@
 // Forward and hand-written backward of the reward model over packed pair batches (see reward_model.h;
 // the math is derived in docs/training.md).
+#include "synpref/common/threads.h"
 #include "synpref/train/reward_model.h"
 
 #include <algorithm>
@@ -686,9 +687,8 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   auto impl = std::make_unique<Impl>();
   impl->config = rm->layout_.config();
   impl->k = ks;
-  int n_threads =
-      options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
-  n_threads = std::max(1, n_threads);
+  SP_RETURN_IF_ERROR(check_threads(options.n_threads, "n_threads"));
+  const int n_threads = resolve_threads(options.n_threads);
   impl->pool = std::make_unique<model::ThreadPool>(n_threads);
   impl->gemm = std::make_unique<Gemm>(ks, impl->pool.get());
   impl->rope = std::make_unique<model::RopeTable>(impl->config);

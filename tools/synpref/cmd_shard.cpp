@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "command.h"
+#include "synpref/common/threads.h"
 #include "synpref/chat/rm_input.h"
 #include "synpref/chat/shard.h"
 #include "synpref/data/stream.h"
@@ -22,6 +23,7 @@ struct TokenizeFlags {
 };
 
 Status run_tokenize(const TokenizeFlags& f) {
+  SP_RETURN_IF_ERROR(check_threads(f.threads, "--threads"));
   SP_ASSIGN_OR_RETURN(auto tok, tokenizer::load_tokenizer(f.tokenizer_dir));
   chat::RmInputOptions options;
   options.max_length = f.max_length;
@@ -48,8 +50,7 @@ Status run_tokenize(const TokenizeFlags& f) {
   const std::string skipped_path = f.output + ".too_long.jsonl";
   SP_ASSIGN_OR_RETURN(auto skipped_log, data::RejectLog::open(skipped_path));
 
-  const int n_threads =
-      f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int n_threads = resolve_threads(f.threads);
   std::vector<data::Record> batch(1024);
   std::vector<Result<chat::RmInput>> built;
   uint64_t tokens = 0, truncated_records = 0, truncated_tokens = 0, written = 0;

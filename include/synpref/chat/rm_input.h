@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>  // RmInputOptions::extra, turns_from_json (chat/template.h no longer exposes it)
+
 #include "synpref/chat/template.h"
 #include "synpref/common/status.h"
 #include "synpref/data/record.h"
