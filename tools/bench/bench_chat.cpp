@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "bench.h"
+#include <nlohmann/json.hpp>
+
 #include "synpref/chat/template.h"
 
 namespace synpref::bench {
