@@ -41,7 +41,7 @@ fi
 if [[ "$FUZZ_SECONDS" != 0 ]]; then
   step "fuzzing (${FUZZ_SECONDS}s per target)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNPREF_FUZZ=ON \
-    -DSYNPREF_TESTS=OFF -DSYNPREF_TOOLS=OFF -DSYNPREF_SUBSYSTEMS="common;data;model" >/dev/null
+    -DSYNPREF_TESTS=OFF -DSYNPREF_TOOLS=OFF -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;model" >/dev/null
   cmake --build build-fuzz -j"$JOBS"
   for target in build-fuzz/fuzz/fuzz_*; do
     [[ -x "$target" ]] || continue
@@ -50,7 +50,7 @@ if [[ "$FUZZ_SECONDS" != 0 ]]; then
     seeds="$ROOT/fuzz/corpus/$name"
     mkdir -p "$seeds"
     echo "-- $name"
-    "$target" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -print_final_stats=1 "$work" "$seeds" 2>&1 | tail -n 12
+    "$target" -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 "$work" "$seeds" 2>&1 | tail -n 12
     rm -rf "$work"
   done
 fi

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "chat/interp.h"
-#include "chat/parser.h"
+#include "chat/jinja/interp.h"
+#include "chat/jinja/parser.h"
 #include "synpref/common/text.h"
 
 namespace synpref::chat {
@@ -140,64 +140,60 @@ const std::string& Template::source() const {
   return program_->source;
 }
 
-Result<std::string> Template::render(const Value& context, const RenderOptions& options) const {
-  SP_CHECK_MSG(context.is_dict() || context.is_undefined(), "Template::render context must be a dict");
-  detail::Interp interp(*program_, options);
-  return interp.render(context);
-}
-
 namespace {
 
-// Rejects JSON strings that are not valid UTF-8 (possible when the json was built in code).
-Status check_utf8(const nlohmann::ordered_json& j, const std::string& path) {
-  if (j.is_string()) {
-    if (!text::is_valid_utf8(j.get_ref<const std::string&>()))
+// Rejects strings that are not valid UTF-8 (possible when values are built in code; the
+// interpreter's string functions assume valid UTF-8).
+Status check_utf8(const Value& v, const std::string& path, int depth = 0) {
+  if (depth > 512) return data_error("chat template input " + path + " is nested too deeply");
+  if (v.is_string()) {
+    if (!text::is_valid_utf8(v.as_string()))
       return data_error("chat template input " + path + " is not valid UTF-8");
-  } else if (j.is_array()) {
-    for (size_t i = 0; i < j.size(); ++i)
-      SP_RETURN_IF_ERROR(check_utf8(j[i], path + "[" + std::to_string(i) + "]"));
-  } else if (j.is_object()) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (!text::is_valid_utf8(it.key()))
+  } else if (v.is_list()) {
+    const auto& items = v.items();
+    for (size_t i = 0; i < items.size(); ++i)
+      SP_RETURN_IF_ERROR(check_utf8(items[i], path + "[" + std::to_string(i) + "]", depth + 1));
+  } else if (v.is_dict()) {
+    for (const auto& [key, item] : v.entries()) {
+      std::string key_text = key.is_string() ? key.as_string() : "<key>";
+      if (key.is_string() && !text::is_valid_utf8(key_text))
         return data_error("chat template input " + path + " has a key that is not valid UTF-8");
-      SP_RETURN_IF_ERROR(check_utf8(it.value(), path + "." + it.key()));
+      SP_RETURN_IF_ERROR(check_utf8(item, path + "." + key_text, depth + 1));
     }
   }
   return Status::ok();
 }
 
-}  // namespace
-
-Result<std::string> Template::render(const nlohmann::ordered_json& context,
-                                     const RenderOptions& options) const {
-  if (!context.is_object() && !context.is_null())
-    return invalid_argument("chat template context must be a JSON object (variable name -> value)");
-  SP_RETURN_IF_ERROR(check_utf8(context, "context"));
-  return render(context.is_null() ? Value() : Value::from_json(context), options);
+Result<std::string> render_unchecked(const detail::Program& program, const Value& context,
+                                     const RenderOptions& options) {
+  detail::Interp interp(program, options);
+  return interp.render(context);
 }
 
-Result<std::string> apply_chat_template(const Template& tmpl, const nlohmann::ordered_json& messages,
+}  // namespace
+
+Result<std::string> Template::render(const Value& context, const RenderOptions& options) const {
+  SP_CHECK_MSG(context.is_dict() || context.is_undefined(), "Template::render context must be a dict");
+  SP_RETURN_IF_ERROR(check_utf8(context, "context"));
+  return render_unchecked(*program_, context, options);
+}
+
+Result<std::string> apply_chat_template(const Template& tmpl, const Value& messages,
                                         const ChatTemplateArgs& args) {
-  if (!messages.is_array()) return invalid_argument("chat messages must be a JSON array of message objects");
-  if (!args.extra.is_object() && !args.extra.is_null())
-    return invalid_argument("extra chat template variables must be a JSON object");
-  SP_RETURN_IF_ERROR(check_utf8(messages, "messages"));
-  SP_RETURN_IF_ERROR(check_utf8(args.tools, "tools"));
-  SP_RETURN_IF_ERROR(check_utf8(args.documents, "documents"));
-  SP_RETURN_IF_ERROR(check_utf8(args.extra, "extra"));
+  if (!messages.is_list()) return invalid_argument("chat messages must be a list of message dicts");
+  if (!args.extra.is_dict() && !args.extra.is_undefined())
+    return invalid_argument("extra chat template variables must be a dict");
   std::vector<std::pair<Value, Value>> ctx;
-  ctx.emplace_back(Value::string("messages"), Value::from_json(messages));
-  ctx.emplace_back(Value::string("tools"), Value::from_json(args.tools));
-  ctx.emplace_back(Value::string("documents"), Value::from_json(args.documents));
+  ctx.emplace_back(Value::string("messages"), messages);
+  ctx.emplace_back(Value::string("tools"), args.tools);
+  ctx.emplace_back(Value::string("documents"), args.documents);
   ctx.emplace_back(Value::string("add_generation_prompt"), Value::boolean(args.add_generation_prompt));
-  if (args.extra.is_object())
-    for (auto it = args.extra.begin(); it != args.extra.end(); ++it)
-      ctx.emplace_back(Value::string(it.key()), Value::from_json(it.value()));
+  if (args.extra.is_dict())
+    for (const auto& entry : args.extra.entries()) ctx.push_back(entry);
   return tmpl.render(Value::dict(std::move(ctx)), args.options);
 }
 
-Result<std::string> apply_chat_template(std::string_view template_source,
-                                        const nlohmann::ordered_json& messages,
+Result<std::string> apply_chat_template(std::string_view template_source, const Value& messages,
                                         const ChatTemplateArgs& args) {
   SP_ASSIGN_OR_RETURN(Template tmpl, Template::compile(std::string(template_source)));
   return apply_chat_template(tmpl, messages, args);

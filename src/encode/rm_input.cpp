@@ -7,8 +7,10 @@
 
 namespace synpref::encode {
 
+using chat::Value;
+
 struct RmInputBuilder::Extra {
-  nlohmann::ordered_json variables = nlohmann::ordered_json::object();
+  std::vector<std::pair<Value, Value>> variables;  // extra_json's entries, in order
 };
 
 Result<Truncation> parse_truncation(std::string_view name) {
@@ -33,9 +35,11 @@ Result<RmInputBuilder> RmInputBuilder::create(tokenizer::Tokenizer tokenizer, Rm
   }
   auto extra = std::make_shared<Extra>();
   if (!options.extra_json.empty()) {
-    extra->variables = nlohmann::ordered_json::parse(options.extra_json, nullptr, /*allow_exceptions=*/false);
-    if (!extra->variables.is_object())
+    auto parsed = Value::parse_json(options.extra_json);
+    if (!parsed.is_ok()) return parsed.status().with_context("extra_json");
+    if (!parsed->is_dict())
       return invalid_argument("extra_json: expected a JSON object of template variables");
+    extra->variables = parsed->entries();
   }
   auto tmpl = chat::Template::compile(source);
   if (!tmpl.is_ok()) return tmpl.status().with_context("chat template");
@@ -43,19 +47,25 @@ Result<RmInputBuilder> RmInputBuilder::create(tokenizer::Tokenizer tokenizer, Rm
 }
 
 Result<std::string> RmInputBuilder::render(const std::vector<data::Turn>& conversation) const {
-  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  std::vector<Value> messages;
+  messages.reserve(conversation.size());
   for (const auto& turn : conversation) {
-    messages.push_back({{"role", std::string(data::role_name(turn.role))}, {"content", turn.content}});
+    messages.push_back(
+        Value::dict({{Value::string("role"), Value::string(std::string(data::role_name(turn.role)))},
+                     {Value::string("content"), Value::string(turn.content)}}));
   }
+  // Special tokens the templates read, as transformers passes them; extra_json may override them
+  // (a later equal key replaces the value).
+  std::vector<std::pair<Value, Value>> extra = {
+      {Value::string("bos_token"), Value::string(tokenizer_.bos_token())},
+      {Value::string("eos_token"), Value::string(tokenizer_.eos_token())},
+      {Value::string("pad_token"), Value::string(tokenizer_.pad_token())}};
+  for (const auto& entry : extra_->variables) extra.push_back(entry);
   chat::ChatTemplateArgs args;
   args.add_generation_prompt = false;
-  args.extra = extra_->variables;
-  // Special tokens the templates read, as transformers passes them.
-  if (!args.extra.contains("bos_token")) args.extra["bos_token"] = tokenizer_.bos_token();
-  if (!args.extra.contains("eos_token")) args.extra["eos_token"] = tokenizer_.eos_token();
-  if (!args.extra.contains("pad_token")) args.extra["pad_token"] = tokenizer_.pad_token();
+  args.extra = Value::dict(std::move(extra));
   args.options.now = options_.date;
-  return apply_chat_template(template_, messages, args);
+  return apply_chat_template(template_, Value::list(std::move(messages)), args);
 }
 
 Result<std::vector<int32_t>> RmInputBuilder::encode(const std::vector<data::Turn>& conversation) const {

@@ -11,7 +11,9 @@
 #include "common/random.h"
 #include "model_impl.h"
 #include "status_util.h"
+#include "synpref/common/threads.h"
 #include "synpref/common/io.h"
+#include "synpref/common/regular_file.h"
 
 namespace synpref::model {
 
@@ -64,9 +66,8 @@ Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) 
     return invalid_argument("kernels '" + options.kernels +
                             "' is unknown or not supported by this CPU (supported: auto, " + list + ")");
   }
-  int n_threads =
-      options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
-  if (n_threads < 1) n_threads = 1;
+  SP_RETURN_IF_ERROR(check_threads(options.n_threads, "n_threads"));
+  const int n_threads = resolve_threads(options.n_threads);
   pool = std::make_unique<ThreadPool>(n_threads);
 
   // config.json
@@ -74,6 +75,7 @@ Status Model::Impl::load(const std::string& dir_in, const LoadOptions& options) 
   if (!fs::exists(config_path)) {
     return not_found(dir + ": no config.json (expected a Hugging Face model folder)");
   }
+  SP_RETURN_IF_ERROR(require_regular_file(config_path));  // a FIFO would block the read
   SP_ASSIGN_OR_RETURN(std::string config_text, io::read_file(config_path, uint64_t{16} << 20));
   SP_ASSIGN_OR_RETURN(config, parse_model_config(config_text, config_path));
 

@@ -15,6 +15,7 @@
 
 #include "status_util.h"
 #include "synpref/common/io.h"
+#include "synpref/common/regular_file.h"
 
 namespace synpref::model {
 
@@ -248,8 +249,42 @@ Result<SafetensorsHeader> parse_safetensors_header(const uint8_t* data, size_t a
   return header;
 }
 
+namespace {
+
+// Reads [0, size) of `fd` into `dst`. An error when the file ends early: it shrank since fstat.
+Status read_all(int fd, uint8_t* dst, uint64_t size, const std::string& path) {
+  constexpr uint64_t kChunk = uint64_t{64} << 20;
+  uint64_t done = 0;
+  while (done < size) {
+    const size_t want = static_cast<size_t>(std::min(kChunk, size - done));
+    const ssize_t got = ::pread(fd, dst + done, want, static_cast<off_t>(done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return io_error(path + ": read failed at byte " + std::to_string(done) + ": " + std::strerror(errno));
+    }
+    if (got == 0) {
+      return io_error(path + ": the file shrank while it was being read (" + std::to_string(done) + " of " +
+                      std::to_string(size) + " bytes); was it truncated or rewritten? Load it again once it is "
+                      "complete");
+    }
+    done += static_cast<uint64_t>(got);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+// Why the bytes are copied, not mapped: a Model keeps pointers into them for its whole life (the
+// embedding table is read at every forward). With a file mapping, a checkpoint truncated or
+// rewritten while `score` runs kills the process with SIGBUS at the next read of a vanished page,
+// with no message. Reading the file into private anonymous memory at open turns truncation during
+// load into an error naming the file, and makes any later change to the file invisible: nothing
+// reads the file after open() returns. release() hands pages of already-packed tensors back to the
+// kernel, so peak memory stays about one checkpoint plus its packed copy, as with a mapping.
 Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; the S_ISREG check below rejects it (the
+  // flag changes nothing for regular files).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return not_found(path + ": no such file");
     return io_error(path + ": cannot open: " + std::strerror(errno));
@@ -262,19 +297,27 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return data_error(path + ": not a regular file");
+    return invalid_argument(path + ": not a regular file (a FIFO, device or directory); model files must be "
+                            "regular files");
   }
   auto file = std::unique_ptr<MappedFile>(new MappedFile());
   file->path_ = path;
   file->size_ = static_cast<uint64_t>(st.st_size);
   if (file->size_ > 0) {
-    void* p = mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = mmap(nullptr, file->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);
-      return io_error(path + ": mmap failed: " + std::strerror(e));
+      return io_error(path + ": cannot allocate " + std::to_string(file->size_ >> 20) +
+                      " MiB to load it: " + std::strerror(e));
     }
-    file->data_ = static_cast<const uint8_t*>(p);
+    file->data_ = static_cast<const uint8_t*>(p);  // owned from here: the destructor unmaps it
+    Status read = read_all(fd, static_cast<uint8_t*>(p), file->size_, path);
+    if (!read.is_ok()) {
+      ::close(fd);
+      return read;
+    }
+    mprotect(p, file->size_, PROT_READ);  // the bytes are the checkpoint: read-only from here
   }
   ::close(fd);
   return file;
@@ -313,6 +356,7 @@ Result<CheckpointFiles> open_checkpoint_files(const std::string& dir) {
     c.file_list = single;
     c.files.push_back(std::move(file));
   } else if (fs::exists(index_path)) {
+    SP_RETURN_IF_ERROR(require_regular_file(index_path));  // a FIFO would block the read
     SP_ASSIGN_OR_RETURN(std::string index_text, io::read_file(index_path, uint64_t{256} << 20));
     nlohmann::json index;
     try {

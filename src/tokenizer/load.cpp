@@ -9,6 +9,7 @@
 
 #include "common/json.h"
 #include "synpref/common/io.h"
+#include "synpref/common/regular_file.h"
 #include "tokenizer_impl.h"
 
 namespace synpref::tokenizer {
@@ -533,6 +534,16 @@ Result<Tokenizer> load_tiktoken_model(std::string_view model_text, std::string_v
   return Tokenizer(std::move(impl));
 }
 
+namespace {
+
+// Tokenizer files must be regular files (a FIFO would block the read forever).
+Result<std::string> read_tokenizer_file(const std::filesystem::path& path, uint64_t max_bytes) {
+  SP_RETURN_IF_ERROR(require_regular_file(path.string()));
+  return io::read_file(path.string(), max_bytes);
+}
+
+}  // namespace
+
 Result<Tokenizer> load_tokenizer(const std::string& dir) {
   namespace fs = std::filesystem;
   const fs::path base(dir);
@@ -542,15 +553,15 @@ Result<Tokenizer> load_tokenizer(const std::string& dir) {
   std::string config;
   const fs::path config_path = base / "tokenizer_config.json";
   if (fs::exists(config_path, ec)) {
-    SP_ASSIGN_OR_RETURN(config, io::read_file(config_path.string(), uint64_t{64} << 20));
+    SP_ASSIGN_OR_RETURN(config, read_tokenizer_file(config_path, uint64_t{64} << 20));
   }
   const fs::path json_path = base / "tokenizer.json", model_path = base / "tokenizer.model";
   ImplPtr impl;
   if (fs::exists(json_path, ec)) {
-    SP_ASSIGN_OR_RETURN(std::string json, io::read_file(json_path.string(), uint64_t{1} << 30));
+    SP_ASSIGN_OR_RETURN(std::string json, read_tokenizer_file(json_path, uint64_t{1} << 30));
     SP_ASSIGN_OR_RETURN(impl, load_json_impl(json, config, json_path.string()));
   } else if (fs::exists(model_path, ec)) {
-    SP_ASSIGN_OR_RETURN(std::string text, io::read_file(model_path.string(), uint64_t{1} << 30));
+    SP_ASSIGN_OR_RETURN(std::string text, read_tokenizer_file(model_path, uint64_t{1} << 30));
     SP_ASSIGN_OR_RETURN(impl, load_model_impl(text, config, model_path.string()));
   } else {
     return not_found(dir + ": holds neither tokenizer.json nor tokenizer.model");
@@ -559,7 +570,7 @@ Result<Tokenizer> load_tokenizer(const std::string& dir) {
   if (impl->chat_template.empty()) {
     const fs::path jinja = base / "chat_template.jinja";
     if (fs::exists(jinja, ec)) {
-      SP_ASSIGN_OR_RETURN(impl->chat_template, io::read_file(jinja.string(), uint64_t{16} << 20));
+      SP_ASSIGN_OR_RETURN(impl->chat_template, read_tokenizer_file(jinja, uint64_t{16} << 20));
     }
   }
   return Tokenizer(std::move(impl));

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <thread>
 
+#include "synpref/common/threads.h"
 #include "synpref/common/text.h"
 #include "tokenizer_impl.h"
 
@@ -291,7 +292,8 @@ void Tokenizer::encode_into(std::string_view text, bool add_special_tokens, std:
 
 EncodedBatch Tokenizer::encode_batch(std::span<const std::string_view> texts, bool add_special_tokens,
                                      int n_threads) const {
-  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // The ids do not depend on the thread count, so out-of-range counts are clamped, not errors.
+  n_threads = resolve_threads(std::clamp(n_threads, 0, kMaxThreads));
   n_threads = static_cast<int>(std::min<size_t>(n_threads, std::max<size_t>(1, texts.size())));
   std::vector<std::vector<int32_t>> per_text(texts.size());
   std::atomic<size_t> next{0};

@@ -1,4 +1,5 @@
 // Pair sets, data order and token-budget batching (see data.h).
+#include "synpref/common/threads.h"
 #include "synpref/train/data.h"
 
 #include <algorithm>
@@ -71,6 +72,7 @@ Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const std::st
 Result<PairSet> load_pairs(const std::vector<std::string>& inputs, const tokenizer::Tokenizer& tok,
                            const PairLoadOptions& options, const std::string& rejects_path,
                            PairLoadReport* report) {
+  SP_RETURN_IF_ERROR(check_threads(options.n_threads, "n_threads"));
   *report = PairLoadReport{};
   PairSet pairs;
   std::vector<std::string> text_inputs;

@@ -1,6 +1,7 @@
 // Forward and hand-written backward of the reward model over packed pair batches (see reward_model.h;
 // the math is derived in docs/training.md).
 #include "synpref/train/reward_model.h"
+#include "synpref/common/threads.h"
 
 #include <algorithm>
 #include <cmath>
@@ -537,9 +538,8 @@ Result<std::unique_ptr<RewardModel>> RewardModel::create(const model::ModelConfi
   auto impl = std::make_unique<Impl>();
   impl->config = rm->layout_.config();
   impl->k = ks;
-  int n_threads =
-      options.n_threads > 0 ? options.n_threads : static_cast<int>(std::thread::hardware_concurrency());
-  n_threads = std::max(1, n_threads);
+  SP_RETURN_IF_ERROR(check_threads(options.n_threads, "n_threads"));
+  const int n_threads = resolve_threads(options.n_threads);
   impl->pool = std::make_unique<ThreadPool>(n_threads);
   impl->gemm = std::make_unique<kernels::Gemm>(ks, impl->pool.get(), kernels::kTrainingTiling);
   impl->graph = std::make_unique<model::Graph>(impl->config, ks, impl->pool.get());

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_value.h"
 #include "synpref/chat/template.h"
 
 namespace synpref::chat::testing {
@@ -119,7 +120,7 @@ inline size_t compare_with_oracle(const std::map<std::string, std::string>& temp
     if (tmpl.is_ok()) {
       RenderOptions opts;
       if (!c.now.empty()) opts.now = LocalDateTime::parse(c.now).value();
-      got = tmpl->render(c.context, opts);
+      got = tmpl->render(to_value(c.context), opts);
     }
     std::string problem;
     if (want.ok) {

@@ -332,7 +332,7 @@ TEST(RealTemplateOracle, Qwen3FinalAssistantHasEmptyThinkBlock) {
                {"documents", nullptr}};
   auto tmpl = Template::compile(src);
   ASSERT_TRUE(tmpl.is_ok()) << tmpl.status().message();
-  auto out = tmpl->render(ctx);
+  auto out = tmpl->render(to_value(ctx));
   ASSERT_TRUE(out.is_ok()) << out.status().message();
   EXPECT_EQ(
       *out,

@@ -6,18 +6,20 @@
 #include <random>
 #include <thread>
 
+#include "json_value.h"
 #include "synpref/chat/template.h"
 
 namespace synpref::chat {
 namespace {
 
 using ojson = nlohmann::ordered_json;
+using testing::to_value;
 
 std::string render(const std::string& src, const ojson& ctx = ojson::object(),
                    const RenderOptions& opts = {}) {
   auto t = Template::compile(src);
   if (!t.is_ok()) return "COMPILE ERROR: " + t.status().message();
-  auto r = t->render(ctx, opts);
+  auto r = t->render(to_value(ctx), opts);
   if (!r.is_ok()) return "RENDER ERROR: " + r.status().message();
   return *r;
 }
@@ -26,7 +28,7 @@ Status render_status(const std::string& src, const ojson& ctx = ojson::object(),
                      const RenderOptions& opts = {}) {
   auto t = Template::compile(src);
   if (!t.is_ok()) return t.status();
-  auto r = t->render(ctx, opts);
+  auto r = t->render(to_value(ctx), opts);
   return r.is_ok() ? Status::ok() : r.status();
 }
 
@@ -374,6 +376,76 @@ TEST(ChatTemplateLimits, RecursionLoopsAndOutputAreBounded) {
 }
 
 // Random token soup must never crash: it either renders or returns an error naming a position.
+// Issue 12 item 6: before RenderLimits::max_alloc_bytes the doubling list exhausted memory and aborted,
+// and the string loop ran for minutes (quadratic copying under the iteration cap).
+TEST(ChatTemplateLimits, GrowingValuesHitTheAllocationLimit) {
+  const std::string doubling =
+      "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = ns.l + ns.l %}{% endfor %}"
+      "{{ ns.l|length }}";
+  Status st = render_status(doubling);
+  EXPECT_EQ(st.code(), StatusCode::data_error);
+  EXPECT_NE(st.message().find("RenderLimits::max_alloc_bytes"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("268435456 bytes allocated"), std::string::npos) << st.message();
+
+  const std::string appending =
+      "{% set ns = namespace(s='') %}{% for i in range(99999) %}{% set ns.s = ns.s ~ 'x' %}{% endfor %}"
+      "{{ ns.s|length }}";
+  st = render_status(appending);
+  EXPECT_NE(st.message().find("RenderLimits::max_alloc_bytes"), std::string::npos) << st.message();
+
+  // The limit is an option: a smaller one stops sooner, and templates under it render.
+  RenderOptions small;
+  small.limits.max_alloc_bytes = 1 << 20;
+  EXPECT_EQ(render("{% set ns = namespace(l=[1]) %}{% for i in range(10) %}{% set ns.l = ns.l + ns.l %}"
+                   "{% endfor %}{{ ns.l|length }}",
+                   ojson::object(), small),
+            "1024");
+  st = render_status(
+      "{% set ns = namespace(s='') %}{% for i in range(5000) %}{% set ns.s = ns.s ~ 'x' %}"
+      "{% endfor %}",
+      ojson::object(), small);
+  EXPECT_NE(st.message().find("more than 1048576 bytes allocated"), std::string::npos) << st.message();
+}
+
+TEST(ChatTemplateLimits, WorkIsBoundedBySteps) {
+  // 9,999,900 iterations (under max_loop_iterations) of a few nodes each: more than 50M steps.
+  Status st = render_status(
+      "{% for j in range(100) %}{% for i in range(99999) %}{% set x = i + i + i %}{% endfor %}{% endfor %}");
+  EXPECT_EQ(st.code(), StatusCode::data_error);
+  EXPECT_NE(st.message().find("RenderLimits::max_steps"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("at line 1"), std::string::npos) << st.message();
+
+  // A linear scan counts as many steps as items scanned: 99,999 scans of 99,999 items.
+  st = render_status(
+      "{% set l = range(99999)|list %}{% for i in range(99999) %}{% if -1 in l %}{% endif %}{% endfor %}");
+  EXPECT_NE(st.message().find("RenderLimits::max_steps"), std::string::npos) << st.message();
+
+  RenderOptions small;
+  small.limits.max_steps = 1000;
+  st = render_status("{% for i in range(2000) %}{{ i }}{% endfor %}", ojson::object(), small);
+  EXPECT_NE(st.message().find("more than 1000 evaluation steps (RenderLimits::max_steps)"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(render("{% for i in range(3) %}{{ i }}{% endfor %}", ojson::object(), small), "012");
+}
+
+// Found by fuzz_chat_template: huge field widths and indents were allocated before any size check
+// (bad_alloc abort, or minutes of padding) and long width digit strings overflowed int64.
+TEST(ChatTemplateLimits, HugeWidthsHitTheOutputLimit) {
+  for (const char* src :
+       {"{{ '%100000000000d'|format(1) }}", "{{ '%.100000000000f'|format(1.5) }}",
+        "{{ '%*d'|format(-9223372036854775807 - 1, 1) }}", "{{ '%99999999999999999999999999d'|format(1) }}",
+        "{{ '{:>100000000000}'.format(1) }}", "{{ '{:.100000000000f}'.format(1.5) }}",
+        "{{ '{:99999999999999999999999999}'.format(1) }}", "{{ 'a\nb'|indent(100000000000) }}",
+        "{{ 'x'.center(100000000000) }}"}) {
+    Status st = render_status(src);
+    EXPECT_NE(st.message().find("RenderLimits::max_output_bytes"), std::string::npos)
+        << src << " -> " << st.message();
+  }
+  EXPECT_EQ(
+      render("{{ '%5d|%-4s|%.2f'|format(42, 'ab', 1.5) }}{{ '{:>4}'.format(7) }}{{ 'a\nb'|indent(2) }}"),
+      "   42|ab  |1.50   7a\n  b");
+}
+
 TEST(ChatTemplateLimits, HostileTemplatesFailCleanly) {
   const std::vector<std::string> pieces = {
       "{{",        "}}",    "{%",       "%}",       "{#",     "#}",    "{%-",      "-%}",   "if",
@@ -408,8 +480,7 @@ TEST(ChatTemplateLimits, InvalidUtf8IsRejected) {
   EXPECT_NE(t.status().message().find("not valid UTF-8"), std::string::npos);
   auto ok = Template::compile("{{ x }}");
   ASSERT_TRUE(ok.is_ok());
-  ojson ctx = ojson::object();
-  ctx["x"] = std::string("\xc3\x28");
+  Value ctx = Value::dict({{Value::string("x"), Value::string(std::string("\xc3\x28"))}});
   auto r = ok->render(ctx);
   ASSERT_FALSE(r.is_ok());
   EXPECT_NE(r.status().message().find("context.x is not valid UTF-8"), std::string::npos)
@@ -427,12 +498,12 @@ TEST(ChatTemplateApi, ApplyChatTemplatePassesTransformersVariables) {
       ojson::parse(R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}])");
   ChatTemplateArgs args;
   args.add_generation_prompt = true;
-  args.extra = {{"bos_token", "<s>"}, {"extra", 7}};
-  auto out = apply_chat_template(src, messages, args);
+  args.extra = to_value({{"bos_token", "<s>"}, {"extra", 7}});
+  auto out = apply_chat_template(src, to_value(messages), args);
   ASSERT_TRUE(out.is_ok()) << out.status().message();
   EXPECT_EQ(*out, "<s><user>Hi<assistant>Yo<assistant>|True|True|7");
 
-  auto bad = apply_chat_template(src, ojson::object(), args);
+  auto bad = apply_chat_template(src, to_value(ojson::object()), args);
   EXPECT_EQ(bad.status().code(), StatusCode::invalid_argument);
 }
 
@@ -457,11 +528,19 @@ TEST(ChatTemplateApi, JsonKeyOrderIsKept) {
   ojson ctx = ojson::parse(R"({"d": {"z": 1, "a": 2, "m": 3}})");
   EXPECT_EQ(render("{{ d|tojson }} {% for k in d %}{{ k }}{% endfor %}", ctx),
             "{\"z\": 1, \"a\": 2, \"m\": 3} zam");
-  Value v = Value::from_json(nlohmann::json::parse(R"({"z": 1, "a": 2})"));  // std::map order: sorted
+  // parse_json keeps the order of the text; a repeated key keeps its first position, last value.
+  Value v = Value::parse_json(R"({"z": 1, "a": 2, "z": 3})").value();
   ASSERT_TRUE(v.is_dict());
-  EXPECT_EQ(v.entries()[0].first.as_string(), "a");
-  Value big = Value::from_json(ojson::parse("18446744073709551615"));
+  ASSERT_EQ(v.entries().size(), 2u);
+  EXPECT_EQ(v.entries()[0].first.as_string(), "z");
+  EXPECT_EQ(v.entries()[0].second.as_int(), 3);
+  Value big = Value::parse_json("18446744073709551615").value();
   EXPECT_TRUE(big.is_float());
+  auto bad = Value::parse_json("{\"a\": \"\xff\"}");
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::data_error);
+  EXPECT_FALSE(Value::parse_json("[1, 2").is_ok());
+  EXPECT_FALSE(Value::parse_json(std::string(600, '[') + std::string(600, ']')).is_ok());
 }
 
 TEST(ChatTemplateApi, ValueAccessors) {
@@ -481,11 +560,12 @@ TEST(ChatTemplateApi, ValueAccessors) {
   EXPECT_EQ(t->source(), "{{ d.k }}{{ d[1] }}");
 }
 
-TEST(ChatTemplateApi, AcceptsPlainNlohmannJson) {
+TEST(ChatTemplateApi, ContextFromJsonText) {
   auto t = Template::compile("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}");
   ASSERT_TRUE(t.is_ok());
-  nlohmann::json ctx = {{"d", {{"b", 1}, {"a", 2}}}};  // std::map: keys come out sorted
-  auto r = t->render(ctx);
+  auto ctx = Value::parse_json(R"({"d": {"a": 2, "b": 1}})");
+  ASSERT_TRUE(ctx.is_ok()) << ctx.status().message();
+  auto r = t->render(*ctx);
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   EXPECT_EQ(*r, "a=2;b=1;");
 }
@@ -496,9 +576,10 @@ TEST(ChatTemplateApi, ConcurrentRendersAgree) {
       "{% set ns = namespace(n=0) %}{% macro m(x) %}<{{ x|upper }}>{% endmacro %}"
       "{% for msg in messages %}{% set ns.n = ns.n + 1 %}{{ m(msg.content) }}{% endfor %}{{ ns.n }}");
   ASSERT_TRUE(t.is_ok());
-  ojson ctx = {{"messages", ojson::array()}};
+  ojson json_ctx = {{"messages", ojson::array()}};
   for (int i = 0; i < 50; ++i)
-    ctx["messages"].push_back({{"role", "user"}, {"content", "m" + std::to_string(i)}});
+    json_ctx["messages"].push_back({{"role", "user"}, {"content", "m" + std::to_string(i)}});
+  const Value ctx = to_value(json_ctx);
   const std::string expected = *t->render(ctx);
   std::vector<std::thread> threads;
   std::vector<int> mismatches(4, 0);

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "bench.h"
+#include <nlohmann/json.hpp>
+
 #include "synpref/chat/template.h"
 
 namespace synpref::bench {
@@ -61,7 +63,7 @@ Result<RunOnce> setup_render(Context& ctx, const std::string& name) {
       "required": ["city"]}}}])");
   }
   SP_ASSIGN_OR_RETURN(chat::Template tmpl, chat::Template::compile(source));
-  const chat::Value value = chat::Value::from_json(context);
+  SP_ASSIGN_OR_RETURN(const chat::Value value, chat::Value::parse_json(context.dump()));
   const int renders = static_cast<int>(ctx.param("renders", 20000));
   return RunOnce([tmpl, value, renders]() -> Result<std::vector<Metric>> {
     std::vector<double> us;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "synpref/common/threads.h"
 #include "synpref/data/stream.h"
 #include "synpref/encode/ordered_build.h"
 #include "synpref/encode/rm_input.h"
@@ -34,6 +35,7 @@ std::vector<float> shard_labels(const data::Record& record) {
 }
 
 Status run_tokenize(const TokenizeFlags& f) {
+  SP_RETURN_IF_ERROR(check_threads(f.threads, "--threads"));
   encode::RmInputSettings settings{f.tokenizer_dir, f.max_length, f.truncation, f.date, f.chat_template_file};
   SP_ASSIGN_OR_RETURN(auto builder, encode::open_builder(settings));
   const tokenizer::Tokenizer& tok = builder.tokenizer();

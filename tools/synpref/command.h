@@ -8,15 +8,50 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "synpref/common/status.h"
 
 namespace synpref::cli {
 
+// Exit codes of `synpref`: this table is the one definition. main() maps Status codes to them
+// (exit_code), `synpref --help` prints the table, README.md repeats it.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 2;  // also invalid_argument Status values (a bad option value)
+inline constexpr int kExitNotFound = 3;
+inline constexpr int kExitIoError = 4;
+inline constexpr int kExitDataError = 5;
+inline constexpr int kExitUnsupported = 6;
+inline constexpr int kExitInternal = 7;
+inline constexpr int kExitInterrupted = 130;  // SIGINT's default action: the shell reports 128 + 2
+
+struct ExitCodeInfo {
+  int code;
+  const char* meaning;
+};
+inline constexpr ExitCodeInfo kExitCodes[] = {
+    {kExitOk, "success"},
+    {kExitUsage, "usage error: unknown command or flag, missing or invalid option value"},
+    {kExitNotFound, "not found: a file, field or tensor"},
+    {kExitIoError, "I/O error: a read or write failed"},
+    {kExitDataError, "data error: malformed input, or nothing usable in it"},
+    {kExitUnsupported, "unsupported: valid input using a feature synpref does not implement"},
+    {kExitInternal, "internal error (a bug; please report it)"},
+    {kExitInterrupted, "interrupted (Ctrl-C)"},
+};
+int exit_code(StatusCode code);
+
+// Library option fields named in error messages -> the flag that sets them (main() appends
+// "(set with --flag)" to an error naming the field).
+inline constexpr std::pair<const char*, const char*> kFieldFlags[] = {
+    {"n_threads", "--threads"},
+};
+
 // Set by a command's CLI11 callback; main() reports it.
 using Action = std::function<Status()>;
 
+// --json and -q/--quiet: accepted before or after any command (main() adds them to every command).
 struct GlobalOptions {
   bool json = false;   // machine-readable summaries on stdout
   bool quiet = false;  // no progress bar

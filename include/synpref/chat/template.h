@@ -13,7 +13,7 @@
 //   constructs this interpreter does not implement ("unsupported template construct at ..."),
 //   runtime errors Jinja2 would raise too ("template error at ...: 'foo' is undefined"),
 //   raise_exception(msg) ("template raised an exception at ...: <msg>"),
-//   and exceeded render limits (RenderLimits).
+//   and exceeded render limits ("template exceeded the render limit max_alloc_bytes ...", RenderLimits).
 #pragma once
 
 #include <cstdint>
@@ -21,8 +21,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "synpref/chat/value.h"
 #include "synpref/common/status.h"
@@ -50,6 +48,12 @@ struct RenderLimits {
   uint64_t max_output_bytes = 64ull << 20;    // rendered text, and any single string or list built
   uint64_t max_loop_iterations = 10'000'000;  // total for-loop iterations (all loops) per render
   uint32_t max_call_depth = 200;              // nested macro calls (recursion)
+  // Total bytes of the strings, lists and dicts a render creates, counted at creation (cumulative:
+  // rebuilding a growing value in a loop pays for every copy). Bounds memory and the time of
+  // quadratic loops (`{% set ns.s = ns.s ~ 'x' %}` in a long loop).
+  uint64_t max_alloc_bytes = 256ull << 20;
+  // Statements and expression nodes evaluated per render. Bounds the time of any template.
+  uint64_t max_steps = 50'000'000;
 };
 
 struct RenderOptions {
@@ -71,10 +75,10 @@ class Template {
   static Result<Template> compile(std::string source);
 
   // Renders with `context` as the template variables. Precondition: context is a dict (string keys)
-  // or undefined (no variables). Globals raise_exception, strftime_now, namespace, range, dict are
-  // always available; context entries shadow them.
+  // or undefined (no variables). A string in it that is not valid UTF-8 is a data error naming its
+  // path (e.g. "context.messages[0].content"). Globals raise_exception, strftime_now, namespace, range, dict
+  // are always available; context entries shadow them.
   Result<std::string> render(const Value& context, const RenderOptions& options = {}) const;
-  Result<std::string> render(const nlohmann::ordered_json& context, const RenderOptions& options = {}) const;
 
   // The normalized source (newlines as "\n", one trailing newline dropped, as Jinja2 does).
   const std::string& source() const;
@@ -87,26 +91,28 @@ class Template {
 // What apply_chat_template passes to the template besides the messages.
 struct ChatTemplateArgs {
   bool add_generation_prompt = false;
-  // Optional tool schemas (JSON array) and documents; transformers passes None when absent, so the
+  // Optional tool schemas (a list) and documents; transformers passes None when absent, so the
   // template always sees `tools` and `documents` defined (possibly none).
-  nlohmann::ordered_json tools = nullptr;
-  nlohmann::ordered_json documents = nullptr;
+  Value tools = Value::none();
+  Value documents = Value::none();
   // Everything else the template reads: bos_token, eos_token, other special tokens,
-  // enable_thinking, date_string, custom_tools, ... (a JSON object; keys shadow the above).
-  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  // enable_thinking, date_string, custom_tools, ... (a dict with string keys, or undefined for
+  // none; keys shadow the above).
+  Value extra;
   RenderOptions options;  // pin `options.now` for reproducible dates
 };
 
 // Renders a conversation like transformers' tokenizer.apply_chat_template(messages, tokenize=False,
 // add_generation_prompt=..., tools=..., documents=..., **extra): the template variables are
 // messages, tools, documents, add_generation_prompt and the entries of args.extra.
-// Precondition for a meaningful result: messages is a JSON array of message objects (role,
-// content, and optionally tool_calls, tool_call_id, name, reasoning_content...).
-Result<std::string> apply_chat_template(const Template& tmpl, const nlohmann::ordered_json& messages,
+// messages must be a list (of message dicts: role, content, and optionally tool_calls, tool_call_id,
+// name, reasoning_content...) and args.extra a dict or undefined, else an invalid_argument error;
+// every string in the inputs must be valid UTF-8 (a data error naming the path, e.g.
+// context.messages[2].content).
+Result<std::string> apply_chat_template(const Template& tmpl, const Value& messages,
                                         const ChatTemplateArgs& args = {});
 // Convenience: compiles `template_source` and renders once.
-Result<std::string> apply_chat_template(std::string_view template_source,
-                                        const nlohmann::ordered_json& messages,
+Result<std::string> apply_chat_template(std::string_view template_source, const Value& messages,
                                         const ChatTemplateArgs& args = {});
 
 }  // namespace synpref::chat

@@ -9,9 +9,9 @@
 // ImmutableSandboxedEnvironment); copies share storage. Only a namespace() object is mutable, and only
 // through `{% set ns.attr = ... %}`.
 //
-// Context values come from JSON: Value::from_json maps objects to dicts (keeping key order; use
-// nlohmann::ordered_json to keep the order of the input text), arrays to lists, integers to int,
-// other numbers to float, as Python's json.loads does.
+// Context values are built with the factories below or parsed from JSON text: Value::parse_json maps
+// objects to dicts (in the order of the text), arrays to lists, integers to int, other numbers to
+// float, as Python's json.loads does.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +22,7 @@
 #include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "synpref/common/status.h"
 
 namespace synpref::chat {
 
@@ -68,16 +68,16 @@ class Value {
   static Value integer(int64_t i) { return Value(i); }
   static Value floating(double d) { return Value(d); }
   static Value string(std::string s);
-  static Value string(std::shared_ptr<const std::string> s) { return Value(StrPtr(std::move(s))); }
+  static Value string(std::shared_ptr<const std::string> s) { return Value(StrPtr{std::move(s)}); }
   static Value list(std::vector<Value> items, SeqKind kind = SeqKind::list);
   static Value tuple(std::vector<Value> items) { return list(std::move(items), SeqKind::tuple); }
   // Later duplicates of an equal key replace the earlier value but keep its position (Python dict).
   static Value dict(std::vector<std::pair<Value, Value>> entries);
 
-  // JSON -> Value (objects keep the iteration order of the json type: insertion order for
-  // ordered_json, sorted for json). Integers beyond int64 become floats.
-  static Value from_json(const nlohmann::ordered_json& j);
-  static Value from_json(const nlohmann::json& j);
+  // JSON text -> Value, as Python's json.loads: objects keep the order of the text (a repeated key
+  // keeps its first position and its last value), integers beyond int64 become floats. Errors:
+  // malformed JSON or invalid UTF-8, with the byte offset.
+  static Result<Value> parse_json(std::string_view json_text);
 
   ValueKind kind() const { return static_cast<ValueKind>(v_.index()); }
   bool is_undefined() const { return kind() == ValueKind::undefined; }

@@ -84,7 +84,9 @@ inline constexpr size_t kMaxTensorRank = 8;
 Result<SafetensorsHeader> parse_safetensors_header(const uint8_t* data, size_t available, uint64_t file_size,
                                                    const std::string& file_name);
 
-// A read-only memory map of a whole file (MAP_PRIVATE). Move-only; unmaps on destruction.
+// The bytes of a whole file, read at open() into private read-only memory (not a file mapping: a
+// truncated or rewritten file cannot SIGBUS its readers; see safetensors.cpp). Errors: not a
+// regular file, or the file shrank while being read. Non-copyable; frees on destruction.
 class MappedFile {
  public:
   static Result<std::unique_ptr<MappedFile>> open(const std::string& path);
@@ -94,8 +96,8 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
-  // Drops the pages covering [begin, end) from this process's resident set (they are re-read from
-  // the file if touched again). Used after a tensor was copied into packed form.
+  // Returns the pages covering [begin, end) to the kernel (they read as zeros if touched again).
+  // Used after a tensor was copied into packed form and is never read again.
   void release(uint64_t begin, uint64_t end) const;
 
  private:
@@ -105,7 +107,7 @@ class MappedFile {
   uint64_t size_ = 0;
 };
 
-// A memory-mapped, validated safetensors file.
+// A loaded, validated safetensors file.
 class SafetensorsFile {
  public:
   static Result<std::unique_ptr<SafetensorsFile>> open(const std::string& path);

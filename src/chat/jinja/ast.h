@@ -1,4 +1,4 @@
-// src/chat/ast.h: the parsed template (Jinja2's node types, reduced to what chat templates use).
+// src/chat/jinja/ast.h: the parsed template (Jinja2's node types, reduced to what chat templates use).
 #pragma once
 
 #include <cstdint>

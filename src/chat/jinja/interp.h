@@ -1,5 +1,5 @@
-// src/chat/interp.h: the tree-walking evaluator (interp.cpp: statements and expressions;
-// builtins.cpp: filters, tests, methods and global functions; pyobj.cpp: Python str/repr/json).
+// src/chat/jinja/interp.h: the tree-walking evaluator (interp.cpp: statements and expressions;
+// filters.cpp, tests.cpp, methods.cpp: the builtins; format.cpp: Python str/repr/json, % and format).
 //
 // Semantics follow CPython + Jinja2 as transformers runs them: Python truthiness, equality and
 // ordering, Jinja2's Undefined (printable and falsy, an error on most other uses), the sandbox's
@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "chat/ast.h"
-#include "chat/value_internal.h"
+#include "chat/jinja/ast.h"
+#include "chat/jinja/value_internal.h"
 #include "synpref/chat/template.h"
 #include "synpref/common/status.h"
 
@@ -63,12 +63,21 @@ class Interp {
 
   Result<std::string> render(const Value& context);
 
-  // --- used by builtins.cpp ---
+  // --- used by the builtins (filters.cpp, tests.cpp, methods.cpp, format.cpp) ---
   Status eval(const Expr& e, const FramePtr& frame, Value& out);
   Status error(uint32_t pos, const std::string& message) const;              // a Jinja2 runtime error
   Status unsupported_error(uint32_t pos, const std::string& message) const;  // not implemented here
   Status undefined_error(uint32_t pos, const Value& undefined) const;
   Status limit_error(uint32_t pos, const std::string& message) const;
+  // One unit of work (a statement or expression node): false when RenderLimits::max_steps or
+  // max_alloc_bytes is exceeded (step_limit_error says which).
+  bool take_step() {
+    return ++steps_ <= options_.limits.max_steps && alloc_.used <= options_.limits.max_alloc_bytes;
+  }
+  Status step_limit_error(uint32_t pos) const;
+  // Work a single node does in a loop of its own (a linear scan): counted as that many steps, so
+  // `x in big_list` in a long loop is bounded by max_steps too.
+  void charge_work(uint64_t units) { steps_ += units; }
 
   // Python str(v) / repr(v) appended to out (errors for objects Python prints by address).
   Status append_str(std::string& out, const Value& v, uint32_t pos) const;
@@ -134,6 +143,8 @@ class Interp {
   std::string* out_ = nullptr;  // the buffer {{ }} and text write to (swapped for macros/set blocks)
   uint32_t call_depth_ = 0;
   uint64_t iterations_ = 0;
+  uint64_t steps_ = 0;
+  AllocBudget alloc_;
   std::vector<Value> globals_;  // by symbol: builtin functions (undefined where none)
   // Objects that can be part of reference cycles (a macro stored in the frame it closes over, a
   // namespace holding itself); cleared when the render ends so shared_ptr cycles are broken.

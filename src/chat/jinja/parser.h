@@ -1,10 +1,10 @@
-// src/chat/parser.h: tokens -> Program, following jinja2.parser.Parser's grammar and precedence.
+// src/chat/jinja/parser.h: tokens -> Program, following jinja2.parser.Parser's grammar and precedence.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "chat/ast.h"
+#include "chat/jinja/ast.h"
 #include "synpref/common/status.h"
 
 namespace synpref::chat::detail {

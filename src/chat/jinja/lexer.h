@@ -1,4 +1,4 @@
-// src/chat/lexer.h: Jinja2's lexer with trim_blocks=True, lstrip_blocks=True.
+// src/chat/jinja/lexer.h: Jinja2's lexer with trim_blocks=True, lstrip_blocks=True.
 //
 // Mirrors jinja2.lexer.Lexer.tokeniter: template data between tags, whitespace control ({%- -%}
 // {{- -}} {#- -#}, '+' to disable lstrip/trim), lstrip of block/comment tags that start a line,

@@ -1,4 +1,4 @@
-#include "chat/pystr.h"
+#include "chat/jinja/pystr.h"
 
 #include <unicode/ucasemap.h>
 #include <unicode/uchar.h>

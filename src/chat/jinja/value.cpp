@@ -1,7 +1,9 @@
 #include <cmath>
 
-#include "chat/interp.h"
-#include "chat/value_internal.h"
+#include <nlohmann/json.hpp>
+
+#include "chat/jinja/interp.h"
+#include "chat/jinja/value_internal.h"
 #include "synpref/chat/value.h"
 #include "synpref/common/check.h"
 #include "synpref/common/text.h"
@@ -17,11 +19,17 @@ Value Value::undefined_with(std::string message) {
   return Value(Undef{std::move(info)});
 }
 
+namespace detail {
+thread_local AllocBudget* tls_alloc_budget = nullptr;
+}
+
 Value Value::string(std::string s) {
+  detail::charge_alloc(sizeof(std::string) + s.size());
   return Value(StrPtr{std::make_shared<const std::string>(std::move(s))});
 }
 
 Value Value::list(std::vector<Value> items, SeqKind kind) {
+  detail::charge_alloc(sizeof(ListData) + items.size() * sizeof(Value));
   auto data = std::make_shared<ListData>();
   data->items = std::move(items);
   data->kind = kind;
@@ -29,6 +37,7 @@ Value Value::list(std::vector<Value> items, SeqKind kind) {
 }
 
 Value Value::dict(std::vector<std::pair<Value, Value>> entries) {
+  detail::charge_alloc(sizeof(DictData) + entries.size() * sizeof(std::pair<Value, Value>));
   auto data = std::make_shared<DictData>();
   data->entries.reserve(entries.size());
   for (auto& [k, v] : entries) {
@@ -106,54 +115,66 @@ const std::shared_ptr<detail::IteratorData>& Value::iterator_data() const {
 
 namespace {
 
-template <typename Json>
-Value convert_json(const Json& j) {
+// Containers nested deeper than this are refused (the conversion recurses).
+constexpr int kMaxJsonDepth = 512;
+
+Status convert_json(const nlohmann::ordered_json& j, int depth, Value& out) {
+  if (depth > kMaxJsonDepth)
+    return data_error("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   switch (j.type()) {
-    case nlohmann::detail::value_t::null:
-      return Value::none();
     case nlohmann::detail::value_t::boolean:
-      return Value::boolean(j.template get<bool>());
+      out = Value::boolean(j.get<bool>());
+      return Status::ok();
     case nlohmann::detail::value_t::number_integer:
-      return Value::integer(j.template get<int64_t>());
+      out = Value::integer(j.get<int64_t>());
+      return Status::ok();
     case nlohmann::detail::value_t::number_unsigned: {
-      auto u = j.template get<uint64_t>();
-      if (u <= static_cast<uint64_t>(INT64_MAX)) return Value::integer(static_cast<int64_t>(u));
-      return Value::floating(static_cast<double>(u));
+      auto u = j.get<uint64_t>();
+      out = u <= static_cast<uint64_t>(INT64_MAX) ? Value::integer(static_cast<int64_t>(u))
+                                                  : Value::floating(static_cast<double>(u));
+      return Status::ok();
     }
     case nlohmann::detail::value_t::number_float:
-      return Value::floating(j.template get<double>());
-    case nlohmann::detail::value_t::string: {
-      const auto& s = j.template get_ref<const std::string&>();
-      if (text::is_valid_utf8(s)) return Value::string(s);
-      std::string fixed;
-      text::append_json_string_lossy(fixed, s);  // replaces invalid bytes by U+FFFD
-      return Value::string(nlohmann::json::parse(fixed).template get<std::string>());
-    }
+      out = Value::floating(j.get<double>());
+      return Status::ok();
+    case nlohmann::detail::value_t::string:
+      out = Value::string(j.get_ref<const std::string&>());  // the parser validated UTF-8
+      return Status::ok();
     case nlohmann::detail::value_t::array: {
-      std::vector<Value> items;
-      items.reserve(j.size());
-      for (const auto& item : j) items.push_back(convert_json(item));
-      return Value::list(std::move(items));
+      std::vector<Value> items(j.size());
+      for (size_t i = 0; i < j.size(); ++i) SP_RETURN_IF_ERROR(convert_json(j[i], depth + 1, items[i]));
+      out = Value::list(std::move(items));
+      return Status::ok();
     }
     case nlohmann::detail::value_t::object: {
       std::vector<std::pair<Value, Value>> entries;
       entries.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it)
-        entries.emplace_back(Value::string(it.key()), convert_json(it.value()));
-      return Value::dict(std::move(entries));
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        Value item;
+        SP_RETURN_IF_ERROR(convert_json(it.value(), depth + 1, item));
+        entries.emplace_back(Value::string(it.key()), std::move(item));
+      }
+      out = Value::dict(std::move(entries));
+      return Status::ok();
     }
     default:
-      return Value::none();  // binary / discarded: not produced by JSON text
+      out = Value::none();  // null (binary and discarded values do not come from JSON text)
+      return Status::ok();
   }
 }
 
 }  // namespace
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
-  return convert_json(j);
-}
-Value Value::from_json(const nlohmann::json& j) {
-  return convert_json(j);
+Result<Value> Value::parse_json(std::string_view json_text) {
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    return data_error(std::string("invalid JSON: ") + e.what());
+  }
+  Value out;
+  SP_RETURN_IF_ERROR(convert_json(j, 0, out));
+  return out;
 }
 
 namespace detail {

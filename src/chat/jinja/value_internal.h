@@ -1,4 +1,4 @@
-// src/chat/value_internal.h: payloads behind synpref::chat::Value (interpreter-internal).
+// src/chat/jinja/value_internal.h: payloads behind synpref::chat::Value (interpreter-internal).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,18 @@ namespace synpref::chat::detail {
 
 struct Stmt;
 struct Frame;
+
+// Bytes of strings, lists and dicts created by the render running on this thread (cumulative, not
+// live: a template that rebuilds a growing value pays for every copy, which also bounds the time
+// such loops take). Value's factories charge it; the interpreter checks it at every step
+// (RenderLimits::max_alloc_bytes). Null outside renders: compiling and building contexts are free.
+struct AllocBudget {
+  uint64_t used = 0;
+};
+extern thread_local AllocBudget* tls_alloc_budget;
+inline void charge_alloc(uint64_t bytes) {
+  if (AllocBudget* budget = tls_alloc_budget) budget->used += bytes;
+}
 
 struct UndefinedInfo {
   std::string message;  // what using the value reports, e.g. "'foo' is undefined"

@@ -1,4 +1,4 @@
-// src/chat/pystr.h: Python str semantics over UTF-8 (code points, str.isspace, strip/split, case
+// src/chat/jinja/pystr.h: Python str semantics over UTF-8 (code points, str.isspace, strip/split, case
 // mapping via ICU, repr) and float repr, as the templates' Python reference computes them.
 // Precondition everywhere: inputs are valid UTF-8 (the renderer validates what enters it).
 #pragma once

@@ -1,11 +1,11 @@
-#include "chat/lexer.h"
+#include "chat/jinja/lexer.h"
 
 #include <unicode/uchar.h>
 
 #include <cerrno>
 #include <cstdlib>
 
-#include "chat/pystr.h"
+#include "chat/jinja/pystr.h"
 
 namespace synpref::chat::detail {
 

@@ -1,10 +1,11 @@
-#include "chat/interp.h"
+#include "chat/jinja/interp.h"
 
 #include <cmath>
 
-#include "chat/lexer.h"
-#include "chat/parser.h"
-#include "chat/pystr.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/lexer.h"
+#include "chat/jinja/parser.h"
+#include "chat/jinja/pystr.h"
 
 namespace synpref::chat::detail {
 
@@ -24,19 +25,6 @@ constexpr GlobalDef kGlobals[] = {
     {"cycler", BuiltinFn::cycler},
     {"lipsum", BuiltinFn::lipsum},
 };
-
-// Python's int(x) for bools and ints; false for anything else.
-bool as_index(const Value& v, int64_t& out) {
-  if (v.is_int()) {
-    out = v.as_int();
-    return true;
-  }
-  if (v.is_bool()) {
-    out = v.as_bool();
-    return true;
-  }
-  return false;
-}
 
 // jinja2.utils.object_type_repr, as Undefined messages print it.
 std::string object_type_repr(const Value& v) {
@@ -97,6 +85,15 @@ Status Interp::undefined_error(uint32_t pos, const Value& undefined) const {
   return error(pos, info ? info->message : "value is undefined");
 }
 
+Status Interp::step_limit_error(uint32_t pos) const {
+  if (steps_ > options_.limits.max_steps)
+    return limit_error(pos, "more than " + std::to_string(options_.limits.max_steps) +
+                                " evaluation steps (RenderLimits::max_steps)");
+  return limit_error(pos,
+                     "more than " + std::to_string(options_.limits.max_alloc_bytes) +
+                         " bytes allocated for strings, lists and dicts (RenderLimits::max_alloc_bytes)");
+}
+
 Status Interp::check_size(uint64_t bytes, uint32_t pos) const {
   if (bytes > options_.limits.max_output_bytes)
     return limit_error(pos, "more than " + std::to_string(options_.limits.max_output_bytes) +
@@ -116,6 +113,7 @@ Value Interp::new_namespace() {
 }
 
 Value Interp::new_iterator(std::vector<Value> items, const char* type_name) {
+  charge_alloc(sizeof(IteratorData) + items.size() * sizeof(Value));
   auto it = std::make_shared<IteratorData>();
   it->items = std::move(items);
   it->type_name = type_name;
@@ -133,8 +131,11 @@ Result<std::string> Interp::render(const Value& context) {
   }
   std::string result;
   out_ = &result;
+  AllocBudget* outer_budget = tls_alloc_budget;  // a render inside a render (never today) keeps its own
+  tls_alloc_budget = &alloc_;
   Flow flow = Flow::normal;
   Status st = exec(program_.body, root, flow);
+  tls_alloc_budget = outer_budget;
   out_ = nullptr;
   root->vars.clear();
   if (!st.is_ok()) return st;
@@ -197,6 +198,7 @@ Status Interp::eval_filter_call(const FilterCall& f, Value v, const FramePtr& fr
 }
 
 Status Interp::exec_stmt(const Stmt& s, const FramePtr& frame, Flow& flow) {
+  if (!take_step()) return step_limit_error(s.pos);
   switch (s.kind) {
     case StmtKind::text:
       return emit(s.text, s.pos);
@@ -424,6 +426,7 @@ Status Interp::eval_call(const Expr& e, const FramePtr& frame, Value& out) {
 }
 
 Status Interp::eval(const Expr& e, const FramePtr& frame, Value& out) {
+  if (!take_step()) return step_limit_error(e.pos);
   switch (e.kind) {
     case ExprKind::constant:
       out = e.value;
@@ -957,9 +960,6 @@ void float_divmod(double vx, double wx, double& floordiv, double& mod) {
 
 }  // namespace
 
-Status percent_format(const Interp& in, const std::string& fmt, const Value& rhs, uint32_t pos,
-                      std::string& out);
-
 Status Interp::binary_op(BinOp op, const Value& a, const Value& b, uint32_t pos, Value& out) const {
   if (a.is_undefined()) return undefined_error(pos, a);
   if (op == BinOp::mod && a.is_string()) {
@@ -1144,6 +1144,7 @@ Status Interp::compare(CmpOp op, const Value& a, const Value& b, uint32_t pos, b
     case CmpOp::in:
     case CmpOp::notin: {
       bool found = false;
+      charge_work(b.is_list() ? b.items().size() : b.is_dict() ? b.entries().size() : 0);  // a linear scan
       switch (b.kind()) {
         case ValueKind::string:
           if (!a.is_string())

@@ -1,10 +1,10 @@
-#include "chat/parser.h"
+#include "chat/jinja/parser.h"
 
 #include <initializer_list>
 
-#include "chat/builtins.h"
-#include "chat/lexer.h"
-#include "chat/pystr.h"
+#include "chat/jinja/builtins.h"
+#include "chat/jinja/lexer.h"
+#include "chat/jinja/pystr.h"
 #include "synpref/common/text.h"
 
 namespace synpref::chat::detail {
