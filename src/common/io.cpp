@@ -672,3 +672,22 @@ Status check_output_path(const std::string& path) {
 }
 
 }  // namespace synpref::io
+
+namespace synpref {
+
+Status require_regular_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return not_found(path + ": no such file");
+    return io_error(path + ": cannot stat: " + std::strerror(errno));
+  }
+  if (S_ISREG(st.st_mode)) return Status::ok();
+  const char* kind = S_ISFIFO(st.st_mode)                         ? "a FIFO"
+                     : S_ISDIR(st.st_mode)                        ? "a directory"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                     : S_ISSOCK(st.st_mode)                       ? "a socket"
+                                                                  : "a special file";
+  return invalid_argument(path + ": is " + std::string(kind) + ", not a regular file");
+}
+
+}  // namespace synpref

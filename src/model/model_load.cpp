@@ -11,9 +11,8 @@
 #include "common/random.h"
 #include "model_impl.h"
 #include "status_util.h"
-#include "synpref/common/threads.h"
 #include "synpref/common/io.h"
-#include "synpref/common/regular_file.h"
+#include "synpref/common/threads.h"
 
 namespace synpref::model {
 

@@ -15,7 +15,6 @@
 
 #include "status_util.h"
 #include "synpref/common/io.h"
-#include "synpref/common/regular_file.h"
 
 namespace synpref::model {
 
@@ -264,7 +263,8 @@ Status read_all(int fd, uint8_t* dst, uint64_t size, const std::string& path) {
     }
     if (got == 0) {
       return io_error(path + ": the file shrank while it was being read (" + std::to_string(done) + " of " +
-                      std::to_string(size) + " bytes); was it truncated or rewritten? Load it again once it is "
+                      std::to_string(size) +
+                      " bytes); was it truncated or rewritten? Load it again once it is "
                       "complete");
     }
     done += static_cast<uint64_t>(got);
@@ -297,7 +297,8 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return invalid_argument(path + ": not a regular file (a FIFO, device or directory); model files must be "
+    return invalid_argument(path +
+                            ": not a regular file (a FIFO, device or directory); model files must be "
                             "regular files");
   }
   auto file = std::unique_ptr<MappedFile>(new MappedFile());

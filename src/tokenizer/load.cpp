@@ -9,7 +9,6 @@
 
 #include "common/json.h"
 #include "synpref/common/io.h"
-#include "synpref/common/regular_file.h"
 #include "tokenizer_impl.h"
 
 namespace synpref::tokenizer {

@@ -293,44 +293,45 @@ TEST(Sources, AFileReplacedWhileReadIsAnErrorNamingIt) {
   EXPECT_NE(st.message().find("replaced"), std::string::npos) << st.message();
   // Untouched files still read to the end.
   EXPECT_TRUE(read_while(path, [] {}).is_ok());
+}
 
-  TEST(CheckOutputPath, AcceptsAFileInAWritableFolderAndStdoutWithoutWritingAnything) {
-    std::string path = tmp_path("check_out/report.json");
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    EXPECT_TRUE(io::check_output_path(path).is_ok());
-    EXPECT_FALSE(std::filesystem::exists(path));
-    EXPECT_TRUE(io::check_output_path(write_with(path, "old")).is_ok());  // an existing file is replaced
-    EXPECT_TRUE(io::check_output_path("-").is_ok());
-  }
+TEST(CheckOutputPath, AcceptsAFileInAWritableFolderAndStdoutWithoutWritingAnything) {
+  std::string path = tmp_path("check_out/report.json");
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  EXPECT_TRUE(io::check_output_path(path).is_ok());
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(io::check_output_path(write_with(path, "old")).is_ok());  // an existing file is replaced
+  EXPECT_TRUE(io::check_output_path("-").is_ok());
+}
 
-  TEST(CheckOutputPath, RefusesAMissingFolderAFolderAndAFileAsFolder) {
-    std::string missing = tmp_path("no_such_folder/report.json");
-    Status s = io::check_output_path(missing);
-    ASSERT_FALSE(s.is_ok());
-    EXPECT_EQ(s.code(), StatusCode::not_found);
-    EXPECT_NE(s.message().find("no_such_folder does not exist"), std::string::npos) << s.message();
-    EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(missing).parent_path()));
+TEST(CheckOutputPath, RefusesAMissingFolderAFolderAndAFileAsFolder) {
+  std::string missing = tmp_path("no_such_folder/report.json");
+  Status s = io::check_output_path(missing);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.code(), StatusCode::not_found);
+  EXPECT_NE(s.message().find("no_such_folder does not exist"), std::string::npos) << s.message();
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(missing).parent_path()));
 
-    std::string folder = tmp_path("a_folder");
-    std::filesystem::create_directories(folder);
-    EXPECT_EQ(io::check_output_path(folder).code(), StatusCode::invalid_argument);
+  std::string folder = tmp_path("a_folder");
+  std::filesystem::create_directories(folder);
+  EXPECT_EQ(io::check_output_path(folder).code(), StatusCode::invalid_argument);
 
-    std::string file = write_with(tmp_path("plain_file"), "x");
-    Status under_file = io::check_output_path(file + "/report.json");
-    ASSERT_FALSE(under_file.is_ok());
-    EXPECT_NE(under_file.message().find("is not a folder"), std::string::npos) << under_file.message();
-    EXPECT_FALSE(io::check_output_path("").is_ok());
-  }
+  std::string file = write_with(tmp_path("plain_file"), "x");
+  Status under_file = io::check_output_path(file + "/report.json");
+  ASSERT_FALSE(under_file.is_ok());
+  EXPECT_NE(under_file.message().find("is not a folder"), std::string::npos) << under_file.message();
+  EXPECT_FALSE(io::check_output_path("").is_ok());
+}
 
-  TEST(CheckOutputPath, RefusesAReadOnlyFolder) {
-    if (::geteuid() == 0) GTEST_SKIP() << "root may write into a read-only folder";
-    std::string folder = tmp_path("read_only");
-    std::filesystem::create_directories(folder);
-    std::filesystem::permissions(folder,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
-    Status s = io::check_output_path(folder + "/report.json");
-    std::filesystem::permissions(folder, std::filesystem::perms::owner_all);
-    ASSERT_FALSE(s.is_ok());
-    EXPECT_EQ(s.code(), StatusCode::io_error);
-    EXPECT_NE(s.message().find("not writable"), std::string::npos) << s.message();
-  }
+TEST(CheckOutputPath, RefusesAReadOnlyFolder) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root may write into a read-only folder";
+  std::string folder = tmp_path("read_only");
+  std::filesystem::create_directories(folder);
+  std::filesystem::permissions(folder,
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  Status s = io::check_output_path(folder + "/report.json");
+  std::filesystem::permissions(folder, std::filesystem::perms::owner_all);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.code(), StatusCode::io_error);
+  EXPECT_NE(s.message().find("not writable"), std::string::npos) << s.message();
+}

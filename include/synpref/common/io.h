@@ -134,3 +134,12 @@ Status write_text(const std::string& path, std::string_view text);
 Status check_output_path(const std::string& path);
 
 }  // namespace synpref::io
+
+namespace synpref {
+
+// Ok when `path` (after following symlinks) is a regular file. Opening a FIFO for reading blocks
+// until a writer appears, and a device or directory is never a checkpoint or tokenizer: check
+// before opening. Errors name the file: not_found when absent, invalid_argument for other kinds.
+Status require_regular_file(const std::string& path);
+
+}  // namespace synpref
