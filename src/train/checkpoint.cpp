@@ -92,8 +92,7 @@ Status load_hf_weights(const std::string& dir, RewardModel& rm, uint64_t seed, b
         for (size_t i = 0; i < t.size; ++i) {
           uint16_t bits;
           std::memcpy(&bits, src + 2 * i, 2);
-          dst[i] =
-              e.dtype == DType::BF16 ? kernels::bf16_to_f32(bits) : kernels::f16_to_f32(bits);
+          dst[i] = e.dtype == DType::BF16 ? kernels::bf16_to_f32(bits) : kernels::f16_to_f32(bits);
         }
         break;
       default:

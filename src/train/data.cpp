@@ -1,6 +1,6 @@
 // Pair sets, data order and token-budget batching (see data.h).
-#include "synpref/common/threads.h"
 #include "synpref/train/data.h"
+#include "synpref/common/threads.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// tests/chat/oracle_client.h: runs tests/chat/oracle.py (python3-jinja2 with transformers' chat
+// tests/chat/oracle_client.h: runs tests/oracles/chat_jinja2.py (python3-jinja2 with transformers' chat
 // template settings) once for a batch of cases and compares its output with synpref::chat.
 #pragma once
 
@@ -56,7 +56,7 @@ inline std::vector<OracleResult> run_oracle(const std::map<std::string, std::str
     std::ofstream f(in_path, std::ios::binary);
     f << request.dump();
   }
-  const std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) + "/tests/chat/oracle.py < " +
+  const std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) + "/tests/oracles/chat_jinja2.py < " +
                           in_path + " > " + out_path;
   int rc = std::system(cmd.c_str());
   std::remove(in_path.c_str());

@@ -1,5 +1,5 @@
 // Oracle tests: synpref::chat must render byte for byte what python3-jinja2 renders with
-// transformers' settings (tests/chat/oracle.py), for the real chat templates in
+// transformers' settings (tests/oracles/chat_jinja2.py), for the real chat templates in
 // tests/fixtures/chat/templates/ and ../shared/data over many generated conversations, and for a corpus of
 // small templates that exercise the interpreter's Python/Jinja2 semantics one by one.
 #include <gtest/gtest.h>
@@ -279,13 +279,16 @@ const std::vector<TemplateUnderTest>& templates_under_test() {
       {Family::llama31, "llama3.1", "tests/fixtures/chat/templates/llama-3.1-instruct.jinja"},
       {Family::llama32, "llama3.2", "tests/fixtures/chat/templates/llama-3.2-instruct.jinja"},
       {Family::mistral_v3, "mistral-v0.3", "tests/fixtures/chat/templates/mistral-7b-instruct-v0.3.jinja"},
-      {Family::mistral_v3, "mistral-tools-ns", "tests/fixtures/chat/templates/mistral-instruct-tools-ns.jinja"},
+      {Family::mistral_v3, "mistral-tools-ns",
+       "tests/fixtures/chat/templates/mistral-instruct-tools-ns.jinja"},
       {Family::mixtral, "mixtral", "tests/fixtures/chat/templates/mixtral-8x7b-instruct-v0.1.jinja"},
       {Family::gemma2, "gemma2", "tests/fixtures/chat/templates/gemma-2-it.jinja"},
       {Family::gemma3, "gemma3", "tests/fixtures/chat/templates/gemma-3-it.jinja"},
       {Family::hermes, "hermes3-tools", "tests/fixtures/chat/templates/hermes-3-llama-3.1-tool-use.jinja"},
-      {Family::deepseek_r1, "deepseek-r1-distill", "tests/fixtures/chat/templates/deepseek-r1-distill-llama-8b.jinja"},
-      {Family::command_r, "command-r-plus-tools", "tests/fixtures/chat/templates/command-r-plus-tool-use.jinja"},
+      {Family::deepseek_r1, "deepseek-r1-distill",
+       "tests/fixtures/chat/templates/deepseek-r1-distill-llama-8b.jinja"},
+      {Family::command_r, "command-r-plus-tools",
+       "tests/fixtures/chat/templates/command-r-plus-tool-use.jinja"},
   };
   return kAll;
 }

@@ -1,5 +1,5 @@
 // Black-box: the real `synpref` binary scores every benchmark from a --scores file, and an
-// independent Python implementation of the official rules (tests/eval/reference_scoring.py,
+// independent Python implementation of the official rules (tests/oracles/eval_rules.py,
 // /usr/bin/python3 + numpy) recomputes every metric of the report and checks the dump. Then the
 // --model path end to end: a tiny random Qwen3 reward model on the real JudgeBench, RM-Bench and
 // RMB files, its dump checked the same way, and the truncation policies.
@@ -54,7 +54,7 @@ class EvalCli : public ::testing::Test {
     std::string scores = path(tag + ".scores.jsonl"), report = path(tag + ".report.json"),
                 dump = path(tag + ".dump.jsonl");
     std::string common = " --benchmark " + benchmark + " --data " + quote(data) + " " + extra;
-    Proc made = run("/usr/bin/python3 tests/eval/reference_scoring.py scores" + common + " --function " +
+    Proc made = run("/usr/bin/python3 tests/oracles/eval_rules.py scores" + common + " --function " +
                     function + " --out " + quote(scores));
     ASSERT_EQ(made.rc, 0) << made.output;
     Proc eval = run(std::string(SYNPREF_BINARY) + " eval" + common + " --scores " + quote(scores) +
@@ -62,7 +62,7 @@ class EvalCli : public ::testing::Test {
                     " --bootstrap 200 --model-name " + function + "-rm");
     ASSERT_EQ(eval.rc, 0) << eval.output;
     EXPECT_NE(eval.output.find("(95% CI "), std::string::npos) << eval.output;
-    Proc checked = run("/usr/bin/python3 tests/eval/reference_scoring.py check" + common + " --scores " +
+    Proc checked = run("/usr/bin/python3 tests/oracles/eval_rules.py check" + common + " --scores " +
                        quote(scores) + " --report " + quote(report) + " --dump " + quote(dump));
     EXPECT_EQ(checked.rc, 0) << checked.output;
     EXPECT_NE(checked.output.find("OK " + benchmark), std::string::npos) << checked.output;
@@ -115,7 +115,7 @@ TEST_F(EvalCli, AllSevenAgainstTheIndependentReference) {
 TEST_F(EvalCli, RefusesNaNScoresAndMissingItems) {
   std::string data = kShared + "/judgebench";
   std::string scores = path("jb.jsonl");
-  Proc made = run("/usr/bin/python3 tests/eval/reference_scoring.py scores --benchmark judgebench --data " +
+  Proc made = run("/usr/bin/python3 tests/oracles/eval_rules.py scores --benchmark judgebench --data " +
                   quote(data) + " --out " + quote(scores));
   ASSERT_EQ(made.rc, 0) << made.output;
   // Drop the last line: one item missing.
@@ -171,7 +171,7 @@ TEST_F(EvalCli, OutputPathsAreCheckedBeforeLoadingOrScoring) {
 
   // An output that is an input: the scores file would be overwritten by the report.
   std::string scores = path("jb.scores.jsonl");
-  Proc made = run("/usr/bin/python3 tests/eval/reference_scoring.py scores --benchmark judgebench --data " +
+  Proc made = run("/usr/bin/python3 tests/oracles/eval_rules.py scores --benchmark judgebench --data " +
                   quote(data) + " --out " + quote(scores));
   ASSERT_EQ(made.rc, 0) << made.output;
   std::string before = read_file(scores);
@@ -195,7 +195,7 @@ TEST_F(EvalCli, OutputPathsAreCheckedBeforeLoadingOrScoring) {
 TEST_F(EvalCli, JudgeBenchReportNamesThePaperFigure) {
   std::string data = kShared + "/judgebench";
   std::string scores = path("jb.scores.jsonl"), report = path("jb.report.json");
-  Proc made = run("/usr/bin/python3 tests/eval/reference_scoring.py scores --benchmark judgebench --data " +
+  Proc made = run("/usr/bin/python3 tests/oracles/eval_rules.py scores --benchmark judgebench --data " +
                   quote(data) + " --out " + quote(scores));
   ASSERT_EQ(made.rc, 0) << made.output;
   Proc eval = run(std::string(SYNPREF_BINARY) + " eval --benchmark judgebench --data " + quote(data) +
@@ -236,7 +236,7 @@ TEST_F(EvalCli, ModelPathEndToEnd) {
     EXPECT_NE(text.find("\"max_length\": 16384"), std::string::npos);
     EXPECT_NE(text.find("\"n_truncated\": 0"), std::string::npos);
     // The report made from the engine's scores equals the reference computed on its dump.
-    Proc checked = run("/usr/bin/python3 tests/eval/reference_scoring.py check" + common + " --scores " +
+    Proc checked = run("/usr/bin/python3 tests/oracles/eval_rules.py check" + common + " --scores " +
                        quote(dump) + " --report " + quote(report) + " --dump " + quote(dump));
     EXPECT_EQ(checked.rc, 0) << checked.output;
   }

@@ -76,7 +76,7 @@ inline std::vector<std::span<const int32_t>> spans(const std::vector<std::vector
   return {seqs.begin(), seqs.end()};
 }
 
-// Runs tests/model/reference.py with /usr/bin/python3 (Debian's torch) and returns its JSON output.
+// Runs tests/oracles/model_reference.py with /usr/bin/python3 (Debian's torch) and returns its JSON output.
 inline nlohmann::json run_reference(const std::vector<std::string>& args,
                                     const std::vector<std::vector<int32_t>>& seqs, const TempDir& tmp) {
   const std::string in = tmp.file("reference_in.json"), out = tmp.file("reference_out.json");
@@ -84,7 +84,7 @@ inline nlohmann::json run_reference(const std::vector<std::string>& args,
     std::ofstream f(in);
     f << nlohmann::json({{"sequences", seqs}}).dump();
   }
-  std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) + "/tests/model/reference.py";
+  std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) + "/tests/oracles/model_reference.py";
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " --input '" + in + "' --output '" + out + "' 2>" + tmp.file("reference_err.txt");
   const int rc = std::system(cmd.c_str());

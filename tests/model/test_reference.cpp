@@ -1,5 +1,5 @@
 // Correctness gate: our scores (and LM logits) against the PyTorch reference of transformers'
-// modeling code (tests/model/reference.py, fp32) on random tiny models covering GQA, QK-norm, tied
+// modeling code (tests/oracles/model_reference.py, fp32) on random tiny models covering GQA, QK-norm, tied
 // and untied embeddings, attention/MLP biases, llama3 and linear RoPE scaling, f32/bf16/f16
 // checkpoints, and the last-non-pad-token rule. Gate: |ours - torch| <= 1e-4 * max(1, |torch|).
 #include <cmath>

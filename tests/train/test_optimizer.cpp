@@ -64,7 +64,7 @@ TEST(AdamW, MatchesTorchAdamWWithClippingAndDecay) {
     spec["max_norm"] = max_norm;
     std::ofstream(tmp.file("in.json")) << spec.dump();
     const std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) +
-                            "/tests/train/reference_train.py adamw --input " + tmp.file("in.json") +
+                            "/tests/oracles/train_reference.py adamw --input " + tmp.file("in.json") +
                             " --output " + tmp.file("out.json");
     EXPECT_EQ(std::system(cmd.c_str()), 0);
     nlohmann::json out;

@@ -99,7 +99,7 @@ TEST_P(TorchOracle, LossAndEveryGradientMatchAutograd) {
         {{"prefix", p.prefix}, {"chosen", p.chosen}, {"rejected", p.rejected}, {"margin", p.margin}});
   std::ofstream(tmp.file("pairs.json")) << jp.dump();
   const std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) +
-                          "/tests/train/reference_train.py grad --model " + dir + " --pairs " +
+                          "/tests/oracles/train_reference.py grad --model " + dir + " --pairs " +
                           tmp.file("pairs.json") + " --output " + tmp.file("ref.json");
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   nlohmann::json ref;

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "bench.h"
 #include <nlohmann/json.hpp>
+#include "bench.h"
 
 #include "synpref/chat/template.h"
 

@@ -2,7 +2,7 @@
 // $TMPDIR/synpref-bench-models/ (reused by later runs) and loaded like any Hugging Face folder.
 //
 //   model_qwen3_0.6b_512     one 512-token sequence, 2 threads: tokens/s, GFLOP/s, MFU, side by side
-//                            with the PyTorch reference (tests/model/reference.py, Debian torch over
+//                            with the PyTorch reference (tests/oracles/model_reference.py, Debian torch over
 //                            OpenBLAS, 2 threads) and llama.cpp's CPU backend (node-llama-cpp's prebuilt
 //                            binaries, tools/bench/llamacpp_bench.mjs, on the same weights exported to
 //                            GGUF, 2 threads) and the ratios; peak RSS of this process
@@ -70,7 +70,7 @@ Result<std::string> cached_model(model::Family family, const std::string& preset
   return dir;
 }
 
-// The PyTorch reference as a child process: `reference.py bench` loads the model, then answers each
+// The PyTorch reference as a child process: `model_reference.py bench` loads the model, then answers each
 // "run" line with the tokens/s of one forward pass of a seq_len-token sequence.
 class TorchPeer {
  public:
@@ -78,7 +78,7 @@ class TorchPeer {
     const std::string t = std::to_string(threads);
     auto peer = std::unique_ptr<TorchPeer>(new TorchPeer());
     SP_ASSIGN_OR_RETURN(peer->proc_, synpref::bench::ChildProcess::start(
-                                         {"/usr/bin/python3", "tests/model/reference.py", "bench", "--model",
+                                         {"/usr/bin/python3", "tests/oracles/model_reference.py", "bench", "--model",
                                           model_dir, "--seq-len", std::to_string(seq_len), "--threads", t},
                                          {{"OPENBLAS_NUM_THREADS", t}, {"OMP_NUM_THREADS", t}}));
     std::string line;
@@ -283,7 +283,7 @@ Result<RunOnce> setup_512(Context& ctx) {
     auto m = single_sequence_metrics(*l, *ids, &dt);
     if (torch) {
       SP_ASSIGN_OR_RETURN(double torch_tps, torch->run());
-      m.push_back({"torch tokens/s (reference.py, OpenBLAS)", torch_tps, "tok/s"});
+      m.push_back({"torch tokens/s (model_reference.py, OpenBLAS)", torch_tps, "tok/s"});
       m.push_back({"synpref / torch", (512.0 / dt) / torch_tps, "x"});
     }
     if (llamacpp) {

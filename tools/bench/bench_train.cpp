@@ -18,7 +18,7 @@
 //                        - the same pairs with prefix sharing (1280 rows): time and speedup;
 //                        - the AdamW step (sparse embedding rows);
 //                        - the PyTorch reference training step on the same 4 x 512 tokens
-//                          (tests/train/reference_train.py bench: Debian torch over OpenBLAS, same
+//                          (tests/oracles/train_reference.py bench: Debian torch over OpenBLAS, same
 //                          thread count, the 4 sequences as one batch), and the ratio;
 //                        - peak RSS of this process.
 // Parameters (--param k=v): threads (2), torch (1 = run the PyTorch side, 0 = skip), layers (6).
@@ -59,7 +59,7 @@ double cpu_now() {
          1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
-// The PyTorch training step as a child process speaking "run" lines (reference_train.py bench).
+// The PyTorch training step as a child process speaking "run" lines (train_reference.py bench).
 class TorchTrainPeer {
  public:
   static Result<std::unique_ptr<TorchTrainPeer>> start(const model::ModelConfig& c, int tokens, int pairs,
@@ -88,7 +88,7 @@ class TorchTrainPeer {
     auto peer = std::unique_ptr<TorchTrainPeer>(new TorchTrainPeer());
     peer->config_path_ = config_path;
     SP_ASSIGN_OR_RETURN(peer->proc_, synpref::bench::ChildProcess::start(
-                                         {"/usr/bin/python3", "tests/train/reference_train.py", "bench",
+                                         {"/usr/bin/python3", "tests/oracles/train_reference.py", "bench",
                                           "--config", config_path, "--tokens", std::to_string(tokens),
                                           "--pairs", std::to_string(pairs), "--threads", t},
                                          {{"OPENBLAS_NUM_THREADS", t}, {"OMP_NUM_THREADS", t}}));
@@ -237,7 +237,7 @@ Result<RunOnce> setup_100m(Context& ctx) {
     if (b->torch) {
       SP_ASSIGN_OR_RETURN(auto torch_s, b->torch->run());
       m.push_back(
-          {"torch fwd+bwd tokens/s (reference_train.py, OpenBLAS)", rows_unshared / torch_s.first, "tok/s"});
+          {"torch fwd+bwd tokens/s (train_reference.py, OpenBLAS)", rows_unshared / torch_s.first, "tok/s"});
       m.push_back({"torch AdamW step", torch_s.second * 1e3, "ms", false});
       m.push_back({"synpref / torch (fwd+bwd, same tokens)", torch_s.first / unshared_s, "x"});
       m.push_back({"synpref without last-layer pruning / torch", torch_s.first / full_s, "x"});

@@ -7,7 +7,7 @@ causal mask and fp32 softmax, SwiGLU MLP, last-non-pad-token pooling), without i
 transformers (not installable here). Also a numpy forward of llama2.c's run.c (interleaved-pair RoPE)
 that reads the .bin checkpoint directly, independent of our HF conversion.
 
-Run with Debian's interpreter: /usr/bin/python3 tests/model/reference.py <command> ...
+Run with Debian's interpreter: /usr/bin/python3 tests/oracles/model_reference.py <command> ...
   score   --model DIR --input seqs.json --output out.json   {"sequences": [[ids]]} -> {"scores": [..]}
   logits  --model DIR --input seqs.json --output out.json   -> {"logits": [[T*V floats], ...]}
   llama2c --bin FILE  --input seqs.json --output out.json   -> {"logits": [[T*V floats], ...]}

@@ -11,11 +11,11 @@ Also: `adamw` runs torch.optim.AdamW (+ clip_grad_norm_) on given tensors, for t
 `bench` times a training step (forward + backward + AdamW) of a random model for the benchmark.
 
 Run with Debian's interpreter:
-  /usr/bin/python3 tests/train/reference_train.py grad  --model DIR --pairs pairs.json --output out.json
+  /usr/bin/python3 tests/oracles/train_reference.py grad  --model DIR --pairs pairs.json --output out.json
       pairs.json: {"pairs": [{"prefix": [ids], "chosen": [ids], "rejected": [ids], "margin": m}, ...]}
       out.json:   {"loss": L, "r_chosen": [...], "r_rejected": [...], "grads": {name: [flat floats]}}
-  /usr/bin/python3 tests/train/reference_train.py adamw --input in.json --output out.json
-  /usr/bin/python3 tests/train/reference_train.py bench --config config.json --tokens T --pairs P --threads N
+  /usr/bin/python3 tests/oracles/train_reference.py adamw --input in.json --output out.json
+  /usr/bin/python3 tests/oracles/train_reference.py bench --config config.json --tokens T --pairs P --threads N
       (then "run" lines on stdin, one JSON timing line each)
 """
 import argparse
