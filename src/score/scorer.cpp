@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "synpref/common/progress.h"
+#include "synpref/common/threads.h"
 #include "synpref/model/model.h"
 #include "synpref/tokenizer/tokenizer.h"
 
@@ -13,7 +14,7 @@ namespace synpref::score {
 
 Status ScorerOptions::validate() const {
   if (model_dir.empty()) return invalid_argument("model_dir is required");
-  if (n_threads < 0) return invalid_argument("n_threads must be >= 0 (0 = all hardware threads)");
+  SP_RETURN_IF_ERROR(check_threads(n_threads, "n_threads"));
   if (max_tokens_per_batch < 1) return invalid_argument("max_tokens_per_batch must be >= 1");
   if (chunk_records < 1) return invalid_argument("chunk_records must be >= 1");
   if (input.max_length < 1) return invalid_argument("max_length must be >= 1");

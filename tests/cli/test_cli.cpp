@@ -14,7 +14,7 @@
 namespace synpref::testing {
 namespace {
 
-const std::string kCanonical = source_path("tests/data/fixtures/good/canonical.jsonl");
+const std::string kCanonical = source_path("tests/fixtures/data/good/canonical.jsonl");
 
 // run_synpref under `timeout`: a hang becomes exit code 124 instead of a stuck test.
 RunResult run_synpref_with_timeout(const std::string& args, int seconds) {
@@ -116,7 +116,7 @@ TEST(Cli, ExitCodesAreDocumentedInHelpAndReadme) {
     EXPECT_NE(readme.find(code), std::string::npos) << "README.md lacks the exit code row " << code;
   // The codes the table promises: a missing file is 3, a malformed one 5.
   EXPECT_EQ(run_synpref("data stats /nonexistent/file.jsonl").exit_code, 3);
-  EXPECT_EQ(run_synpref("model-info " + source_path("tests/data/fixtures")).exit_code, 3);
+  EXPECT_EQ(run_synpref("model-info " + source_path("tests/fixtures/data")).exit_code, 3);
 }
 
 // Issue 12 item 9: --threads 100000 aborted every command (std::system_error from thread creation)
