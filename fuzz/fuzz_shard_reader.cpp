@@ -1,5 +1,5 @@
-// libFuzzer target: the tokenized shard reader (src/chat/shard.cpp; format in
-// include/synpref/chat/shard.h) on arbitrary files. Random bytes rarely pass the XXH3 checksums, so
+// libFuzzer target: the tokenized shard reader (src/encode/shard.cpp; format in
+// include/synpref/encode/shard.h) on arbitrary files. Random bytes rarely pass the XXH3 checksums, so
 // when the first input byte is odd the target repairs them first (header, each record found by
 // walking record headers, footer): the fuzzer then reaches the payload parser and the resync logic.
 // Invariants beyond "no crash / no sanitizer report": every record's spans lie inside the file,
@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string>
 
-#include "synpref/chat/shard.h"
+#include "synpref/encode/shard.h"
 
 namespace {
 
@@ -54,12 +54,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!file.empty() && std::fwrite(file.data(), 1, file.size(), f) != file.size()) std::abort();
     std::fclose(f);
   }
-  auto reader = synpref::chat::ShardReader::open(path);
+  auto reader = synpref::encode::ShardReader::open(path);
   if (!reader.is_ok()) {
     if (reader.status().message().empty()) std::abort();
     return 0;
   }
-  synpref::chat::ShardRecord record;
+  synpref::encode::ShardRecord record;
   uint64_t n = 0;
   volatile int64_t sink = 0;
   while ((*reader)->next(record)) {

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev clang-format
   libsimdjson-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   zlib1g-dev libzstd-dev libxxhash-dev libpcre2-dev libicu-dev libcpp-httplib-dev
+  libsqlite3-dev libcurl4-openssl-dev wrk
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jinja2 python3-numpy
   libopenmpi-dev openmpi-bin

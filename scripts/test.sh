@@ -41,7 +41,7 @@ fi
 if [[ "$FUZZ_SECONDS" != 0 ]]; then
   step "fuzzing (${FUZZ_SECONDS}s per target)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNPREF_FUZZ=ON \
-    -DSYNPREF_TESTS=OFF -DSYNPREF_TOOLS=OFF -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;model" >/dev/null
+    -DSYNPREF_TESTS=OFF -DSYNPREF_TOOLS=OFF -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;encode;kernels;model" >/dev/null
   cmake --build build-fuzz -j"$JOBS"
   for target in build-fuzz/fuzz/fuzz_*; do
     [[ -x "$target" ]] || continue
