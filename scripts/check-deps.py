@@ -33,8 +33,9 @@ ALLOWED = {
     "train": {"common", "data", "tokenizer", "chat", "encode", "kernels", "model", "score"},
     "eval": {"common", "data"},
     "http": {"common"},
+    "judge": {"common", "data", "http"},
     "curate": {"common", "data", "tokenizer", "chat", "encode", "kernels", "model", "score", "train", "eval",
-               "http"},
+               "http", "judge"},
     "serve": {"common", "data", "tokenizer", "chat", "encode", "kernels", "model", "score", "http"},
     "annotate": {"common", "data", "http", "curate"},
 }
