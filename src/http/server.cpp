@@ -36,6 +36,8 @@ std::string_view code_name(StatusCode code) {
       return "unsupported";
     case StatusCode::internal:
       return "internal";
+    case StatusCode::interrupted:
+      return "interrupted";
   }
   return "internal";
 }
@@ -104,6 +106,8 @@ int http_status(StatusCode code) {
     case StatusCode::io_error:
     case StatusCode::internal:
       return 500;
+    case StatusCode::interrupted:  // the server is shutting down: retry elsewhere or later
+      return 503;
   }
   return 500;
 }

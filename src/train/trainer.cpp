@@ -441,6 +441,10 @@ Status load_data(Trainer& t) {
   if (!o.eval_data.empty()) {
     SP_ASSIGN_OR_RETURN(t.eval_pairs,
                         load_pairs(o.eval_data, *t.tok, load, rejects("eval.rejects.jsonl"), &t.eval_report));
+    if (t.eval_pairs.size() == 0) {
+      return data_error("no usable pairs in `eval_data` (" + std::to_string(t.eval_report.records) +
+                        " records read; see eval.rejects.jsonl in `out_dir`)");
+    }
   }
   t.summary.pairs = t.pairs.size();
   t.summary.eval_pairs = t.eval_pairs.size();

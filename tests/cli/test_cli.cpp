@@ -157,5 +157,18 @@ TEST(Cli, ModelAndTokenizerFilesMustBeRegularFiles) {
   }
 }
 
+// Issue 12 item 12, `data tokenize`: an input whose every record is rejected
+// is an error naming the rejects file, and no shard appears.
+TEST(Cli, TokenizeOfAllRejectedInputFailsAndWritesNoShard) {
+  const std::string dir = temp_dir("cli_tokenize_rejected");
+  const std::string out = dir + "/out.spshard";
+  auto r = run_synpref("data tokenize " + source_path("tests/fixtures/data/bad/json.jsonl") + " --tokenizer " +
+                       shared_data("tokenizers/qwen3") + " -o " + out);
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("no usable records"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("out.spshard.rejects.jsonl"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 }  // namespace
 }  // namespace synpref::testing

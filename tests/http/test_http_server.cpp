@@ -85,6 +85,7 @@ TEST_F(HttpServerTest, LibraryErrorsAreMappedInOnePlace) {
   EXPECT_EQ(http::http_status(StatusCode::data_error), 400);
   EXPECT_EQ(http::http_status(StatusCode::internal), 500);
   EXPECT_EQ(http::http_status(StatusCode::unsupported), 501);
+  EXPECT_EQ(http::http_status(StatusCode::interrupted), 503);
 }
 
 TEST_F(HttpServerTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {

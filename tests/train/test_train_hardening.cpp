@@ -259,7 +259,7 @@ TEST(TrainHardening, SigtermSavesAndTheResumedRunMatchesAnUninterruptedOne) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping cleanly";
-  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << "the documented exit code for an interrupted command";
   const std::string err = slurp(tmp + "/stopped.err");
   const size_t at = err.find("stopped at step ");
   ASSERT_NE(at, std::string::npos) << err;
@@ -311,4 +311,16 @@ TEST(TrainHardening, OptionErrorsNameTheFlags) {
   r = run_synpref(tiny_args(tmp + "/data", tmp + "/run2") + " --heads 3 --kv-heads 2");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--heads (3) must be a multiple of --kv-heads (2)"), std::string::npos) << r.err;
+}
+
+// Evaluation data whose every record is rejected used to train with no evaluation at all and exit 0.
+TEST(TrainHardening, EvalDataWithNoUsablePairIsAnError) {
+  const std::string tmp = temp_dir("train_hard_eval_rejected");
+  synth(tmp + "/data", 16, 4);
+  auto r = run_synpref(tiny_args(tmp + "/data", tmp + "/run") + " --max-steps 2 --eval-data " +
+                       source_path("tests/fixtures/data/bad/json.jsonl"));
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("no usable pairs in `eval_data`"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("eval.rejects.jsonl"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp + "/run/final"));
 }

@@ -81,6 +81,12 @@ Status run_tokenize(const TokenizeFlags& f) {
   SP_RETURN_IF_ERROR(ordered.run(next, write));
   SP_RETURN_IF_ERROR(stream->close());
   SP_RETURN_IF_ERROR(skipped_log->close());
+  // Nothing usable read, or nothing left to write: fail before the shard replaces anything.
+  SP_RETURN_IF_ERROR(stream->check_usable());
+  if (written == 0) {
+    return data_error(f.output + ": nothing to write: all " + std::to_string(skipped_log->total()) +
+                      " records were longer than --max-length (listed in " + skipped_path + ")");
+  }
   SP_RETURN_IF_ERROR(writer->close());
   const auto& c = stream->counters();
   nlohmann::json s = {{"command", "tokenize"},

@@ -38,7 +38,7 @@ inline constexpr ExitCodeInfo kExitCodes[] = {
     {kExitDataError, "data error: malformed input, or nothing usable in it"},
     {kExitUnsupported, "unsupported: valid input using a feature synpref does not implement"},
     {kExitInternal, "internal error (a bug; please report it)"},
-    {kExitInterrupted, "interrupted (Ctrl-C)"},
+    {kExitInterrupted, "interrupted (Ctrl-C, or SIGTERM: train saves a checkpoint first)"},
 };
 int exit_code(StatusCode code);
 

@@ -51,6 +51,8 @@ int exit_code(StatusCode code) {
       return kExitUnsupported;
     case StatusCode::internal:
       return kExitInternal;
+    case StatusCode::interrupted:
+      return kExitInterrupted;
   }
   return kExitInternal;
 }
