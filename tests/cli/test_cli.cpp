@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -162,8 +163,9 @@ TEST(Cli, ModelAndTokenizerFilesMustBeRegularFiles) {
 TEST(Cli, TokenizeOfAllRejectedInputFailsAndWritesNoShard) {
   const std::string dir = temp_dir("cli_tokenize_rejected");
   const std::string out = dir + "/out.spshard";
-  auto r = run_synpref("data tokenize " + source_path("tests/fixtures/data/bad/json.jsonl") + " --tokenizer " +
-                       shared_data("tokenizers/qwen3") + " -o " + out);
+  std::ofstream(dir + "/bad.jsonl") << "{\"chosen\": [}\nnot json\n";
+  auto r = run_synpref("data tokenize " + dir + "/bad.jsonl --tokenizer " + shared_data("tokenizers/qwen3") +
+                       " -o " + out);
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_NE(r.err.find("no usable records"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("out.spshard.rejects.jsonl"), std::string::npos) << r.err;

@@ -101,7 +101,7 @@ TEST(Scorer, OptionsAreValidatedByFieldName) {
   EXPECT_EQ(o.validate().message(), "chunk_records must be >= 1");
   o.chunk_records = 1;
   o.n_threads = -2;
-  EXPECT_EQ(o.validate().message().rfind("n_threads must be >= 0", 0), 0u);
+  EXPECT_EQ(o.validate().message().rfind("n_threads must be 0 (all hardware threads) or 1..", 0), 0u);
   o.n_threads = 0;
   EXPECT_TRUE(o.validate().is_ok());
   o.model_dir = model_dir();

@@ -317,10 +317,11 @@ TEST(TrainHardening, OptionErrorsNameTheFlags) {
 TEST(TrainHardening, EvalDataWithNoUsablePairIsAnError) {
   const std::string tmp = temp_dir("train_hard_eval_rejected");
   synth(tmp + "/data", 16, 4);
-  auto r = run_synpref(tiny_args(tmp + "/data", tmp + "/run") + " --max-steps 2 --eval-data " +
-                       source_path("tests/fixtures/data/bad/json.jsonl"));
+  std::ofstream(tmp + "/bad.jsonl") << "{\"chosen\": [}\nnot json\n";
+  auto r = run_synpref(tiny_args(tmp + "/data", tmp + "/run") + " --max-steps 2 --eval-data " + tmp +
+                       "/bad.jsonl");
   EXPECT_EQ(r.exit_code, 5) << r.err;
-  EXPECT_NE(r.err.find("no usable pairs in `eval_data`"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no usable pairs in --eval-data"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("eval.rejects.jsonl"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(tmp + "/run/final"));
 }

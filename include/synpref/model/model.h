@@ -58,7 +58,8 @@ struct ScoreGroup {
 class Model {
  public:
   // Loads a Hugging Face folder: config.json and model.safetensors or model.safetensors.index.json
-  // (sharded). Weights are memory-mapped and repacked once for the GEMM kernels in their checkpoint
+  // (sharded). Weight files are read into owned memory (a file truncated or replaced while loaded
+  // cannot kill the process with SIGBUS) and repacked once for the GEMM kernels in their checkpoint
   // dtype (f32, f16 or bf16; widened to f32 inside the kernels).
   static Result<std::unique_ptr<Model>> load(const std::string& dir, const LoadOptions& options = {});
   ~Model();
