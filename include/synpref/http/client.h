@@ -18,6 +18,8 @@
 // The implementation sits on libcurl (Debian libcurl4-openssl-dev); no libcurl type appears here.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,5 +52,20 @@ struct ClientOptions {
 // caller's).
 std::vector<ClientResponse> perform_all(const std::vector<ClientRequest>& requests,
                                         const ClientOptions& options);
+
+// The streaming form behind perform_all, for callers that schedule requests over time (rate
+// limits, retry backoff) and want connections reused across them. All callbacks run on the
+// calling thread:
+//  - `next` is asked whenever fewer than max_concurrency transfers run (and again every few
+//    milliseconds while it declines); it fills `request` and `tag` and returns true to start one.
+//  - `done` receives each finished transfer's response with its tag (any order).
+//  - `finished` says that no request will be offered any more; perform_stream returns once it
+//    is true and every started transfer is done.
+struct StreamCallbacks {
+  std::function<bool(ClientRequest& request, uint64_t& tag)> next;
+  std::function<void(uint64_t tag, ClientResponse response)> done;
+  std::function<bool()> finished;
+};
+void perform_stream(const ClientOptions& options, const StreamCallbacks& callbacks);
 
 }  // namespace synpref::http
