@@ -8,10 +8,12 @@
 #include <httplib.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -66,6 +68,17 @@ std::string_view reason_code(int status) {
 void fill(httplib::Response& out, const Response& in) {
   out.status = in.status;
   for (const auto& [k, v] : in.headers) out.set_header(k, v);
+  if (in.disconnect_after_bytes) {
+    // A provider that returns false after its partial write makes cpp-httplib drop the connection.
+    auto body = std::make_shared<std::string>(in.body);
+    const size_t n_sent = std::min<size_t>(*in.disconnect_after_bytes, body->size());
+    out.set_content_provider(body->size(), in.content_type,
+                             [body, n_sent](size_t offset, size_t, httplib::DataSink& sink) {
+                               if (offset < n_sent) sink.write(body->data() + offset, n_sent - offset);
+                               return false;
+                             });
+    return;
+  }
   out.set_content(in.body, in.content_type);
 }
 
