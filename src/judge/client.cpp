@@ -15,10 +15,13 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <queue>
 #include <random>
 #include <thread>
 
@@ -132,14 +135,14 @@ class EndpointRunner {
         endpoint_(endpoint),
         jobs_(std::move(jobs)),
         rng_(std::random_device{}()) {
-    for (size_t job_idx = 0; job_idx < jobs_.size(); ++job_idx) waiting_.push_back(job_idx);
+    for (size_t job_idx = 0; job_idx < jobs_.size(); ++job_idx) ready_.push_back(job_idx);
   }
 
   void run() {
     http::StreamCallbacks callbacks;
     callbacks.next = [this](http::ClientRequest& request, uint64_t& tag) { return next(request, tag); };
     callbacks.done = [this](uint64_t tag, http::ClientResponse response) { done(tag, std::move(response)); };
-    callbacks.finished = [this] { return waiting_.empty() && n_in_flight_ == 0; };
+    callbacks.finished = [this] { return ready_.empty() && delayed_.empty() && n_in_flight_ == 0; };
     http::perform_stream({.max_concurrency = endpoint_.max_concurrency}, callbacks);
   }
 
@@ -155,11 +158,17 @@ class EndpointRunner {
       }
     }
     if (endpoint_.requests_per_second > 0 && now < next_start_) return false;
-    auto ready = std::find_if(waiting_.begin(), waiting_.end(),
-                              [&](size_t job_idx) { return jobs_[job_idx].not_before <= now; });
-    if (ready == waiting_.end()) return false;
-    size_t job_idx = *ready;
-    waiting_.erase(ready);
+    // Retries whose backoff has passed go first, then jobs never tried (in request order).
+    size_t job_idx;
+    if (!delayed_.empty() && delayed_.top().first <= now) {
+      job_idx = delayed_.top().second;
+      delayed_.pop();
+    } else if (!ready_.empty()) {
+      job_idx = ready_.front();
+      ready_.pop_front();
+    } else {
+      return false;
+    }
     Job& job = jobs_[job_idx];
     const ChatRequest& chat = (*requests_)[job.request_idx];
     auto body = chat_request_body(endpoint_, chat, static_cast<int>(job.missing.size()));
@@ -199,7 +208,7 @@ class EndpointRunner {
       if (job.missing.empty()) {
         finish_locked(job, Status::ok());
       } else {
-        waiting_.push_back(tag);  // fewer choices than asked: ask for the rest, no backoff
+        ready_.push_back(tag);  // fewer choices than asked: ask for the rest, no backoff
       }
       return;
     }
@@ -215,7 +224,7 @@ class EndpointRunner {
     double wait = std::max(client_.backoff_seconds(job.failed_attempts, rng_), failure.retry_after_seconds);
     job.not_before =
         Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
-    waiting_.push_back(tag);
+    delayed_.emplace(job.not_before, tag);
   }
 
   // Takes what a finished attempt delivered into the job (samples cached and recorded, tokens and
@@ -276,13 +285,18 @@ class EndpointRunner {
   }
 
   void fail_all_waiting_locked() {
-    for (size_t job_idx : waiting_) {
-      std::string message = "judge budget of $" + std::to_string(client_.config.budget_usd) +
-                            " is spent (spent $" + std::to_string(client_.usage.cost_usd) +
-                            "); raise budget_usd and rerun: answers so far are cached";
+    std::vector<size_t> waiting(ready_.begin(), ready_.end());
+    for (; !delayed_.empty(); delayed_.pop()) waiting.push_back(delayed_.top().second);
+    ready_.clear();
+    for (size_t job_idx : waiting) {
+      char message[200];
+      std::snprintf(
+          message, sizeof(message),
+          "judge budget of $%.4f is spent (spent $%.4f); raise budget_usd and rerun: answers so far "
+          "are cached",
+          client_.config.budget_usd, client_.usage.cost_usd);
       finish_locked(jobs_[job_idx], Status(StatusCode::interrupted, message));
     }
-    waiting_.clear();
   }
 
   void finish_locked(Job& job, Status status) {
@@ -301,7 +315,12 @@ class EndpointRunner {
   RunState& run_;
   const Endpoint& endpoint_;
   std::vector<Job> jobs_;
-  std::vector<size_t> waiting_;  // jobs not in flight and not finished
+  // Jobs neither in flight nor finished: never tried or topping up (FIFO), and retries waiting
+  // for their backoff (earliest first).
+  std::deque<size_t> ready_;
+  std::priority_queue<std::pair<Clock::time_point, size_t>, std::vector<std::pair<Clock::time_point, size_t>>,
+                      std::greater<>>
+      delayed_;
   int n_in_flight_ = 0;
   Clock::time_point next_start_{};
   std::mt19937_64 rng_;

@@ -184,6 +184,7 @@ struct ChatCall {
   int n = 1;
   double temperature = 1;  // OpenAI's default
   bool logprobs = false, json_schema = false;
+  std::string schema_text;    // the json_schema's schema, serialized ("" when none)
   uint64_t content_hash = 0;  // of the messages (what determines the answers)
   int64_t prompt_bytes = 0;
 };
@@ -221,8 +222,22 @@ Result<ChatCall> parse_call(const std::string& body) {
   }
   if (auto lp = root.find("logprobs"); lp != root.end() && lp->is_boolean()) call.logprobs = lp->get<bool>();
   if (auto rf = root.find("response_format"); rf != root.end() && rf->is_object())
-    call.json_schema = rf->value("type", "") == "json_schema";
+    if (rf->value("type", "") == "json_schema") {
+      call.json_schema = true;
+      if (auto spec = rf->find("json_schema");
+          spec != rf->end() && spec->is_object() && spec->contains("schema"))
+        call.schema_text = (*spec)["schema"].dump();
+    }
   return call;
+}
+
+// Attributes or a verdict? A schema decides by its fields; without one, a prompt that names the
+// verdict format ("Preferred:") asks for a verdict, even when its gold examples show attributes,
+// and otherwise one that names task_category asks for attributes.
+bool is_attribute_request(const ChatCall& call, std::string_view last_user) {
+  if (!call.schema_text.empty()) return call.schema_text.find("\"task_category\"") != std::string::npos;
+  if (last_user.find("Preferred:") != std::string_view::npos) return false;
+  return last_user.find("task_category") != std::string_view::npos;
 }
 
 }  // namespace
@@ -395,7 +410,7 @@ http::Response Sim::Impl::chat(const http::Request& request) {
                         "start on its own line (see docs/judge.md)",
                         "invalid_request_error");
   }
-  const bool attribute_request = last_user.find("task_category") != std::string_view::npos;
+  const bool attribute_request = is_attribute_request(call, last_user);
   uint64_t first_sample = 0;
   if (call.temperature > 0) {
     std::lock_guard lock(mutex);

@@ -105,7 +105,10 @@ TEST(JudgeSimCli, ServesTheClientAndStopsCleanlyOnSignals) {
     for (uint64_t idx = 0; idx < 10; ++idx) {
       auto prompt = judge::testing::verdict_prompt(data::synth_record(pool, "train", idx), idx % 2 == 1);
       for (const char* model : {"oracle", "biased"}) {
-        requests.push_back({.endpoint = model, .messages = prompt.messages});
+        ChatRequest request;
+        request.endpoint = model;
+        request.messages = prompt.messages;
+        requests.push_back(request);
         truth.push_back(std::string(model) == "oracle" ? prompt.correct : 1);
       }
     }

@@ -82,7 +82,9 @@ void expect_samples_were_served(const Sim& sim, const std::vector<ChatRequest>& 
                                 << ": sample never delivered (invented or duplicated): " << sample.content;
       pool.erase(it);
       long number = sample_number(sample.content);
-      if (number >= 0) EXPECT_TRUE(numbers.insert(number).second) << "request " << idx << " repeats a sample";
+      if (number >= 0) {
+        EXPECT_TRUE(numbers.insert(number).second) << "request " << idx << " repeats a sample";
+      }
     }
   }
 }

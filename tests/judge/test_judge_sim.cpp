@@ -135,12 +135,28 @@ TEST(JudgeSim, FindsTheTargetAfterGoldExamplesAndAnswersJsonWhenAskedForASchema)
   VerdictPrompt gold_prompt = verdict_prompt(gold, false);
   VerdictPrompt target_prompt = verdict_prompt(target, true);
   ChatRequest request = verdict_request("oracle", target_prompt);
-  request.messages[1].content = "Example (preferred: Candidate 1):\n" + gold_prompt.messages[1].content +
+  request.messages[1].content = "Example (task_category: " + gold.attributes.task_category +
+                                ", preferred: Candidate 1):\n" + gold_prompt.messages[1].content +
                                 "\nNow the pair to judge:\n" + target_prompt.messages[1].content;
   request.json_schema = R"({"type":"object","properties":{"preferred":{"type":"integer","enum":[1,2]}}})";
   auto result = client->run({request})[0];
   ASSERT_TRUE(result.status.is_ok()) << result.status.message();
   EXPECT_EQ(result.samples[0].content, "{\"preferred\":2}");
+
+  // Without a schema: the prompt names the verdict format, so the attributes shown for the gold
+  // example do not make it an attribute request.
+  request.json_schema.clear();
+  result = client->run({request})[0];
+  ASSERT_TRUE(result.status.is_ok()) << result.status.message();
+  EXPECT_EQ(parse_verdict(result.samples[0].content), 2) << result.samples[0].content;
+
+  // A schema with task_category asks for attributes, whatever the prompt says.
+  request.json_schema = R"({"type":"object","properties":{"task_category":{"type":"string"}}})";
+  result = client->run({request})[0];
+  ASSERT_TRUE(result.status.is_ok()) << result.status.message();
+  auto attributes = json::parse(result.samples[0].content, nullptr, false);
+  ASSERT_TRUE(attributes.is_object()) << result.samples[0].content;
+  EXPECT_TRUE(attributes.contains("task_category"));
 }
 
 TEST(JudgeSim, AttributesComeFromTheGroundTruth) {

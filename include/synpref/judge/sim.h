@@ -17,8 +17,10 @@
 // earlier one being Candidate 1. A prompt without a recognizable pair gets HTTP 400 naming why.
 //
 // Answers:
-//  - attribute requests (the last user message contains "task_category"): a JSON object with
-//    task_category, objectivity, controversiality, desired_attributes, annotation_guideline;
+//  - attribute requests: a JSON object with task_category, objectivity, controversiality,
+//    desired_attributes, annotation_guideline. A request asks for attributes when its json_schema
+//    has a "task_category" field, or, without a schema, when its last user message contains
+//    "task_category" and not "Preferred:" (verdict prompts name their answer format);
 //  - verdict requests (everything else): with a json_schema response_format, {"preferred": 1|2};
 //    otherwise one reasoning line naming the sample ("Reasoning (sample 3): ...") then the final
 //    line "Preferred: Candidate 1" (or 2). The sample number lets tests tell samples apart.
@@ -51,7 +53,7 @@ namespace synpref::judge {
 struct SimJudge {
   std::string model;                                              // the "model" name it answers to
   double accuracy = 0.85;                                         // P(sure) on a verdict
-  std::vector<std::pair<std::string, double>> category_accuracy;  // overrides by task category
+  std::vector<std::pair<std::string, double>> category_accuracy = {};  // overrides by task category
   double position_bias = 0.5;                                     // P(answers Candidate 1 | unsure)
   double attribute_accuracy = 0.9;  // P(an attribute answer names the true task category)
   double refusal_rate = 0;          // P(a choice is a refusal instead of an answer)
