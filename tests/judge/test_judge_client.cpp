@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "judge/openai.h"
 #include "judge_test_util.h"
 #include "synpref/http/server.h"
 #include "test_util.h"
@@ -489,4 +490,31 @@ TEST(JudgeClient, ConcurrencyAndRateLimitsPerEndpoint) {
   results = limited->run(requests);
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(450));
   for (const auto& r : results) EXPECT_TRUE(r.status.is_ok());
+}
+
+TEST(JudgeWireFormat, MangledAnswersAreRefusedOrParsedNeverCrashOrDefault) {
+  // Every truncation and many single-byte corruptions of a valid answer: each either parses to
+  // the choices it really contains or is a data_error; none yields a choice with made-up content.
+  const std::string valid = completion({"Preferred: Candidate 1", "Preferred: Candidate 2"}).dump();
+  auto check = [](const std::string& body) {
+    auto parsed = parse_chat_response(body);
+    if (!parsed.is_ok()) {
+      EXPECT_EQ(parsed.status().code(), StatusCode::data_error);
+      EXPECT_FALSE(parsed.status().message().empty());
+      return;
+    }
+    for (const Sample& s : parsed->choices) EXPECT_NE(body.find(s.content), std::string::npos) << body;
+  };
+  for (size_t cut = 0; cut < valid.size(); ++cut) check(valid.substr(0, cut));
+  uint64_t state = 12345;
+  for (int trial = 0; trial < 2000; ++trial) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    std::string body = valid;
+    body[(state >> 33) % body.size()] = static_cast<char>((state >> 17) & 0xff);
+    check(body);
+  }
+  auto ok = parse_chat_response(valid);
+  ASSERT_TRUE(ok.is_ok());
+  EXPECT_EQ(ok->choices.size(), 2u);
+  EXPECT_EQ(ok->prompt_tokens, 10);
 }
