@@ -51,10 +51,10 @@
 namespace synpref::judge {
 
 struct SimJudge {
-  std::string model;                                              // the "model" name it answers to
-  double accuracy = 0.85;                                         // P(sure) on a verdict
+  std::string model;                                                   // the "model" name it answers to
+  double accuracy = 0.85;                                              // P(sure) on a verdict
   std::vector<std::pair<std::string, double>> category_accuracy = {};  // overrides by task category
-  double position_bias = 0.5;                                     // P(answers Candidate 1 | unsure)
+  double position_bias = 0.5;                                          // P(answers Candidate 1 | unsure)
   double attribute_accuracy = 0.9;  // P(an attribute answer names the true task category)
   double refusal_rate = 0;          // P(a choice is a refusal instead of an answer)
   double garbage_rate = 0;          // P(a choice's content follows no protocol)
