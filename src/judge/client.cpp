@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -74,15 +75,6 @@ struct AttemptFailure {
 
 bool is_retryable_status(int status) {
   return status == 408 || status == 429 || status >= 500;
-}
-
-// Retry-After in seconds (the HTTP-date form is not used by inference servers; it is ignored).
-double parse_retry_after(const std::string& value) {
-  if (value.empty()) return 0;
-  char* end = nullptr;
-  double seconds = std::strtod(value.c_str(), &end);
-  if (end == value.c_str() || !std::isfinite(seconds) || seconds < 0) return 0;
-  return std::min(seconds, 600.0);
 }
 
 }  // namespace
@@ -234,7 +226,7 @@ class EndpointRunner {
     if (response.status != 200) {
       AttemptFailure failure{"HTTP " + std::to_string(response.status) + ": " + error_summary(response.body),
                              is_retryable_status(response.status), 0};
-      failure.retry_after_seconds = parse_retry_after(response.header("Retry-After"));
+      failure.retry_after_seconds = retry_after_seconds(response.header("Retry-After"));
       return failure;
     }
     auto parsed = parse_chat_response(response.body);

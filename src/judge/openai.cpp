@@ -2,6 +2,9 @@
 #include "openai.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace synpref::judge {
@@ -89,6 +92,21 @@ Result<ChatResponse> parse_chat_response(std::string_view body) {
     response.completion_tokens = token_count(*usage, "completion_tokens");
   }
   return response;
+}
+
+// Retry-After in seconds: delta-seconds ("3", fractions accepted) or an HTTP-date
+// ("Wed, 21 Oct 2015 07:28:00 GMT"); 0 when absent or unreadable; capped at 600 s.
+double retry_after_seconds(const std::string& value) {
+  if (value.empty()) return 0;
+  char* end = nullptr;
+  double seconds = std::strtod(value.c_str(), &end);
+  if (end != value.c_str() && *end == 0)
+    return std::isfinite(seconds) && seconds > 0 ? std::min(seconds, 600.0) : 0;
+  std::tm tm{};
+  const char* parsed = strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (parsed == nullptr || *parsed != 0) return 0;
+  double delta = std::difftime(timegm(&tm), std::time(nullptr));
+  return delta > 0 ? std::min(delta, 600.0) : 0;
 }
 
 std::string error_summary(std::string_view body) {

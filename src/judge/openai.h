@@ -31,4 +31,8 @@ Result<ChatResponse> parse_chat_response(std::string_view body);
 // first 200 bytes.
 std::string error_summary(std::string_view body);
 
+// Retry-After in seconds: delta-seconds ("3"; fractions accepted) or an HTTP-date
+// ("Wed, 21 Oct 2015 07:28:00 GMT"); 0 when absent, unreadable or past; capped at 600.
+double retry_after_seconds(const std::string& value);
+
 }  // namespace synpref::judge

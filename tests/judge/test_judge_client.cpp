@@ -518,3 +518,19 @@ TEST(JudgeWireFormat, MangledAnswersAreRefusedOrParsedNeverCrashOrDefault) {
   EXPECT_EQ(ok->choices.size(), 2u);
   EXPECT_EQ(ok->prompt_tokens, 10);
 }
+
+TEST(JudgeWireFormat, RetryAfterInSecondsOrAsAnHttpDate) {
+  EXPECT_DOUBLE_EQ(retry_after_seconds("3"), 3);
+  EXPECT_DOUBLE_EQ(retry_after_seconds("0.25"), 0.25);
+  EXPECT_DOUBLE_EQ(retry_after_seconds("100000"), 600) << "capped";
+  EXPECT_EQ(retry_after_seconds(""), 0);
+  EXPECT_EQ(retry_after_seconds("soon"), 0);
+  EXPECT_EQ(retry_after_seconds("-5"), 0);
+  EXPECT_EQ(retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT"), 0) << "a date in the past";
+  std::time_t later = std::time(nullptr) + 120;
+  std::tm tm{};
+  gmtime_r(&later, &tm);
+  char date[64];
+  std::strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  EXPECT_NEAR(retry_after_seconds(date), 120, 5) << date;
+}
