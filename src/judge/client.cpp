@@ -325,6 +325,8 @@ Result<std::unique_ptr<Client>> Client::create(const Config& config) {
   SP_RETURN_IF_ERROR(validate_config(config));
   auto impl = std::make_unique<Impl>();
   impl->config = config;
+  for (Endpoint& endpoint : impl->config.endpoints)  // ".../v1/" and ".../v1" name the same API
+    while (endpoint.base_url.ends_with('/')) endpoint.base_url.pop_back();
   for (size_t idx = 0; idx < impl->config.endpoints.size(); ++idx) {
     const Endpoint& endpoint = impl->config.endpoints[idx];
     impl->endpoints[endpoint.name] = &endpoint;
