@@ -207,6 +207,7 @@ class Project {
   Result<ProjectStatus> status() const;
 
   struct Impl;
+  const Impl& impl() const { return *impl_; }  // for the curate library's own files
 
  private:
   explicit Project(std::unique_ptr<Impl> impl);
