@@ -106,6 +106,9 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path, bool create) {
   // fails here, not later.
   SP_RETURN_IF_ERROR(db->exec("PRAGMA journal_mode=WAL"));
   SP_RETURN_IF_ERROR(db->exec("PRAGMA synchronous=NORMAL"));
+  // Batches of a million labels touch index pages all over the file: a small page cache makes
+  // every insert a page spill (30 us a row at the 2 MB default; ~3 us with this).
+  SP_RETURN_IF_ERROR(db->exec("PRAGMA cache_size=-262144"));  // KiB: up to 256 MiB, allocated as used
   SP_RETURN_IF_ERROR(db->exec("SELECT count(*) FROM sqlite_master"));
   return db;
 }

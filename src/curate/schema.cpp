@@ -9,6 +9,8 @@ namespace {
 
 // Migration N takes the schema from version N-1 to N. Append new ones; never edit a shipped one.
 // Pair keys are `row` (the pair's 0-based position in the pool); ids live only in `pairs`.
+// Per-pair tables are WITHOUT ROWID with the row first in their key: one B-tree each, read in
+// row order by export's merge join, and bulk writes sorted by key append instead of scatter.
 constexpr const char* kMigrations[] = {
     // 1: the initial schema.
     R"sql(
@@ -24,11 +26,10 @@ CREATE TABLE attributes (
   row INTEGER PRIMARY KEY, task_category TEXT NOT NULL, objectivity TEXT NOT NULL,
   controversiality TEXT NOT NULL, desired_attributes TEXT NOT NULL, annotation_guideline TEXT NOT NULL);
 CREATE TABLE labels (
-  label INTEGER PRIMARY KEY, row INTEGER NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,
-  annotator TEXT NOT NULL, sample_index INTEGER NOT NULL, prompt_hash TEXT NOT NULL,
+  row INTEGER NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, annotator TEXT NOT NULL,
+  sample_index INTEGER NOT NULL, prompt_hash TEXT NOT NULL,
   verdict INTEGER NOT NULL CHECK (verdict IN (-1, 0, 1)), confidence REAL, time TEXT NOT NULL,
-  UNIQUE (row, kind, annotator, sample_index, prompt_hash));
-CREATE INDEX labels_by_kind ON labels (kind, row);
+  PRIMARY KEY (row, kind, annotator, sample_index, prompt_hash)) WITHOUT ROWID;
 CREATE TABLE membership (
   set_name TEXT NOT NULL CHECK (set_name IN ('gold', 'silver')), row INTEGER NOT NULL,
   PRIMARY KEY (set_name, row)) WITHOUT ROWID;
