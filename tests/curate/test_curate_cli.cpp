@@ -94,3 +94,25 @@ TEST(CurateCli, ExportIsReadyForTrainingTools) {
   ASSERT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_NE(stats.out.find("\"rejects\":0"), std::string::npos) << stats.out;
 }
+
+TEST(CurateCli, AnEditedShardFailsTheExportWithoutAnOutputFile) {
+  TempDir tmp;
+  spit(tmp.file("a.jsonl"), make_pool(10));
+  ASSERT_EQ(run_synpref("curate init " + tmp.file("p") + " --pool " + tmp.file("a.jsonl")).exit_code, 0);
+  {
+    auto project = curate::Project::open(tmp.file("p"));
+    ASSERT_TRUE(project.is_ok());
+    ASSERT_TRUE((*project)->set_membership({*(*project)->id_at(9)}, "gold", true).is_ok());
+  }
+  std::string shard = tmp.file("p/pool/shard-00000.jsonl");
+  std::string bytes = slurp(shard);
+  size_t at = bytes.rfind("good answer 9");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'G';  // same size: only the hash can tell
+  spit(shard, bytes);
+  auto r = run_synpref("curate export " + tmp.file("p") + " --set gold -o " + tmp.file("gold.jsonl"));
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_NE(r.err.find("shard-00000.jsonl"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("gold.jsonl")));
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("gold.jsonl.tmp")));
+}
