@@ -381,3 +381,37 @@ TEST(CurateOpen, MissingProjectCorruptDbNewerSchemaAndDamagedShardsAreCleanError
     EXPECT_NE(opened.status().message().find("project.db"), std::string::npos) << opened.status().message();
   }
 }
+
+TEST(CurateProject, StreamingGettersVisitInRowOrderAndStopOnError) {
+  Fixture f;
+  auto project = f.init();
+  ASSERT_TRUE(project);
+  auto ids = ids_of(*project);
+  ASSERT_TRUE(
+      project->add_labels({label(ids[9], "j", 0, 1), label(ids[2], "j", 0, -1), label(ids[2], "j", 1, 0)})
+          .is_ok());
+  ASSERT_TRUE(project->set_scores("rm@2", {{ids[8], {1, 2}}, {ids[4], {3, 4}}}).is_ok());
+  ASSERT_TRUE(project->set_decisions("s", {{ids[6], true, "a"}, {ids[1], false, "b"}}).is_ok());
+  std::vector<int64_t> rows;
+  auto collect_row = [&](int64_t row, const auto&) {
+    rows.push_back(row);
+    return Status::ok();
+  };
+  ASSERT_TRUE(project->for_each_label("silver", collect_row).is_ok());
+  EXPECT_EQ(rows, (std::vector<int64_t>{2, 2, 9}));
+  rows.clear();
+  ASSERT_TRUE(project->for_each_score("rm@2", collect_row).is_ok());
+  EXPECT_EQ(rows, (std::vector<int64_t>{4, 8}));
+  rows.clear();
+  ASSERT_TRUE(project->for_each_decision("s", collect_row).is_ok());
+  EXPECT_EQ(rows, (std::vector<int64_t>{1, 6}));
+  int visited = 0;
+  auto stop = project->for_each_label("", [&](int64_t, const curate::Label&) {
+    ++visited;
+    return data_error("enough");
+  });
+  EXPECT_EQ(stop.message(), "enough");
+  EXPECT_EQ(visited, 1);
+  // The db stays usable after a visit that stopped early.
+  EXPECT_TRUE(project->add_labels({label(ids[0], "j", 0, 1)}).is_ok());
+}

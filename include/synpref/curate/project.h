@@ -180,6 +180,14 @@ class Project {
 
   // ---- Getters (ordered by row; then by kind, annotator, sample index for labels).
   Result<std::vector<Label>> labels_for(std::string_view kind) const;  // "" = every kind
+  // Streaming forms for pool-scale reads (bounded memory), in the same order, with the pair's
+  // row; they stop at the first non-ok Status fn returns and return it.
+  Status for_each_label(std::string_view kind,
+                        const std::function<Status(int64_t row, const Label&)>& fn) const;
+  Status for_each_score(std::string_view rm,
+                        const std::function<Status(int64_t row, const Score&)>& fn) const;
+  Status for_each_decision(std::string_view stage,
+                           const std::function<Status(int64_t row, const Decision&)>& fn) const;
   Result<std::vector<Label>> labels_of(const std::string& pair_id) const;
   Result<std::vector<std::pair<std::string, data::Attributes>>> attributes() const;
   Result<std::optional<data::Attributes>> attributes_of(const std::string& pair_id) const;
