@@ -173,7 +173,7 @@ Result<std::vector<int64_t>> Project::Impl::rows_of(const std::vector<std::strin
 }
 
 Result<data::Record> Project::Impl::read_record(int64_t row) const {
-  SP_ASSIGN_OR_RETURN(auto loc, db->prepare("SELECT shard, offset, length FROM pairs WHERE row = ?"));
+  sql::Stmt& loc = loc_by_row;
   loc.bind(1, row);
   SP_ASSIGN_OR_RETURN(bool found, loc.step());
   if (!found) return not_found("row " + std::to_string(row) + " is not in the project " + dir);
@@ -216,6 +216,7 @@ Result<std::unique_ptr<Project>> Project::open(const std::string& dir, const Ope
                             ": the project's init did not finish; rerun the same `synpref curate init`");
   Impl& p = *project->impl_;
   SP_ASSIGN_OR_RETURN(p.row_by_id, p.db->prepare("SELECT row FROM pairs WHERE id = ?"));
+  SP_ASSIGN_OR_RETURN(p.loc_by_row, p.db->prepare("SELECT shard, offset, length FROM pairs WHERE row = ?"));
   SP_RETURN_IF_ERROR(p.load_shards());
   SP_RETURN_IF_ERROR(p.verify_shards(options.verify_shards));
   return project;
