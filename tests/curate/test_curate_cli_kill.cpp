@@ -78,7 +78,10 @@ TEST(CurateKill, InitKilledAtRandomPointsEndsLikeAnUninterruptedRun) {
     std::string dir = tmp.file("run" + std::to_string(iterations));
     int kills = 1 + static_cast<int>(rng() % 3);
     for (int kill_idx = 0; kill_idx < kills; ++kill_idx) {
-      std::chrono::microseconds delay(static_cast<int64_t>(rng() % static_cast<uint64_t>(full.count() + 1)));
+      // Within the first 3/4 of a full run's time, so that most kills land mid-run even when
+      // later runs go faster than the measured one.
+      std::chrono::microseconds delay(
+          static_cast<int64_t>(rng() % static_cast<uint64_t>(full.count() * 3 / 4 + 1)));
       interrupted += kill_after(init_args(dir, pool), delay);
     }
     ASSERT_EQ(run_to_end(init_args(dir, pool)), 0) << "iteration " << iterations;
