@@ -239,8 +239,14 @@ std::vector<std::string> Project::shard_paths() const {
 }
 
 Status Project::for_each_pair(const std::function<Status(int64_t row, const data::Record&)>& fn) const {
+  return for_each_pair_in(0, impl_->n_pairs, fn);
+}
+
+Status Project::for_each_pair_in(int64_t first_row, int64_t end_row,
+                                 const std::function<Status(int64_t row, const data::Record&)>& fn) const {
   data::Record record;
   for (const auto& shard : impl_->shards) {
+    if (shard.first_row + shard.records <= first_row || shard.first_row >= end_row) continue;
     std::string path = join_path(impl_->dir, shard.file);
     SP_ASSIGN_OR_RETURN(auto source, io::open_source(path));
     io::LineReader lines(std::move(source), shard_read_options().max_line_bytes);
@@ -255,8 +261,10 @@ Status Project::for_each_pair(const std::function<Status(int64_t row, const data
       hasher.add_bytes(line.text);
       hasher.add_bytes("\n");
       bytes += static_cast<int64_t>(line.length) + 1;
-      SP_RETURN_IF_ERROR(parse_shard_line(line.text, path + ":" + std::to_string(line.line_no), record));
-      SP_RETURN_IF_ERROR(fn(row, record));
+      if (row >= first_row && row < end_row) {
+        SP_RETURN_IF_ERROR(parse_shard_line(line.text, path + ":" + std::to_string(line.line_no), record));
+        SP_RETURN_IF_ERROR(fn(row, record));
+      }
       ++row;
     }
     if (row != shard.first_row + shard.records || bytes != shard.bytes || hasher.digest().hex() != shard.xxh3)
@@ -264,6 +272,18 @@ Status Project::for_each_pair(const std::function<Status(int64_t row, const data
                         ": pool shard does not match its manifest entry (truncated or modified since init)");
   }
   return Status::ok();
+}
+
+Result<std::vector<PairRef>> Project::pair_refs(int64_t first_row, int64_t end_row) const {
+  SP_ASSIGN_OR_RETURN(
+      auto stmt, impl_->db->prepare("SELECT row, id FROM pairs WHERE row >= ? AND row < ? ORDER BY row"));
+  stmt.bind(1, first_row).bind(2, end_row);
+  std::vector<PairRef> refs;
+  for (;;) {
+    SP_ASSIGN_OR_RETURN(bool found, stmt.step());
+    if (!found) return refs;
+    refs.push_back({stmt.col_int(0), stmt.col_text(1)});
+  }
 }
 
 Result<data::Record> Project::pair(const std::string& id) const {

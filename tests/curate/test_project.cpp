@@ -415,3 +415,29 @@ TEST(CurateProject, StreamingGettersVisitInRowOrderAndStopOnError) {
   // The db stays usable after a visit that stopped early.
   EXPECT_TRUE(project->add_labels({label(ids[0], "j", 0, 1)}).is_ok());
 }
+
+TEST(CurateProject, RowRangesSplitThePoolForIndependentJobs) {
+  Fixture f(30, 7);
+  auto project = f.init();
+  ASSERT_TRUE(project);
+  auto ids = ids_of(*project);
+  // Three jobs over [0,10), [10,20), [20,30) see every pair once, in order.
+  std::vector<std::string> seen;
+  for (int64_t first = 0; first < 30; first += 10) {
+    ASSERT_TRUE(project
+                    ->for_each_pair_in(first, first + 10,
+                                       [&](int64_t row, const data::Record& r) {
+                                         EXPECT_EQ(row, static_cast<int64_t>(seen.size()));
+                                         seen.push_back(r.id);
+                                         return Status::ok();
+                                       })
+                    .is_ok());
+  }
+  EXPECT_EQ(seen, ids);
+  auto refs = project->pair_refs(12, 100);
+  ASSERT_TRUE(refs.is_ok());
+  ASSERT_EQ(refs->size(), 18u);
+  EXPECT_EQ((*refs)[0].row, 12);
+  EXPECT_EQ((*refs)[0].id, ids[12]);
+  EXPECT_TRUE(project->pair_refs(40, 50)->empty());
+}

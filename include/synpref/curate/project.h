@@ -158,6 +158,12 @@ class Project {
   // non-ok Status fn returns and returns it. A shard whose bytes no longer match the manifest
   // is a data_error naming it.
   Status for_each_pair(const std::function<Status(int64_t row, const data::Record&)>& fn) const;
+  // Rows [first_row, end_row) only (clamped to the pool), for jobs that split the pool by row
+  // range: reads just the shards holding them, each whole, so each is still verified.
+  Status for_each_pair_in(int64_t first_row, int64_t end_row,
+                          const std::function<Status(int64_t row, const data::Record&)>& fn) const;
+  // Rows and ids of [first_row, end_row), clamped to the pool, from the db (no shard read).
+  Result<std::vector<PairRef>> pair_refs(int64_t first_row, int64_t end_row) const;
   Result<data::Record> pair(const std::string& id) const;  // not_found for an unknown id
   Result<data::Record> pair_at(int64_t row) const;
   Result<int64_t> row_of(const std::string& id) const;  // not_found for an unknown id
