@@ -8,7 +8,10 @@
 // Rejects and duplicates are recounted from scratch on every pass, and rejects.jsonl is rewritten
 // whole (atomically), so a rerun neither loses nor repeats anything. The "init" step marker,
 // committed last, makes a further rerun a no-op.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -29,6 +32,7 @@ using nlohmann::json;
 
 constexpr const char* kInitConfigKey = "init";
 constexpr const char* kRejectsFile = "rejects.jsonl";
+constexpr const char* kLockFile = "init.lock";
 
 struct HashKey {
   size_t operator()(const Hash128& h) const {
@@ -74,6 +78,27 @@ Result<std::string> pool_fingerprint(const std::vector<std::string>& pool_files,
   return fingerprint.dump();
 }
 
+// An exclusive advisory lock on DIR/init.lock for as long as init runs: a second init of the same
+// folder fails at once instead of interleaving its shards with the first one's. The kernel drops
+// the lock when the process dies, so a killed init never leaves the folder locked.
+class InitLock {
+ public:
+  ~InitLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status acquire(const std::string& dir) {
+    std::string path = join_path(dir, kLockFile);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return io_error(path + ": cannot create the init lock");
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0)
+      return invalid_argument(dir + ": another `synpref curate init` is running on this folder");
+    return Status::ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 // Creates DIR, or accepts it when it is empty or already holds a project db (checked next).
 Status prepare_dir(const std::string& dir) {
   std::error_code ec;
@@ -84,7 +109,10 @@ Status prepare_dir(const std::string& dir) {
   }
   if (!fs::is_directory(dir, ec)) return invalid_argument(dir + ": exists and is not a folder");
   if (fs::exists(join_path(dir, kDbFile), ec)) return Status::ok();
-  if (!fs::is_empty(dir, ec))
+  bool empty = true;  // but for the lock of an init killed before it created the db
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    empty = empty && entry.path().filename() == kLockFile;
+  if (!empty)
     return invalid_argument(dir +
                             ": the folder is not empty and is not a synpref curation project; choose a new "
                             "or empty folder");
@@ -356,6 +384,8 @@ Result<std::unique_ptr<Project>> Project::init(const std::string& dir,
   SP_RETURN_IF_ERROR(validate(pool_files, options));
   SP_ASSIGN_OR_RETURN(std::string fingerprint, pool_fingerprint(pool_files, options));
   SP_RETURN_IF_ERROR(prepare_dir(dir));
+  InitLock lock;
+  SP_RETURN_IF_ERROR(lock.acquire(dir));
   InitSummary summary;
   {
     SP_ASSIGN_OR_RETURN(auto db, open_project_db(dir, true));

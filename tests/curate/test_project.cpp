@@ -1,7 +1,10 @@
 // The project store: init (dedup, shards, rejects, idempotency), the batch write API and its
 // idempotency, status counts, and clean errors for bad folders, corrupt dbs and damaged shards.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -440,4 +443,19 @@ TEST(CurateProject, RowRangesSplitThePoolForIndependentJobs) {
   EXPECT_EQ((*refs)[0].row, 12);
   EXPECT_EQ((*refs)[0].id, ids[12]);
   EXPECT_TRUE(project->pair_refs(40, 50)->empty());
+}
+
+TEST(CurateInit, ASecondConcurrentInitOfTheSameFolderIsRefused) {
+  Fixture f;
+  std::filesystem::create_directories(f.dir);
+  int fd = ::open((f.dir + "/init.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  // flock locks belong to the open file description: a second open in this process conflicts too.
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  auto busy = Project::init(f.dir, {f.pool}, f.options);
+  EXPECT_EQ(busy.status().code(), StatusCode::invalid_argument);
+  EXPECT_NE(busy.status().message().find("another"), std::string::npos);
+  ::close(fd);
+  // The lock file left by a killed init does not make the folder look foreign.
+  EXPECT_TRUE(f.init());
 }
