@@ -181,6 +181,9 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& o) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
   });
+  // Responses go out as head + body writes; without TCP_NODELAY the second waits for the
+  // client's delayed ACK (tens of ms per request on a keep-alive connection).
+  s.set_tcp_nodelay(true);
   s.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
   s.set_read_timeout(o.read_timeout_seconds);
   s.set_write_timeout(o.write_timeout_seconds);
