@@ -110,7 +110,7 @@ Result<AttributesStepSummary> run_attributes_step(Project& project, judge::Clien
   SP_ASSIGN_OR_RETURN(auto existing, project.attributes());
   std::set<std::string> done;
   for (const auto& [id, attributes] : existing) {
-    if (!attributes.task_category.empty()) done.insert(id);
+    if (!attributes.annotation_guideline.empty()) done.insert(id);
   }
   summary.already_done = static_cast<int64_t>(done.size());
   SP_ASSIGN_OR_RETURN(auto rejects, io::Writer::open(summary.rejects_path));

@@ -1,0 +1,308 @@
+// End to end, through the real binary: data synth pool -> curate init -> attributes -> label ->
+// stage2 (tiny RMs) -> export, against an in-process OpenAI-compatible judge server on loopback
+// that knows the ground truth. Asserts the recorded decisions equal the stage-2 rule computed here
+// independently from the recorded scores and silver samples, that sharded runs merge to the same
+// decisions, and that reruns make no new judge calls.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "synpref/common/hash.h"
+#include "synpref/curate/project.h"
+#include "synpref/data/synthetic.h"
+#include "synpref/data/writer.h"
+#include "synpref/http/server.h"
+#include "test_util.h"
+
+namespace synpref::curate {
+namespace {
+
+using nlohmann::json;
+using synpref::testing::run_synpref;
+
+constexpr int kPairs = 48;
+constexpr int kGold = 8;
+const std::string kShared = std::string(SYNPREF_SOURCE_DIR) + "/../shared/data";
+
+bool flipped(int index) {
+  return index % 5 == 3;
+}
+
+// The pool: synth pairs with every 5th label flipped and attributes removed (the judge supplies them).
+struct Pool {
+  std::vector<data::Record> records;
+  std::map<std::string, std::string> category_of_question;
+  std::set<std::pair<std::string, std::string>> correct;  // (question, correct response)
+};
+
+Pool make_pool(const std::string& path) {
+  Pool pool;
+  data::SynthOptions options;
+  options.seed = 3;
+  std::string out;
+  for (int i = 0; i < kPairs; ++i) {
+    data::Record record = data::synth_record(options, "train", static_cast<uint64_t>(i));
+    pool.category_of_question[record.context.back().content] = record.attributes.task_category;
+    pool.correct.insert({record.context.back().content, record.responses[0].content});
+    record.attributes = {};
+    if (flipped(i)) std::swap(record.responses[0], record.responses[1]);
+    record.id = "pair-" + std::to_string(i);
+    EXPECT_TRUE(data::append_record(out, record, data::OutputFormat::canonical).is_ok());
+    pool.records.push_back(record);
+  }
+  synpref::testing::spit(path, out);
+  return pool;
+}
+
+std::string between(const std::string& text, const std::string& open, const std::string& close, bool last) {
+  size_t start = last ? text.rfind(open) : text.find(open);
+  if (start == std::string::npos) return "";
+  start += open.size();
+  size_t end = text.find(close, start);
+  return end == std::string::npos ? "" : text.substr(start, end - start);
+}
+
+// Two judges behind one OpenAI-compatible server: judge-a is right (its third sample is garbage),
+// judge-b is wrong on about a quarter of the pairs.
+class FakeJudges {
+ public:
+  explicit FakeJudges(const Pool& pool) : pool_(pool) {
+    server_ = std::move(http::Server::create({}).value());
+    server_->route("POST", "/v1/chat/completions", [this](const http::Request& r) { return handle(r); });
+    thread_ = std::thread([this] { (void)server_->run(); });
+  }
+  ~FakeJudges() {
+    server_->stop();
+    thread_.join();
+  }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1"; }
+  int attribute_requests() const { return attribute_requests_; }
+  int silver_requests() const { return silver_requests_; }
+
+ private:
+  http::Response handle(const http::Request& request) {
+    json body = json::parse(request.body);
+    const std::string model = body["model"];
+    const std::string user = body["messages"].back()["content"];
+    int n = body.value("n", 1);
+    json choices = json::array();
+    if (user.find("\"annotation_guideline\"") != std::string::npos) {
+      ++attribute_requests_;
+      std::string question = between(user, "# Conversation\n[user]\n", "\n\n", false);
+      auto it = pool_.category_of_question.find(question);
+      json answer = {
+          {"task_category", it == pool_.category_of_question.end() ? "other" : it->second},
+          {"objectivity", "objective"},
+          {"controversiality", "low"},
+          {"desired_attributes", {"correct", "follows the instructions"}},
+          {"annotation_guideline", "Prefer the reply that is correct and follows every instruction."}};
+      for (int i = 0; i < n; ++i)
+        choices.push_back({{"index", i}, {"message", {{"role", "assistant"}, {"content", answer.dump()}}}});
+    } else {
+      ++silver_requests_;
+      std::string question = between(user, "\n## Conversation\n[user]\n", "\n\n", true);
+      std::string first = between(user, "\n## Candidate 1\n", "\n\n## Candidate 2\n", true);
+      bool first_correct = pool_.correct.count({question, first}) > 0;
+      bool wrong = model == "model-b" && hash64(first) % 4 == 0;
+      int preferred = (first_correct != wrong) ? 1 : 2;
+      for (int i = 0; i < n; ++i) {
+        std::string content = "The candidates differ.\nPreferred: Candidate " + std::to_string(preferred);
+        if (model == "model-a" && i == 2) content = "I cannot decide.";
+        choices.push_back({{"index", i}, {"message", {{"role", "assistant"}, {"content", content}}}});
+      }
+    }
+    json response = {{"choices", choices}, {"usage", {{"prompt_tokens", 100}, {"completion_tokens", 10}}}};
+    return http::json_response(response.dump());
+  }
+
+  const Pool& pool_;
+  std::atomic<int> attribute_requests_{0}, silver_requests_{0};
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+};
+
+std::string make_model(const std::string& dir, int seed) {
+  auto r = run_synpref("init-model --arch qwen3 --preset qwen3-tiny --tokenizer " + kShared +
+                       "/tokenizers/qwen3 --seed " + std::to_string(seed) + " --init-std 0.2 --out " + dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return dir;
+}
+
+json run_json(const std::string& args) {
+  auto r = run_synpref("--json -q " + args);
+  EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.err << r.out;
+  if (r.exit_code != 0) return json::object();
+  return json::parse(r.out);
+}
+
+// The silver verdict recomputed from the recorded samples: per judge the majority of parseable
+// samples, then the majority of the judges that voted; ties abstain.
+std::map<std::string, int> expected_llm_verdicts(const Project& project) {
+  std::set<std::string> aggregated;
+  const std::vector<Label> aggregates = project.labels_for("silver_aggregate").value();
+  for (const Label& label : aggregates) aggregated.insert(label.pair_id);
+  std::map<std::string, std::map<std::string, int>> sums;  // pair -> judge -> sum of verdicts
+  for (const Label& label : project.labels_for("silver").value())
+    sums[label.pair_id][label.annotator] += label.verdict;
+  std::map<std::string, int> verdicts;
+  for (const auto& [pair, judges] : sums) {
+    if (!aggregated.count(pair)) continue;
+    int votes = 0;
+    for (const auto& [judge, sum] : judges) votes += (sum > 0) - (sum < 0);
+    verdicts[pair] = (votes > 0) - (votes < 0);
+  }
+  return verdicts;
+}
+
+std::string expected_reason(const std::array<double, 2>& best, const std::array<double, 2>& gold,
+                            std::optional<int> llm, double margin) {
+  double p_best = 1 / (1 + std::exp(-(best[0] - best[1])));
+  double p_gold = 1 / (1 + std::exp(-(gold[0] - gold[1])));
+  if (!(p_gold > 0.5)) return "dropped_gold_disagrees";
+  if (p_best > 0.5 + margin) return "kept_best_confident";
+  if (!llm) return "pending_llm_label";
+  if (*llm == 1) return "kept_llm_agrees";
+  if (p_best > 0.5) return "kept_best_agrees";
+  return "dropped_llm_and_best_disagree";
+}
+
+TEST(CurateE2E, PoolToKeptSetThroughJudgesAndRewardModels) {
+  synpref::testing::TempDir tmp;
+  const std::string dir = tmp.file("project");
+  Pool pool = make_pool(tmp.file("pool.jsonl"));
+  FakeJudges judges(pool);
+  const std::string config = tmp.file("judges.json");
+  json judge_config = {{"endpoints",
+                        {{{"name", "judge-a"}, {"base_url", judges.base_url()}, {"model", "model-a"}},
+                         {{"name", "judge-b"}, {"base_url", judges.base_url()}, {"model", "model-b"}}}}};
+  synpref::testing::spit(config, judge_config.dump());
+
+  ASSERT_EQ(run_synpref("-q curate init " + dir + " --pool " + tmp.file("pool.jsonl")).exit_code, 0);
+
+  // Attributes: a partial run, then the rest; no pair is asked twice.
+  json first = run_json("curate attributes " + dir + " --judges " + config + " --limit 20 --batch 8");
+  EXPECT_EQ(first["valid"], 20);
+  json rest = run_json("curate attributes " + dir + " --judges " + config + " --batch 8");
+  EXPECT_EQ(rest["already_done"], 20);
+  EXPECT_EQ(rest["valid"], kPairs - 20);
+  EXPECT_EQ(rest["invalid"], 0);
+  EXPECT_EQ(judges.attribute_requests(), kPairs);
+
+  // Gold: the first pairs, verified by a "human" (flipped ones carry verdict -1).
+  {
+    auto project = Project::open(dir).value();
+    std::vector<std::string> gold_ids;
+    std::vector<Label> gold_labels;
+    for (int i = 0; i < kGold; ++i) {
+      gold_ids.push_back(pool.records[i].id);
+      Label label;
+      label.pair_id = pool.records[i].id;
+      label.source = "human";
+      label.annotator = "annotator-1";
+      label.verdict = flipped(i) ? -1 : +1;
+      label.kind = "gold";
+      gold_labels.push_back(label);
+    }
+    ASSERT_TRUE(project->set_membership(gold_ids, "gold", true).is_ok());
+    ASSERT_TRUE(project->add_labels(gold_labels).is_ok());
+    auto attributes = project->attributes_of(pool.records[0].id).value();
+    ASSERT_TRUE(attributes.has_value());
+    EXPECT_EQ(attributes->task_category,
+              pool.category_of_question.at(pool.records[0].context.back().content));
+  }
+
+  // Silver labels from both judges, 3 samples each.
+  json labeled = run_json("curate label " + dir + " --judges " + config + " --n 3 --batch 10");
+  EXPECT_EQ(labeled["targets"], kPairs - kGold);
+  EXPECT_EQ(labeled["labeled"], kPairs - kGold);
+  EXPECT_EQ(labeled["gold_examples"], kGold);
+  EXPECT_EQ(labeled["judges"]["judge-a"]["unparseable"], kPairs - kGold);  // the garbage third sample
+  const int silver_requests = judges.silver_requests();
+  EXPECT_EQ(silver_requests, 2 * (kPairs - kGold));
+  json again = run_json("curate label " + dir + " --judges " + config + " --n 3");
+  EXPECT_EQ(again["labeled"], 0);
+  EXPECT_EQ(again["already_labeled"], kPairs - kGold);
+  EXPECT_EQ(judges.silver_requests(), silver_requests);  // nothing asked again
+
+  // The truthful judge outvotes nobody alone: with two judges a disagreement is a tie (abstain).
+  {
+    auto project = Project::open(dir).value();
+    auto verdicts = expected_llm_verdicts(*project);
+    for (int i = kGold; i < kPairs; ++i) {
+      int verdict = verdicts.at(pool.records[i].id);
+      if (verdict != 0) EXPECT_EQ(verdict, flipped(i) ? -1 : +1) << i;
+    }
+  }
+
+  // Stage 2 with two tiny random RMs.
+  const std::string best = make_model(tmp.file("best-rm"), 9);
+  const std::string gold = make_model(tmp.file("gold-rm"), 10);
+  const double margin = 0.05;
+  json stage2 = run_json("curate stage2 " + dir + " --best-model " + best + " --gold-model " + gold +
+                         " --margin 0.05 --threads 2");
+  ASSERT_TRUE(stage2.contains("best"));
+  EXPECT_EQ(stage2["scored_best"], kPairs);
+
+  auto project = Project::open(dir).value();
+  std::map<std::string, std::array<double, 2>> best_scores, gold_scores;
+  const std::vector<Score> best_rows = project->scores(stage2["best"].get<std::string>()).value();
+  for (const Score& s : best_rows) best_scores[s.pair_id] = {s.chosen, s.rejected};
+  const std::vector<Score> gold_rows = project->scores(stage2["gold"].get<std::string>()).value();
+  for (const Score& s : gold_rows) gold_scores[s.pair_id] = {s.chosen, s.rejected};
+  ASSERT_EQ(best_scores.size(), static_cast<size_t>(kPairs));
+  ASSERT_EQ(gold_scores.size(), static_cast<size_t>(kPairs));
+  auto llm = expected_llm_verdicts(*project);
+  std::map<std::string, std::string> expected;
+  int64_t expected_kept = 0;
+  for (const data::Record& record : pool.records) {
+    auto it = llm.find(record.id);
+    std::optional<int> verdict;
+    if (it != llm.end()) verdict = it->second;
+    expected[record.id] = expected_reason(best_scores[record.id], gold_scores[record.id], verdict, margin);
+    expected_kept += expected[record.id].starts_with("kept");
+  }
+  std::map<std::string, std::string> recorded;
+  const std::vector<Decision> decisions = project->decisions("stage2").value();
+  for (const Decision& d : decisions) {
+    recorded[d.pair_id] = d.reason;
+    EXPECT_EQ(d.keep, d.reason.starts_with("kept")) << d.pair_id << " " << d.reason;
+  }
+  for (const auto& [id, reason] : expected) {
+    if (reason == "pending_llm_label") {
+      EXPECT_FALSE(recorded.count(id)) << id;
+    } else {
+      EXPECT_EQ(recorded[id], reason) << id;
+    }
+  }
+  EXPECT_EQ(stage2["counts"]["kept"], expected_kept);
+  std::set<std::string> distinct;
+  for (const auto& [id, reason] : expected) distinct.insert(reason);
+  EXPECT_GE(distinct.size(), 3u) << stage2["counts"].dump();  // the fixture exercises several branches
+
+  // The same decisions from two shard jobs and a merge, under another stage name.
+  for (const char* shard : {"1/2", "0/2"}) {
+    run_json("curate stage2 " + dir + " --best-model " + best + " --gold-model " + gold +
+             " --margin 0.05 --threads 2 --stage sharded --shard " + shard);
+  }
+  run_json("curate stage2 " + dir + " --stage sharded --merge 2");
+  project = Project::open(dir).value();
+  std::map<std::string, std::string> merged;
+  const std::vector<Decision> sharded = project->decisions("sharded").value();
+  for (const Decision& d : sharded) merged[d.pair_id] = d.reason;
+  EXPECT_EQ(merged, recorded);
+
+  json exported =
+      run_json("curate export " + dir + " --set kept --stage stage2 -o " + tmp.file("kept.jsonl"));
+  EXPECT_EQ(exported["written"], expected_kept);
+}
+
+}  // namespace
+}  // namespace synpref::curate
