@@ -4,15 +4,22 @@
 // independently from the recorded scores and silver samples, that sharded runs merge to the same
 // decisions, and that reruns make no new judge calls.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "synpref/common/hash.h"
@@ -43,12 +50,12 @@ struct Pool {
   std::set<std::pair<std::string, std::string>> correct;  // (question, correct response)
 };
 
-Pool make_pool(const std::string& path) {
+Pool make_pool(const std::string& path, int n_pairs = kPairs) {
   Pool pool;
   data::SynthOptions options;
   options.seed = 3;
   std::string out;
-  for (int i = 0; i < kPairs; ++i) {
+  for (int i = 0; i < n_pairs; ++i) {
     data::Record record = data::synth_record(options, "train", static_cast<uint64_t>(i));
     pool.category_of_question[record.context.back().content] = record.attributes.task_category;
     pool.correct.insert({record.context.back().content, record.responses[0].content});
@@ -74,7 +81,7 @@ std::string between(const std::string& text, const std::string& open, const std:
 // judge-b is wrong on about a quarter of the pairs.
 class FakeJudges {
  public:
-  explicit FakeJudges(const Pool& pool) : pool_(pool) {
+  explicit FakeJudges(const Pool& pool, int latency_ms = 0) : pool_(pool), latency_ms_(latency_ms) {
     server_ = std::move(http::Server::create({}).value());
     server_->route("POST", "/v1/chat/completions", [this](const http::Request& r) { return handle(r); });
     thread_ = std::thread([this] { (void)server_->run(); });
@@ -89,6 +96,7 @@ class FakeJudges {
 
  private:
   http::Response handle(const http::Request& request) {
+    if (latency_ms_) std::this_thread::sleep_for(std::chrono::milliseconds(latency_ms_));
     json body = json::parse(request.body);
     const std::string model = body["model"];
     const std::string user = body["messages"].back()["content"];
@@ -124,6 +132,7 @@ class FakeJudges {
   }
 
   const Pool& pool_;
+  int latency_ms_ = 0;
   std::atomic<int> attribute_requests_{0}, silver_requests_{0};
   std::unique_ptr<http::Server> server_;
   std::thread thread_;
@@ -302,6 +311,116 @@ TEST(CurateE2E, PoolToKeptSetThroughJudgesAndRewardModels) {
   json exported =
       run_json("curate export " + dir + " --set kept --stage stage2 -o " + tmp.file("kept.jsonl"));
   EXPECT_EQ(exported["written"], expected_kept);
+}
+
+// Starts `synpref <args>` (split on spaces) without a shell, so SIGKILL hits synpref itself.
+pid_t spawn_synpref(const std::string& args) {
+  std::vector<std::string> words = {SYNPREF_BINARY, "-q"};
+  std::istringstream in(args);
+  for (std::string word; in >> word;) words.push_back(word);
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  EXPECT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+// A project with attributes for every pair and gold labels on the first `n_gold` pairs.
+void prepare_project(const std::string& dir, const std::string& pool_path, const std::string& config,
+                     const Pool& pool, int n_gold) {
+  ASSERT_EQ(run_synpref("-q curate init " + dir + " --pool " + pool_path).exit_code, 0);
+  json attributes = run_json("curate attributes " + dir + " --judges " + config);
+  ASSERT_EQ(attributes["valid"], static_cast<int64_t>(pool.records.size()));
+  auto project = Project::open(dir).value();
+  std::vector<std::string> ids;
+  std::vector<Label> labels;
+  for (int i = 0; i < n_gold; ++i) {
+    ids.push_back(pool.records[i].id);
+    labels.push_back(
+        {pool.records[i].id, "human", "annotator-1", 0, "", flipped(i) ? -1 : +1, NAN, "gold", ""});
+  }
+  ASSERT_TRUE(project->set_membership(ids, "gold", true).is_ok());
+  ASSERT_TRUE(project->add_labels(labels).is_ok());
+}
+
+// Silver state of a project, comparable across projects: every sample and aggregate (without
+// times), and the silver set.
+std::vector<std::string> silver_state(const std::string& dir) {
+  auto project = Project::open(dir).value();
+  std::vector<std::string> state;
+  for (const char* kind : {"silver", "silver_aggregate"}) {
+    const std::vector<Label> labels = project->labels_for(kind).value();
+    for (const Label& l : labels) {
+      state.push_back(std::string(kind) + " " + l.pair_id + " " + l.annotator + " " +
+                      std::to_string(l.sample_index) + " " + l.prompt_hash + " " + std::to_string(l.verdict) +
+                      " " + (std::isnan(l.confidence) ? "nan" : std::to_string(l.confidence)));
+    }
+  }
+  const std::vector<std::string> members = project->members("silver").value();
+  for (const std::string& id : members) state.push_back("member " + id);
+  return state;
+}
+
+// kill -9 at random points of `curate label`, rerun until done: the same labels as an
+// uninterrupted run, none duplicated or lost, and no judge call repeated except those in flight
+// at a kill.
+TEST(CurateE2E, LabelSurvivesKillNineAndRerunsFromTheCache) {
+  synpref::testing::TempDir tmp;
+  const int n_pairs = 40, n_gold = 5;
+  Pool pool = make_pool(tmp.file("pool.jsonl"), n_pairs);
+  FakeJudges judges(pool, /*latency_ms=*/20);
+  const std::string config = tmp.file("judges.json");
+  json judge_config = {
+      {"endpoints",
+       {{{"name", "judge-a"}, {"base_url", judges.base_url()}, {"model", "model-a"}, {"max_concurrency", 2}},
+        {{"name", "judge-b"},
+         {"base_url", judges.base_url()},
+         {"model", "model-b"},
+         {"max_concurrency", 2}}}}};
+  synpref::testing::spit(config, judge_config.dump());
+  const std::string label_args = " --judges " + config + " --n 3 --batch 4";
+
+  const std::string reference = tmp.file("reference");
+  prepare_project(reference, tmp.file("pool.jsonl"), config, pool, n_gold);
+  int before = judges.silver_requests();
+  run_json("curate label " + reference + label_args);
+  const int uninterrupted_calls = judges.silver_requests() - before;
+  EXPECT_EQ(uninterrupted_calls, 2 * (n_pairs - n_gold));
+
+  const std::string killed = tmp.file("killed");
+  prepare_project(killed, tmp.file("pool.jsonl"), config, pool, n_gold);
+  before = judges.silver_requests();
+  std::mt19937 rng(11);
+  int kills = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    pid_t pid = spawn_synpref("curate label " + killed + label_args);
+    std::this_thread::sleep_for(std::chrono::milliseconds(60 + rng() % 250));
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      ++kills;
+      waitpid(pid, &status, 0);
+    }
+  }
+  EXPECT_GT(kills, 0) << "no run was interrupted; the test proves nothing";
+  json last = run_json("curate label " + killed + label_args);
+  EXPECT_EQ(last["already_labeled"].get<int64_t>() + last["labeled"].get<int64_t>(), n_pairs - n_gold);
+  const int interrupted_calls = judges.silver_requests() - before;
+  // Each kill can lose at most the requests in flight (2 judges x max_concurrency 2).
+  EXPECT_GE(interrupted_calls, uninterrupted_calls);
+  EXPECT_LE(interrupted_calls, uninterrupted_calls + kills * 4);
+  EXPECT_EQ(silver_state(killed), silver_state(reference));
+
+  before = judges.silver_requests();
+  json again = run_json("curate label " + killed + label_args);
+  EXPECT_EQ(again["labeled"], 0);
+  EXPECT_EQ(judges.silver_requests(), before);
 }
 
 }  // namespace
