@@ -3,8 +3,8 @@
 // that knows the ground truth. Asserts the recorded decisions equal the stage-2 rule computed here
 // independently from the recorded scores and silver samples, that sharded runs merge to the same
 // decisions, and that reruns make no new judge calls.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -26,6 +26,7 @@
 #include "synpref/curate/project.h"
 #include "synpref/data/synthetic.h"
 #include "synpref/data/writer.h"
+#include "synpref/encode/rm_input.h"
 #include "synpref/http/server.h"
 #include "test_util.h"
 
@@ -421,6 +422,96 @@ TEST(CurateE2E, LabelSurvivesKillNineAndRerunsFromTheCache) {
   json again = run_json("curate label " + killed + label_args);
   EXPECT_EQ(again["labeled"], 0);
   EXPECT_EQ(judges.silver_requests(), before);
+}
+
+double served_reward(const std::string& model, const std::string& text) {
+  return static_cast<double>(hash64(model + "\n" + text) % 1000) / 250.0 - 2.0;
+}
+
+// sglang's native reward API: POST /classify {"model", "text": [...]} -> [{"embedding": [r]}, ...].
+class FakeRewardServer {
+ public:
+  FakeRewardServer() {
+    server_ = std::move(http::Server::create({}).value());
+    server_->route("POST", "/classify", [this](const http::Request& request) {
+      json body = json::parse(request.body);
+      if (++requests_ % 4 == 0) return http::error_response(503, "busy", "try another server");
+      json out = json::array();
+      for (const auto& text : body["text"]) {
+        out.push_back({{"embedding", {served_reward(body["model"], text.get<std::string>())}}});
+      }
+      return http::json_response(out.dump());
+    });
+    thread_ = std::thread([this] { (void)server_->run(); });
+  }
+  ~FakeRewardServer() {
+    server_->stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+
+ private:
+  std::atomic<int> requests_{0};
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+};
+
+// Stage 2 scored by a fleet of reward servers: the recorded scores are the servers' rewards for the
+// conversations rendered with the tokenizer's chat template, and the decisions follow the rule.
+TEST(CurateE2E, Stage2ScoresOnRewardServers) {
+  synpref::testing::TempDir tmp;
+  const int n_pairs = 30;
+  Pool pool = make_pool(tmp.file("pool.jsonl"), n_pairs);
+  const std::string dir = tmp.file("project");
+  ASSERT_EQ(run_synpref("-q curate init " + dir + " --pool " + tmp.file("pool.jsonl")).exit_code, 0);
+  FakeRewardServer a, b;
+  const std::string tokenizer = kShared + "/tokenizers/qwen3";
+  json stage2 =
+      run_json("curate stage2 " + dir + " --best-model best --gold-model gold --rm-endpoint " + a.url() +
+               " " + b.url() + " --tokenizer " + tokenizer + " --rm-version v1 --pairs-per-request 4");
+  ASSERT_EQ(stage2.value("best", ""), "best@v1");
+  EXPECT_EQ(stage2["scored_best"], n_pairs);
+  EXPECT_EQ(stage2["scored_gold"], n_pairs);
+
+  encode::RmInputSettings settings;
+  settings.tokenizer_dir = tokenizer;
+  auto builder = encode::open_builder(settings);
+  ASSERT_TRUE(builder.is_ok()) << builder.status().message();
+  auto project = Project::open(dir).value();
+  const std::vector<Score> best_rows = project->scores("best@v1").value();
+  const std::vector<Score> gold_rows = project->scores("gold@v1").value();
+  ASSERT_EQ(best_rows.size(), static_cast<size_t>(n_pairs));
+  ASSERT_EQ(gold_rows.size(), static_cast<size_t>(n_pairs));
+  const std::vector<Decision> decisions = project->decisions("stage2").value();
+  std::map<std::string, std::string> recorded;
+  for (const Decision& d : decisions) recorded[d.pair_id] = d.reason;
+  for (int i = 0; i < n_pairs; ++i) {
+    const data::Record& record = pool.records[i];
+    std::array<double, 2> expected_best, expected_gold;
+    for (int r = 0; r < 2; ++r) {
+      std::vector<data::Turn> conversation = record.context;
+      conversation.push_back({data::Role::assistant, record.responses[r].content});
+      std::string text = builder->render(conversation).value();
+      expected_best[r] = served_reward("best", text);
+      expected_gold[r] = served_reward("gold", text);
+    }
+    EXPECT_EQ(best_rows[i].pair_id, record.id);
+    EXPECT_DOUBLE_EQ(best_rows[i].chosen, expected_best[0]) << record.id;
+    EXPECT_DOUBLE_EQ(best_rows[i].rejected, expected_best[1]) << record.id;
+    EXPECT_DOUBLE_EQ(gold_rows[i].chosen, expected_gold[0]) << record.id;
+    EXPECT_DOUBLE_EQ(gold_rows[i].rejected, expected_gold[1]) << record.id;
+    std::string reason = expected_reason(expected_best, expected_gold, std::nullopt, 0.1);
+    if (reason == "pending_llm_label") {
+      EXPECT_FALSE(recorded.count(record.id)) << record.id;
+    } else {
+      EXPECT_EQ(recorded[record.id], reason) << record.id;
+    }
+  }
+  // A rerun scores nothing again.
+  json again = run_json("curate stage2 " + dir + " --best-model best --gold-model gold --rm-endpoint " +
+                        a.url() + " --tokenizer " + tokenizer + " --rm-version v1");
+  EXPECT_EQ(again["scored_best"], 0);
+  EXPECT_EQ(again["scored_gold"], 0);
 }
 
 }  // namespace
