@@ -16,6 +16,7 @@ constexpr std::string_view kAggregateKind = "silver_aggregate";
 // Gold pairs usable as examples: member of the gold set, with attributes and a non-tie human
 // verdict; a gold pair humans found reversed is shown with its responses swapped.
 struct GoldPool {
+  std::set<std::string> members;  // every gold pair (never a silver target)
   std::vector<GoldCandidate> candidates;
   std::unordered_map<std::string, GoldExample> examples;
 };
@@ -26,6 +27,7 @@ Result<GoldPool> load_gold(const Project& project) {
   SP_ASSIGN_OR_RETURN(std::vector<Label> labels, project.labels_for("gold"));
   std::unordered_map<std::string, int> verdict;  // the last recorded gold verdict per pair
   for (const Label& label : labels) verdict[label.pair_id] = label.verdict;
+  gold.members.insert(ids.begin(), ids.end());
   for (const std::string& id : ids) {
     auto it = verdict.find(id);
     int human = it == verdict.end() ? +1 : it->second;  // membership without a label: chosen verified
@@ -225,7 +227,7 @@ Result<LabelStepSummary> run_label_step(Project& project, judge::Client& client,
     return Status::ok();
   };
   SP_RETURN_IF_ERROR(project.for_each_pair([&](int64_t, const data::Record& record) -> Status {
-    bool selected = options.targets ? wanted.count(record.id) > 0 : !gold.examples.count(record.id);
+    bool selected = options.targets ? wanted.count(record.id) > 0 : !gold.members.count(record.id);
     if (!selected) return Status::ok();
     ++summary.targets;
     if (labeled.count(record.id)) {
