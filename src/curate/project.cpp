@@ -173,7 +173,7 @@ Result<std::vector<int64_t>> Project::Impl::rows_of(const std::vector<std::strin
 }
 
 Result<data::Record> Project::Impl::read_record(int64_t row) const {
-  SP_ASSIGN_OR_RETURN(auto loc, db->prepare("SELECT shard, offset, length FROM pairs WHERE row = ?"));
+  sql::Stmt& loc = loc_by_row;
   loc.bind(1, row);
   SP_ASSIGN_OR_RETURN(bool found, loc.step());
   if (!found) return not_found("row " + std::to_string(row) + " is not in the project " + dir);
@@ -216,6 +216,7 @@ Result<std::unique_ptr<Project>> Project::open(const std::string& dir, const Ope
                             ": the project's init did not finish; rerun the same `synpref curate init`");
   Impl& p = *project->impl_;
   SP_ASSIGN_OR_RETURN(p.row_by_id, p.db->prepare("SELECT row FROM pairs WHERE id = ?"));
+  SP_ASSIGN_OR_RETURN(p.loc_by_row, p.db->prepare("SELECT shard, offset, length FROM pairs WHERE row = ?"));
   SP_RETURN_IF_ERROR(p.load_shards());
   SP_RETURN_IF_ERROR(p.verify_shards(options.verify_shards));
   return project;
@@ -238,8 +239,14 @@ std::vector<std::string> Project::shard_paths() const {
 }
 
 Status Project::for_each_pair(const std::function<Status(int64_t row, const data::Record&)>& fn) const {
+  return for_each_pair_in(0, impl_->n_pairs, fn);
+}
+
+Status Project::for_each_pair_in(int64_t first_row, int64_t end_row,
+                                 const std::function<Status(int64_t row, const data::Record&)>& fn) const {
   data::Record record;
   for (const auto& shard : impl_->shards) {
+    if (shard.first_row + shard.records <= first_row || shard.first_row >= end_row) continue;
     std::string path = join_path(impl_->dir, shard.file);
     SP_ASSIGN_OR_RETURN(auto source, io::open_source(path));
     io::LineReader lines(std::move(source), shard_read_options().max_line_bytes);
@@ -254,8 +261,10 @@ Status Project::for_each_pair(const std::function<Status(int64_t row, const data
       hasher.add_bytes(line.text);
       hasher.add_bytes("\n");
       bytes += static_cast<int64_t>(line.length) + 1;
-      SP_RETURN_IF_ERROR(parse_shard_line(line.text, path + ":" + std::to_string(line.line_no), record));
-      SP_RETURN_IF_ERROR(fn(row, record));
+      if (row >= first_row && row < end_row) {
+        SP_RETURN_IF_ERROR(parse_shard_line(line.text, path + ":" + std::to_string(line.line_no), record));
+        SP_RETURN_IF_ERROR(fn(row, record));
+      }
       ++row;
     }
     if (row != shard.first_row + shard.records || bytes != shard.bytes || hasher.digest().hex() != shard.xxh3)
@@ -263,6 +272,18 @@ Status Project::for_each_pair(const std::function<Status(int64_t row, const data
                         ": pool shard does not match its manifest entry (truncated or modified since init)");
   }
   return Status::ok();
+}
+
+Result<std::vector<PairRef>> Project::pair_refs(int64_t first_row, int64_t end_row) const {
+  SP_ASSIGN_OR_RETURN(
+      auto stmt, impl_->db->prepare("SELECT row, id FROM pairs WHERE row >= ? AND row < ? ORDER BY row"));
+  stmt.bind(1, first_row).bind(2, end_row);
+  std::vector<PairRef> refs;
+  for (;;) {
+    SP_ASSIGN_OR_RETURN(bool found, stmt.step());
+    if (!found) return refs;
+    refs.push_back({stmt.col_int(0), stmt.col_text(1)});
+  }
 }
 
 Result<data::Record> Project::pair(const std::string& id) const {
@@ -426,8 +447,7 @@ Label read_label(const sql::Stmt& s) {
 
 constexpr const char* kLabelColumns =
     "SELECT p.id, l.kind, l.source, l.annotator, l.sample_index, l.prompt_hash, l.verdict, l.confidence, "
-    "l.time "
-    "FROM labels l JOIN pairs p ON p.row = l.row ";
+    "l.time, l.row FROM labels l JOIN pairs p ON p.row = l.row ";
 constexpr const char* kLabelOrder = " ORDER BY l.row, l.kind, l.annotator, l.sample_index, l.prompt_hash";
 
 template <typename T, typename Read>
@@ -439,6 +459,20 @@ Result<std::vector<T>> collect(sql::Stmt& stmt, Read read) {
     out.push_back(read(stmt));
   }
   return out;
+}
+
+// Calls fn(row, read(stmt)) per result row; `row_col` is the column holding the pair's row.
+template <typename T, typename Read, typename Fn>
+Status visit(sql::Stmt& stmt, Read read, int row_col, const Fn& fn) {
+  for (;;) {
+    SP_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) return Status::ok();
+    Status status = fn(stmt.col_int(row_col), read(stmt));
+    if (!status.is_ok()) {
+      stmt.reset();
+      return status;
+    }
+  }
 }
 
 data::Attributes read_attributes(const sql::Stmt& s, int first_col) {
@@ -453,11 +487,21 @@ data::Attributes read_attributes(const sql::Stmt& s, int first_col) {
 
 }  // namespace
 
-Result<std::vector<Label>> Project::labels_for(std::string_view kind) const {
+Status Project::for_each_label(std::string_view kind,
+                               const std::function<Status(int64_t row, const Label&)>& fn) const {
   std::string query = std::string(kLabelColumns) + (kind.empty() ? "" : "WHERE l.kind = ?") + kLabelOrder;
   SP_ASSIGN_OR_RETURN(auto stmt, impl_->db->prepare(query));
   if (!kind.empty()) stmt.bind(1, kind);
-  return collect<Label>(stmt, read_label);
+  return visit<Label>(stmt, read_label, 9, fn);
+}
+
+Result<std::vector<Label>> Project::labels_for(std::string_view kind) const {
+  std::vector<Label> out;
+  SP_RETURN_IF_ERROR(for_each_label(kind, [&](int64_t, const Label& label) {
+    out.push_back(label);
+    return Status::ok();
+  }));
+  return out;
 }
 
 Result<std::vector<Label>> Project::labels_of(const std::string& pair_id) const {
@@ -500,14 +544,27 @@ Result<std::vector<std::string>> Project::members(std::string_view set) const {
   return collect<std::string>(stmt, [](const sql::Stmt& s) { return s.col_text(0); });
 }
 
-Result<std::vector<Score>> Project::scores(std::string_view rm) const {
+Status Project::for_each_score(std::string_view rm,
+                               const std::function<Status(int64_t row, const Score&)>& fn) const {
   SP_ASSIGN_OR_RETURN(auto stmt,
-                      impl_->db->prepare("SELECT p.id, s.chosen, s.rejected FROM rm_scores s "
+                      impl_->db->prepare("SELECT p.id, s.chosen, s.rejected, s.row FROM rm_scores s "
                                          "JOIN pairs p ON p.row = s.row WHERE s.rm = ? ORDER BY s.row"));
   stmt.bind(1, rm);
-  return collect<Score>(stmt, [](const sql::Stmt& s) {
-    return Score{s.col_text(0), s.col_double(1), s.col_double(2)};
-  });
+  return visit<Score>(
+      stmt,
+      [](const sql::Stmt& s) {
+        return Score{s.col_text(0), s.col_double(1), s.col_double(2)};
+      },
+      3, fn);
+}
+
+Result<std::vector<Score>> Project::scores(std::string_view rm) const {
+  std::vector<Score> out;
+  SP_RETURN_IF_ERROR(for_each_score(rm, [&](int64_t, const Score& score) {
+    out.push_back(score);
+    return Status::ok();
+  }));
+  return out;
 }
 
 Result<std::vector<std::string>> Project::score_models() const {
@@ -515,14 +572,27 @@ Result<std::vector<std::string>> Project::score_models() const {
   return collect<std::string>(stmt, [](const sql::Stmt& s) { return s.col_text(0); });
 }
 
-Result<std::vector<Decision>> Project::decisions(std::string_view stage) const {
+Status Project::for_each_decision(std::string_view stage,
+                                  const std::function<Status(int64_t row, const Decision&)>& fn) const {
   SP_ASSIGN_OR_RETURN(auto stmt,
-                      impl_->db->prepare("SELECT p.id, d.keep, d.reason FROM decisions d "
+                      impl_->db->prepare("SELECT p.id, d.keep, d.reason, d.row FROM decisions d "
                                          "JOIN pairs p ON p.row = d.row WHERE d.stage = ? ORDER BY d.row"));
   stmt.bind(1, stage);
-  return collect<Decision>(stmt, [](const sql::Stmt& s) {
-    return Decision{s.col_text(0), s.col_int(1) != 0, s.col_text(2)};
-  });
+  return visit<Decision>(
+      stmt,
+      [](const sql::Stmt& s) {
+        return Decision{s.col_text(0), s.col_int(1) != 0, s.col_text(2)};
+      },
+      3, fn);
+}
+
+Result<std::vector<Decision>> Project::decisions(std::string_view stage) const {
+  std::vector<Decision> out;
+  SP_RETURN_IF_ERROR(for_each_decision(stage, [&](int64_t, const Decision& decision) {
+    out.push_back(decision);
+    return Status::ok();
+  }));
+  return out;
 }
 
 Result<std::vector<std::string>> Project::stages() const {

@@ -33,7 +33,8 @@ struct Project::Impl {
   std::unique_ptr<sql::Db> db;
   std::vector<ShardInfo> shards;
   int64_t n_pairs = 0;
-  mutable sql::Stmt row_by_id;  // SELECT row FROM pairs WHERE id = ?
+  mutable sql::Stmt row_by_id;   // SELECT row FROM pairs WHERE id = ?
+  mutable sql::Stmt loc_by_row;  // SELECT shard, offset, length FROM pairs WHERE row = ?
 
   // Reads the manifest into `shards` and counts pairs.
   Status load_shards();

@@ -126,7 +126,7 @@ class PoolImporter {
     std::error_code ec;
     fs::create_directories(join_path(dir_, "pool"), ec);
     if (ec) return io_error(join_path(dir_, "pool") + ": cannot create: " + ec.message());
-    return Status::ok();
+    return begin_shard_transaction();
   }
 
   // Decides one valid record: already imported (resume), duplicate, duplicate id, or new.
@@ -165,7 +165,12 @@ class PoolImporter {
     return append(record, hash, std::move(blob), ordinal);
   }
 
-  Status finish() { return pending_.empty() ? Status::ok() : flush_shard(); }
+  Status finish() {
+    if (!pending_.empty()) SP_RETURN_IF_ERROR(flush_shard());
+    SP_RETURN_IF_ERROR(txn_->commit());  // the lookups' transaction since the last shard
+    txn_.reset();
+    return Status::ok();
+  }
 
   int64_t input_records() const { return input_records_; }
   int64_t duplicates() const { return duplicates_; }
@@ -199,8 +204,6 @@ class PoolImporter {
   Status flush_shard() {
     SP_RETURN_IF_ERROR(writer_->close());
     std::string file = shard_file_name(next_shard_);
-    sql::Transaction txn(db_);
-    SP_RETURN_IF_ERROR(txn.begin());
     SP_ASSIGN_OR_RETURN(
         auto insert_pair,
         db_.prepare("INSERT INTO pairs (row, id, hash, shard, offset, length, category, source, "
@@ -237,19 +240,27 @@ class PoolImporter {
     insert_shard.bind(1, next_shard_).bind(2, file).bind(3, static_cast<int64_t>(pending_.size()));
     insert_shard.bind(4, shard_bytes_).bind(5, hasher_->digest().hex()).bind(6, first_row);
     SP_RETURN_IF_ERROR(insert_shard.run());
-    SP_RETURN_IF_ERROR(txn.commit());
+    SP_RETURN_IF_ERROR(txn_->commit());
     ++next_shard_;
     writer_.reset();
     pending_.clear();
     shard_hashes_.clear();
     shard_ids_.clear();
-    return Status::ok();
+    return begin_shard_transaction();
+  }
+
+  // One write transaction per shard covers its dedup lookups (one lock for the shard, not two
+  // per record) and then its rows and manifest entry, committed after the file is in place.
+  Status begin_shard_transaction() {
+    txn_ = std::make_unique<sql::Transaction>(db_);
+    return txn_->begin();
   }
 
   sql::Db& db_;
   std::string dir_;
   const InitOptions& options_;
   sql::Stmt find_hash_, find_id_;
+  std::unique_ptr<sql::Transaction> txn_;  // declared after the statements: rolled back first
   int64_t next_shard_ = 0, next_row_ = 0, input_records_ = 0, duplicates_ = 0;
   std::unique_ptr<io::Writer> writer_;
   std::unique_ptr<Hasher> hasher_;

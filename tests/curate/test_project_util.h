@@ -97,4 +97,21 @@ inline std::string dump_project(const std::string& dir) {
   return dump;
 }
 
+// "" when the dumps are equal, else the first differing line of each (gtest's full diff of two
+// multi-megabyte dumps would take hours).
+inline std::string first_difference(const std::string& got, const std::string& want) {
+  if (got == want) return "";
+  std::istringstream got_lines(got), want_lines(want);
+  std::string got_line, want_line;
+  for (int line_no = 1;; ++line_no) {
+    bool has_got = static_cast<bool>(std::getline(got_lines, got_line));
+    bool has_want = static_cast<bool>(std::getline(want_lines, want_line));
+    if (!has_got) got_line = "<end>";
+    if (!has_want) want_line = "<end>";
+    if (got_line != want_line || !has_got || !has_want)
+      return "line " + std::to_string(line_no) + ": got '" + got_line.substr(0, 300) + "', want '" +
+             want_line.substr(0, 300) + "'";
+  }
+}
+
 }  // namespace synpref::testing

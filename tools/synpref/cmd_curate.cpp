@@ -214,7 +214,9 @@ void add_export(CLI::App* curate_cmd) {
       SP_ASSIGN_OR_RETURN(options.format, data::parse_output_format(flags->format));
       options.stage = flags->stage;
       SP_RETURN_IF_ERROR(io::check_output_path(flags->output));
-      SP_ASSIGN_OR_RETURN(auto project, curate::Project::open(flags->dir));
+      curate::OpenOptions open_options;
+      open_options.verify_shards = false;  // export verifies each shard's hash while it streams it
+      SP_ASSIGN_OR_RETURN(auto project, curate::Project::open(flags->dir, open_options));
       SP_ASSIGN_OR_RETURN(auto s, curate::export_set(*project, flags->output, options));
       bool to_stdout = flags->output == "-";
       if (global_options().json) {

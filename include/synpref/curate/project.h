@@ -158,6 +158,12 @@ class Project {
   // non-ok Status fn returns and returns it. A shard whose bytes no longer match the manifest
   // is a data_error naming it.
   Status for_each_pair(const std::function<Status(int64_t row, const data::Record&)>& fn) const;
+  // Rows [first_row, end_row) only (clamped to the pool), for jobs that split the pool by row
+  // range: reads just the shards holding them, each whole, so each is still verified.
+  Status for_each_pair_in(int64_t first_row, int64_t end_row,
+                          const std::function<Status(int64_t row, const data::Record&)>& fn) const;
+  // Rows and ids of [first_row, end_row), clamped to the pool, from the db (no shard read).
+  Result<std::vector<PairRef>> pair_refs(int64_t first_row, int64_t end_row) const;
   Result<data::Record> pair(const std::string& id) const;  // not_found for an unknown id
   Result<data::Record> pair_at(int64_t row) const;
   Result<int64_t> row_of(const std::string& id) const;  // not_found for an unknown id
@@ -180,6 +186,14 @@ class Project {
 
   // ---- Getters (ordered by row; then by kind, annotator, sample index for labels).
   Result<std::vector<Label>> labels_for(std::string_view kind) const;  // "" = every kind
+  // Streaming forms for pool-scale reads (bounded memory), in the same order, with the pair's
+  // row; they stop at the first non-ok Status fn returns and return it.
+  Status for_each_label(std::string_view kind,
+                        const std::function<Status(int64_t row, const Label&)>& fn) const;
+  Status for_each_score(std::string_view rm,
+                        const std::function<Status(int64_t row, const Score&)>& fn) const;
+  Status for_each_decision(std::string_view stage,
+                           const std::function<Status(int64_t row, const Decision&)>& fn) const;
   Result<std::vector<Label>> labels_of(const std::string& pair_id) const;
   Result<std::vector<std::pair<std::string, data::Attributes>>> attributes() const;
   Result<std::optional<data::Attributes>> attributes_of(const std::string& pair_id) const;

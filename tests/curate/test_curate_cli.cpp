@@ -1,0 +1,118 @@
+// Black-box tests of `synpref curate init|status|export`: the real binary, its output and exit codes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "synpref/curate/project.h"
+#include "test_project_util.h"
+
+using namespace synpref;
+using namespace synpref::testing;
+using nlohmann::json;
+
+TEST(CurateCli, InitStatusAndRerun) {
+  TempDir tmp;
+  spit(tmp.file("a.jsonl"), make_pool(20));
+  spit(tmp.file("b.jsonl"), make_pool(40));  // its first 20 pairs repeat a.jsonl's
+  std::string pools = " --pool " + tmp.file("a.jsonl") + " " + tmp.file("b.jsonl");
+  auto r = run_synpref("--json curate init " + tmp.file("p") + pools + " --shard-records 16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = json::parse(r.out);
+  EXPECT_EQ(s["pairs"], 40);
+  EXPECT_EQ(s["duplicates"], 22 + 4);  // a's 2 inner repeats, b's 4, and b's 20 repeats of a
+  EXPECT_EQ(s["rejects"], 2);
+  EXPECT_EQ(s["shards"], 3);
+  EXPECT_EQ(s["already_done"], false);
+
+  auto again = run_synpref("curate init " + tmp.file("p") + pools + " --shard-records 16");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("already initialized"), std::string::npos);
+
+  auto status = run_synpref("--json curate status " + tmp.file("p"));
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  json st = json::parse(status.out);
+  EXPECT_EQ(st["pairs"], 40);
+  EXPECT_EQ(st["pairs_by_category"]["math"], 14);
+  EXPECT_EQ(st["pairs_by_source"]["unit"], 40);
+  EXPECT_EQ(st["init"]["duplicates"], 26);
+  EXPECT_EQ(st["judge_usage"]["total"]["requests"], 0);
+  auto text = run_synpref("curate status " + tmp.file("p"));
+  ASSERT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("40 pairs in 3 shards"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("judge spend"), std::string::npos);
+}
+
+TEST(CurateCli, RefusalsHaveTheirExitCodes) {
+  TempDir tmp;
+  spit(tmp.file("a.jsonl"), make_pool(5));
+  spit(tmp.file("b.jsonl"), make_pool(6));
+  spit(tmp.file("bad.jsonl"), "{nope\n");
+  ASSERT_EQ(run_synpref("curate init " + tmp.file("p") + " --pool " + tmp.file("a.jsonl")).exit_code, 0);
+  auto different = run_synpref("curate init " + tmp.file("p") + " --pool " + tmp.file("b.jsonl"));
+  EXPECT_EQ(different.exit_code, 2);
+  EXPECT_NE(different.err.find("different pool"), std::string::npos) << different.err;
+  std::filesystem::create_directories(tmp.file("full"));
+  spit(tmp.file("full/x"), "x");
+  EXPECT_EQ(run_synpref("curate init " + tmp.file("full") + " --pool " + tmp.file("a.jsonl")).exit_code, 2);
+  auto all_bad = run_synpref("curate init " + tmp.file("q") + " --pool " + tmp.file("bad.jsonl"));
+  EXPECT_EQ(all_bad.exit_code, 5);
+  EXPECT_NE(all_bad.err.find("rejects.jsonl"), std::string::npos);
+  EXPECT_EQ(run_synpref("curate status " + tmp.file("nothing")).exit_code, 3);
+  EXPECT_EQ(
+      run_synpref("curate export " + tmp.file("p") + " --set bronze -o " + tmp.file("o.jsonl")).exit_code, 2);
+  auto no_stage = run_synpref("curate export " + tmp.file("p") + " --set kept -o " + tmp.file("o.jsonl"));
+  EXPECT_EQ(no_stage.exit_code, 2);
+  EXPECT_NE(no_stage.err.find("no stage"), std::string::npos) << no_stage.err;
+  auto over_shard = run_synpref("curate export " + tmp.file("p") + " --set gold -o " +
+                                tmp.file("p/pool/shard-00000.jsonl"));
+  EXPECT_EQ(over_shard.exit_code, 2);
+}
+
+TEST(CurateCli, ExportIsReadyForTrainingTools) {
+  TempDir tmp;
+  spit(tmp.file("a.jsonl"), make_pool(10));
+  ASSERT_EQ(run_synpref("curate init " + tmp.file("p") + " --pool " + tmp.file("a.jsonl")).exit_code, 0);
+  {
+    auto project = curate::Project::open(tmp.file("p"));
+    ASSERT_TRUE(project.is_ok());
+    auto id0 = (*project)->id_at(0), id5 = (*project)->id_at(5);
+    ASSERT_TRUE((*project)
+                    ->set_decisions("stage2", {{*id0, true, "agree"}, {*id5, false, "gold_rm_disagrees"}})
+                    .is_ok());
+  }
+  auto r = run_synpref("--json curate export " + tmp.file("p") + " --set flipped -o " + tmp.file("f.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = json::parse(r.out);
+  EXPECT_EQ(s["written"], 1);
+  EXPECT_EQ(s["stage"], "stage2");
+  std::string line = slurp(tmp.file("f.jsonl"));
+  EXPECT_NE(line.find("\"chosen\":{\"content\":\"bad answer 5\"}"), std::string::npos) << line;
+  auto trl = run_synpref("curate export " + tmp.file("p") + " --set kept --format openrlhf -o " +
+                         tmp.file("k.jsonl"));
+  ASSERT_EQ(trl.exit_code, 0) << trl.err;
+  auto stats = run_synpref("--json data stats " + tmp.file("k.jsonl") + " " + tmp.file("f.jsonl"));
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("\"rejects\":0"), std::string::npos) << stats.out;
+}
+
+TEST(CurateCli, AnEditedShardFailsTheExportWithoutAnOutputFile) {
+  TempDir tmp;
+  spit(tmp.file("a.jsonl"), make_pool(10));
+  ASSERT_EQ(run_synpref("curate init " + tmp.file("p") + " --pool " + tmp.file("a.jsonl")).exit_code, 0);
+  {
+    auto project = curate::Project::open(tmp.file("p"));
+    ASSERT_TRUE(project.is_ok());
+    ASSERT_TRUE((*project)->set_membership({*(*project)->id_at(9)}, "gold", true).is_ok());
+  }
+  std::string shard = tmp.file("p/pool/shard-00000.jsonl");
+  std::string bytes = slurp(shard);
+  size_t at = bytes.rfind("good answer 9");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'G';  // same size: only the hash can tell
+  spit(shard, bytes);
+  auto r = run_synpref("curate export " + tmp.file("p") + " --set gold -o " + tmp.file("gold.jsonl"));
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_NE(r.err.find("shard-00000.jsonl"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("gold.jsonl")));
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("gold.jsonl.tmp")));
+}
