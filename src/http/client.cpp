@@ -130,7 +130,6 @@ bool setup(Transfer& transfer) {
   auto timeout_ms = static_cast<long>(std::max(1.0, request.timeout_seconds * 1000.0));
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // whatever libcurl can decode
   if (global().share != nullptr) curl_easy_setopt(easy, CURLOPT_SHARE, global().share);
 
   if (request.method == "GET") {

@@ -7,11 +7,14 @@
 
 #include <httplib.h>
 #include <strings.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -66,6 +69,17 @@ std::string_view reason_code(int status) {
 void fill(httplib::Response& out, const Response& in) {
   out.status = in.status;
   for (const auto& [k, v] : in.headers) out.set_header(k, v);
+  if (in.disconnect_after_bytes) {
+    // A provider that returns false after its partial write makes cpp-httplib drop the connection.
+    auto body = std::make_shared<std::string>(in.body);
+    const size_t n_sent = std::min<size_t>(*in.disconnect_after_bytes, body->size());
+    out.set_content_provider(body->size(), in.content_type,
+                             [body, n_sent](size_t offset, size_t, httplib::DataSink& sink) {
+                               if (offset < n_sent) sink.write(body->data() + offset, n_sent - offset);
+                               return false;
+                             });
+    return;
+  }
   out.set_content(in.body, in.content_type);
 }
 
@@ -122,6 +136,7 @@ struct Server::Impl {
   ServerOptions options;
   httplib::Server server;
   int port = 0;
+  int listen_socket = -1;  // the bound socket, seen through the socket-options hook
   std::atomic<bool> stopped{false}, running{false};
   std::mutex mu;
   std::map<std::string, std::map<std::string, Handler>> routes;  // path -> method -> handler
@@ -177,9 +192,10 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& o) {
   s.new_task_queue = [n_threads] { return new httplib::ThreadPool(static_cast<size_t>(n_threads)); };
   // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which lets a second server
   // silently share a port that is already serving.
-  s.set_socket_options([](socket_t sock) {
+  s.set_socket_options([self](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+    self->listen_socket = sock;
   });
   // Responses go out as head + body writes; without TCP_NODELAY the second waits for the
   // client's delayed ACK (tens of ms per request on a keep-alive connection).
@@ -219,6 +235,10 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& o) {
     }
     impl->port = o.port;
   }
+  // cpp-httplib listens with a backlog of 5: a burst of new connections (a client opening 64 at
+  // once) overflows it and the dropped SYNs are retried a second later. Linux lets listen() be
+  // called again on a listening socket to raise the backlog.
+  if (impl->listen_socket >= 0) ::listen(impl->listen_socket, SOMAXCONN);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -164,8 +164,10 @@ class EndpointRunner {
     const ChatRequest& chat = (*requests_)[job.request_idx];
     auto body = chat_request_body(endpoint_, chat, static_cast<int>(job.missing.size()));
     if (!body.is_ok()) {
-      std::lock_guard lock(client_.mutex);
-      finish_locked(job, body.status().with_context("requests[" + std::to_string(job.request_idx) + "]"));
+      {
+        std::lock_guard lock(client_.mutex);
+        finish_locked(job, body.status().with_context("requests[" + std::to_string(job.request_idx) + "]"));
+      }
       return next(request, tag);
     }
     request.method = "POST";

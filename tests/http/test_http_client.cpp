@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -276,5 +277,54 @@ TEST(HttpClient, EmptyBatchAndManyRequests) {
   for (int idx = 0; idx < 300; ++idx) {
     ASSERT_EQ(responses[idx].status, 200) << responses[idx].error;
     EXPECT_EQ(responses[idx].body, std::to_string(idx));
+  }
+}
+
+TEST(HttpClient, ServerDisconnectMidBodyIsAnErrorForThatRequestOnly) {
+  LoopbackServer server;
+  server.route("POST", "/cut", [](const http::Request&) {
+    http::Response r = http::json_response(std::string(10000, 'x'));
+    r.disconnect_after_bytes = 100;  // declares 10000 bytes, sends 100, drops the connection
+    return r;
+  });
+  server.route("POST", "/fine", [](const http::Request&) { return http::json_response("{}"); });
+  server.start();
+  auto responses = http::perform_all(
+      {post(server.url("/cut"), "{}"), post(server.url("/fine"), "{}"), post(server.url("/cut"), "{}")},
+      {.max_concurrency = 1});
+  for (int idx : {0, 2}) {
+    EXPECT_EQ(responses[idx].status, 0);
+    EXPECT_NE(responses[idx].error.find("remaining"), std::string::npos) << responses[idx].error;
+    EXPECT_TRUE(responses[idx].body.empty());
+  }
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(responses[1].body, "{}");
+}
+
+TEST(HttpClient, StreamOffersRequestsOverTimeAndReturnsTags) {
+  LoopbackServer server;
+  server.route("POST", "/id", [](const http::Request& r) { return http::json_response(r.body); });
+  server.start();
+  // The caller releases one request per call of `next` and declines every other call, as a rate
+  // limiter would; tags come back with the responses.
+  int n_offered = 0, n_asked = 0;
+  std::vector<std::pair<uint64_t, std::string>> done;
+  http::StreamCallbacks callbacks;
+  callbacks.next = [&](http::ClientRequest& request, uint64_t& tag) {
+    if (n_offered == 6 || ++n_asked % 2 == 0) return false;
+    request = post(server.url("/id"), "body" + std::to_string(n_offered));
+    tag = 100 + n_offered++;
+    return true;
+  };
+  callbacks.done = [&](uint64_t tag, http::ClientResponse response) {
+    done.emplace_back(tag, response.body);
+  };
+  callbacks.finished = [&] { return n_offered == 6; };
+  http::perform_stream({.max_concurrency = 2}, callbacks);
+  ASSERT_EQ(done.size(), 6u);
+  std::sort(done.begin(), done.end());
+  for (int idx = 0; idx < 6; ++idx) {
+    EXPECT_EQ(done[idx].first, 100u + idx);
+    EXPECT_EQ(done[idx].second, "body" + std::to_string(idx));
   }
 }

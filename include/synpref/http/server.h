@@ -47,6 +47,10 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Fault injection for test servers (judge-sim): when set, the response declares the whole
+  // body's Content-Length but sends only its first `disconnect_after_bytes` bytes, then drops
+  // the connection (a server dying mid-body, as clients must survive).
+  std::optional<uint64_t> disconnect_after_bytes;
 };
 
 // A JSON response with `status`.
