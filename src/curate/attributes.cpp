@@ -53,8 +53,20 @@ Result<std::string> get_enum(simdjson::dom::object obj, std::string_view key,
 }
 
 Result<std::string> get_desired_attributes(simdjson::dom::object obj) {
-  SP_ASSIGN_OR_RETURN(std::vector<std::string> items,
-                      json::get_string_array(obj, "desired_attributes", {}, "attributes answer"));
+  std::vector<std::string> items;
+  auto field = json::find_field(obj, "desired_attributes");
+  std::string_view joined_items;
+  if (field && field->get_string().get(joined_items) == simdjson::SUCCESS) {
+    // One string of phrases separated by ';' (what many judges write when not held to a schema).
+    while (!joined_items.empty()) {
+      size_t end = joined_items.find(';');
+      items.emplace_back(joined_items.substr(0, end));
+      if (end == std::string_view::npos) break;
+      joined_items.remove_prefix(end + 1);
+    }
+  } else {
+    SP_ASSIGN_OR_RETURN(items, json::get_string_array(obj, "desired_attributes", {}, "attributes answer"));
+  }
   if (items.empty() || items.size() > kMaxDesiredAttributes) {
     return data_error("field 'desired_attributes' must hold 1 to " + std::to_string(kMaxDesiredAttributes) +
                       " phrases, found " + std::to_string(items.size()));

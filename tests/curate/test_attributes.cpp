@@ -64,7 +64,7 @@ TEST(Attributes, RejectsInvalidAnswersNamingTheField) {
   expect_error(replaced(kValid, "\"task_category\": \"math\", ", ""), "task_category");
   expect_error(replaced(kValid, "[\"correct final answer\", \" shows the steps \"]", "[]"),
                "desired_attributes");
-  expect_error(replaced(kValid, "[\"correct final answer\", \" shows the steps \"]", "\"correct\""),
+  expect_error(replaced(kValid, "[\"correct final answer\", \" shows the steps \"]", "3"),
                "desired_attributes");
   expect_error(replaced(kValid, "\" shows the steps \"", "\"  \""), "desired_attributes[1]");
   expect_error(replaced(kValid, "\" shows the steps \"", "\"two\\nlines\""), "line break");
@@ -77,6 +77,24 @@ TEST(Attributes, RejectsInvalidAnswersNamingTheField) {
                "unexpected field 'confidence'");
   std::string nine = "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]";
   expect_error(replaced(kValid, "[\"correct final answer\", \" shows the steps \"]", nine), "1 to 8");
+}
+
+TEST(Attributes, DesiredAttributesMayBeOneSemicolonSeparatedString) {
+  auto attributes = parse_attributes(
+      replaced(kValid, "[\"correct final answer\", \" shows the steps \"]", "\"correct; concise \""),
+      default_taxonomy());
+  ASSERT_TRUE(attributes.is_ok()) << attributes.status().message();
+  EXPECT_EQ(attributes->desired_attributes, "correct\nconcise");
+  auto empty_item = parse_attributes(
+      replaced(kValid, "[\"correct final answer\", \" shows the steps \"]", "\"correct;;x\""),
+      default_taxonomy());
+  ASSERT_FALSE(empty_item.is_ok());
+  EXPECT_NE(empty_item.status().message().find("desired_attributes[1]"), std::string::npos);
+  // The synth data layer's values are valid answers.
+  auto synth =
+      parse_attributes(replaced(replaced(kValid, "\"objective\"", "\"normative\""), "\"low\"", "\"none\""),
+                       default_taxonomy());
+  EXPECT_TRUE(synth.is_ok()) << synth.status().message();
 }
 
 TEST(Attributes, CategoryMustBeInTheConfiguredTaxonomy) {

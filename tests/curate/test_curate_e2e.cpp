@@ -514,5 +514,122 @@ TEST(CurateE2E, Stage2ScoresOnRewardServers) {
   EXPECT_EQ(again["scored_gold"], 0);
 }
 
+// `synpref judge-sim` as a child process: its address is the first stdout line.
+class JudgeSimProcess {
+ public:
+  explicit JudgeSimProcess(const std::string& args) {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    std::vector<std::string> words = {SYNPREF_BINARY, "-q", "judge-sim"};
+    std::istringstream in(args);
+    for (std::string word; in >> word;) words.push_back(word);
+    std::vector<char*> argv;
+    for (std::string& word : words) argv.push_back(word.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    EXPECT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    std::string line;
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    close(fds[0]);
+    size_t at = line.find("http://");
+    EXPECT_NE(at, std::string::npos) << "judge-sim said: " << line;
+    if (at != std::string::npos) url_ = line.substr(at);
+  }
+  ~JudgeSimProcess() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string url_;
+};
+
+// The pipeline against synpref judge-sim with transport faults: perfect judges recover the truth
+// of a noisy `data synth` pool exactly (flipped pairs are labeled -1), attributes name the true
+// categories, and a position-biased judge shows up in the position-bias report.
+TEST(CurateE2E, JudgeSimRecoversTheTruthOfANoisyPool) {
+  synpref::testing::TempDir tmp;
+  const std::string synth = tmp.file("synth");
+  ASSERT_EQ(
+      run_synpref("-q data synth -o " + synth + " --train 60 --test 10 --seed 4 --noise 0.25").exit_code, 0);
+  JudgeSimProcess sim(
+      "--train 60 --test 10 --seed 4 --judge perfect-a:accuracy=1,attribute_accuracy=1 "
+      "--judge perfect-b:accuracy=1,attribute_accuracy=1 --judge biased:accuracy=0.5,position_bias=0.95 "
+      "--rate-429 0.05 --retry-after 0 --rate-500 0.05 --rate-disconnect 0.03");
+  ASSERT_FALSE(sim.url().empty());
+  json endpoints = json::array();
+  for (const char* name : {"perfect-a", "perfect-b", "biased"}) {
+    endpoints.push_back(
+        {{"name", name}, {"base_url", sim.url() + "/v1"}, {"model", name}, {"max_retries", 20}});
+  }
+  const std::string config = tmp.file("judges.json");
+  synpref::testing::spit(
+      config,
+      json({{"endpoints", endpoints}, {"backoff_initial_seconds", 0.01}, {"backoff_max_seconds", 0.05}})
+          .dump());
+  std::set<std::string> flipped_ids;
+  {
+    std::istringstream in(synpref::testing::slurp(synth + "/flipped_ids.txt"));
+    for (std::string id; std::getline(in, id);)
+      if (!id.empty()) flipped_ids.insert(id);
+  }
+  ASSERT_FALSE(flipped_ids.empty());
+
+  const std::string dir = tmp.file("project");
+  ASSERT_EQ(run_synpref("-q curate init " + dir + " --pool " + synth + "/train.jsonl").exit_code, 0);
+  json attributes = run_json("curate attributes " + dir + " --judges " + config + " --judge perfect-a");
+  EXPECT_EQ(attributes["valid"], 60);
+  auto project = Project::open(dir).value();
+  const auto all_attributes = project->attributes().value();
+  std::vector<std::string> gold_ids;
+  std::vector<Label> gold_labels;
+  for (const auto& [id, attrs] : all_attributes) {
+    EXPECT_FALSE(attrs.annotation_guideline.empty());
+    if (gold_ids.size() < 6) {
+      gold_ids.push_back(id);
+      gold_labels.push_back(
+          {id, "human", "annotator-1", 0, "", flipped_ids.count(id) ? -1 : +1, NAN, "gold", ""});
+    }
+  }
+  ASSERT_TRUE(project->set_membership(gold_ids, "gold", true).is_ok());
+  ASSERT_TRUE(project->add_labels(gold_labels).is_ok());
+  project.reset();
+
+  json labeled = run_json("curate label " + dir + " --judges " + config +
+                          " --judge perfect-a --judge perfect-b --n 3 --aggregate unanimity");
+  EXPECT_EQ(labeled["labeled"], 54);
+  EXPECT_EQ(labeled["abstain"], 0);
+  EXPECT_EQ(labeled["disagree"].get<int64_t>(),
+            static_cast<int64_t>(flipped_ids.size()) -
+                std::count_if(gold_ids.begin(), gold_ids.end(),
+                              [&](auto& id) { return flipped_ids.count(id) > 0; }));
+  project = Project::open(dir).value();
+  const std::vector<Label> aggregates = project->labels_for("silver_aggregate").value();
+  ASSERT_EQ(aggregates.size(), 54u);
+  for (const Label& label : aggregates)
+    EXPECT_EQ(label.verdict, flipped_ids.count(label.pair_id) ? -1 : +1) << label.pair_id;
+
+  // The biased judge on a second project: it prefers Candidate 1 far more often than expected.
+  const std::string biased_dir = tmp.file("biased");
+  ASSERT_EQ(run_synpref("-q curate init " + biased_dir + " --pool " + synth + "/train.jsonl").exit_code, 0);
+  run_json("curate attributes " + biased_dir + " --judges " + config + " --judge perfect-a");
+  json biased = run_json("curate label " + biased_dir + " --judges " + config + " --judge biased --n 3");
+  const json& stats = biased["judges"]["biased"];
+  EXPECT_EQ(stats["samples"], 180);
+  EXPECT_GT(stats["share_candidate_1"].get<double>(),
+            stats["expected_share_candidate_1"].get<double>() + 0.15)
+      << stats.dump();
+}
+
 }  // namespace
 }  // namespace synpref::curate

@@ -2,9 +2,10 @@
 // describes each pair with five attributes, returned as JSON and validated strictly here.
 //
 //   task_category        one name of a configurable taxonomy (Taxonomy; default_taxonomy())
-//   objectivity          "objective" | "mixed" | "subjective"
-//   controversiality     "low" | "medium" | "high"
-//   desired_attributes   1 to 8 short phrases; stored in data::Attributes one per line
+//   objectivity          "objective" | "normative" | "mixed" | "subjective"
+//   controversiality     "none" | "low" | "medium" | "high"
+//   desired_attributes   1 to 8 short phrases (a JSON list, or one string separated by ';');
+//                        stored in data::Attributes one per line
 //   annotation_guideline free text (1 .. kMaxGuidelineBytes bytes)
 //
 // The answer must be exactly one JSON object with exactly those fields (see parse_attributes for
@@ -24,8 +25,10 @@
 
 namespace synpref::curate {
 
-inline constexpr std::array<std::string_view, 3> kObjectivityValues = {"objective", "mixed", "subjective"};
-inline constexpr std::array<std::string_view, 3> kControversialityValues = {"low", "medium", "high"};
+// The synth data layer (data/synthetic.h) uses objective/normative and none/low: the same sets.
+inline constexpr std::array<std::string_view, 4> kObjectivityValues = {"objective", "normative", "mixed",
+                                                                       "subjective"};
+inline constexpr std::array<std::string_view, 4> kControversialityValues = {"none", "low", "medium", "high"};
 inline constexpr size_t kMaxDesiredAttributes = 8;
 inline constexpr size_t kMaxDesiredAttributeBytes = 200;
 inline constexpr size_t kMaxGuidelineBytes = 4000;
