@@ -279,13 +279,13 @@ Result<Stage2StepSummary> run_stage2_step(Project& project, PairScorer& best, Pa
     if (progress) progress(pairs.ids.size(), static_cast<size_t>(summary.rows));
     return Status::ok();
   };
-  SP_RETURN_IF_ERROR(project.for_each_pair([&](int64_t row, const data::Record& record) -> Status {
-    if (row < range.begin || row >= range.end) return Status::ok();
-    pairs.ids.push_back(record.id);
-    batch.push_back(record);
-    if (static_cast<int64_t>(batch.size()) >= options.chunk_pairs) return flush();
-    return Status::ok();
-  }));
+  SP_RETURN_IF_ERROR(
+      project.for_each_pair_in(range.begin, range.end, [&](int64_t, const data::Record& record) -> Status {
+        pairs.ids.push_back(record.id);
+        batch.push_back(record);
+        if (static_cast<int64_t>(batch.size()) >= options.chunk_pairs) return flush();
+        return Status::ok();
+      }));
   SP_RETURN_IF_ERROR(flush());
 
   // 2. Columns: scores, LLM verdicts, categories.
@@ -349,12 +349,11 @@ Result<Stage2Counts> merge_stage2_shards(Project& project, const std::string& st
     shards.push_back(std::move(result));
   }
   SP_ASSIGN_OR_RETURN(std::vector<uint8_t> reasons, merge_shards(shards, project.n_pairs()));
+  SP_ASSIGN_OR_RETURN(std::vector<PairRef> refs, project.pair_refs(0, project.n_pairs()));
   std::vector<std::string> ids;
-  ids.reserve(reasons.size());
-  SP_RETURN_IF_ERROR(project.for_each_pair([&](int64_t, const data::Record& record) -> Status {
-    ids.push_back(record.id);
-    return Status::ok();
-  }));
+  ids.reserve(refs.size());
+  for (PairRef& ref : refs) ids.push_back(std::move(ref.id));
+  SP_CHECK(ids.size() == reasons.size());
   SP_RETURN_IF_ERROR(record_decisions(project, stage, ids, reasons));
   Stage2Counts counts;
   count_reasons(reasons, {}, 0, counts);
