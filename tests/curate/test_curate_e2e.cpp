@@ -631,5 +631,52 @@ TEST(CurateE2E, JudgeSimRecoversTheTruthOfANoisyPool) {
       << stats.dump();
 }
 
+// kill -9 at random points of `curate attributes`, rerun: every pair described once, the same
+// attributes as an uninterrupted run, judge calls repeated only for requests in flight at a kill.
+TEST(CurateE2E, AttributesSurviveKillNine) {
+  synpref::testing::TempDir tmp;
+  const int n_pairs = 60;
+  Pool pool = make_pool(tmp.file("pool.jsonl"), n_pairs);
+  FakeJudges judges(pool, /*latency_ms=*/15);
+  const std::string config = tmp.file("judges.json");
+  synpref::testing::spit(config, json({{"endpoints",
+                                        {{{"name", "judge-a"},
+                                          {"base_url", judges.base_url()},
+                                          {"model", "model-a"},
+                                          {"max_concurrency", 2}}}}})
+                                     .dump());
+  const std::string dir = tmp.file("project");
+  ASSERT_EQ(run_synpref("-q curate init " + dir + " --pool " + tmp.file("pool.jsonl")).exit_code, 0);
+  std::mt19937 rng(5);
+  int kills = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    pid_t pid = spawn_synpref("curate attributes " + dir + " --judges " + config + " --batch 4");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 200));
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      ++kills;
+      waitpid(pid, &status, 0);
+    }
+  }
+  EXPECT_GT(kills, 0) << "no run was interrupted; the test proves nothing";
+  json last = run_json("curate attributes " + dir + " --judges " + config + " --batch 4");
+  EXPECT_EQ(last["already_done"].get<int64_t>() + last["valid"].get<int64_t>(), n_pairs);
+  EXPECT_LE(judges.attribute_requests(), n_pairs + kills * 2);
+  auto project = Project::open(dir).value();
+  const auto attributes = project->attributes().value();
+  ASSERT_EQ(attributes.size(), static_cast<size_t>(n_pairs));
+  for (const auto& [id, attrs] : attributes) {
+    const data::Record record = project->pair(id).value();
+    EXPECT_EQ(attrs.task_category, pool.category_of_question.at(record.context.back().content)) << id;
+  }
+  const std::vector<Label> provenance = project->labels_for("attribute").value();
+  EXPECT_EQ(provenance.size(), static_cast<size_t>(n_pairs));  // one per pair, none duplicated
+  const int calls = judges.attribute_requests();
+  json again = run_json("curate attributes " + dir + " --judges " + config);
+  EXPECT_EQ(again["requested"], 0);
+  EXPECT_EQ(judges.attribute_requests(), calls);
+}
+
 }  // namespace
 }  // namespace synpref::curate
