@@ -379,6 +379,7 @@ void add_stage2(CLI::App* curate_cmd) {
       }
       SP_ASSIGN_OR_RETURN(options.aggregate.mode, curate::parse_aggregate_mode(flags->aggregate));
       SP_RETURN_IF_ERROR(parse_weights(flags->weights, options.aggregate));
+      SP_RETURN_IF_ERROR(curate::validate(options.rule));  // before loading two models
       std::unique_ptr<curate::PairScorer> best, gold;
       if (flags->rm_endpoints.empty()) {
         SP_ASSIGN_OR_RETURN(best, curate::open_local_scorer(flags->best_model, flags->threads));
