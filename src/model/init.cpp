@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "kernels/kernels.h"
 #include "common/random.h"
+#include "kernels/kernels.h"
 #include "status_util.h"
 #include "synpref/common/io.h"
 

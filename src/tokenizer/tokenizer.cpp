@@ -5,8 +5,8 @@
 #include <cstring>
 #include <thread>
 
-#include "synpref/common/threads.h"
 #include "synpref/common/text.h"
+#include "synpref/common/threads.h"
 #include "tokenizer_impl.h"
 
 namespace synpref::tokenizer {

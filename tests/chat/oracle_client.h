@@ -56,8 +56,8 @@ inline std::vector<OracleResult> run_oracle(const std::map<std::string, std::str
     std::ofstream f(in_path, std::ios::binary);
     f << request.dump();
   }
-  const std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) + "/tests/oracles/chat_jinja2.py < " +
-                          in_path + " > " + out_path;
+  const std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) +
+                          "/tests/oracles/chat_jinja2.py < " + in_path + " > " + out_path;
   int rc = std::system(cmd.c_str());
   std::remove(in_path.c_str());
   if (rc != 0) {

@@ -84,7 +84,8 @@ inline nlohmann::json run_reference(const std::vector<std::string>& args,
     std::ofstream f(in);
     f << nlohmann::json({{"sequences", seqs}}).dump();
   }
-  std::string cmd = "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) + "/tests/oracles/model_reference.py";
+  std::string cmd =
+      "/usr/bin/python3 " + std::string(SYNPREF_SOURCE_DIR) + "/tests/oracles/model_reference.py";
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " --input '" + in + "' --output '" + out + "' 2>" + tmp.file("reference_err.txt");
   const int rc = std::system(cmd.c_str());

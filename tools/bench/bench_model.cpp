@@ -77,10 +77,11 @@ class TorchPeer {
   static Result<std::unique_ptr<TorchPeer>> start(const std::string& model_dir, int seq_len, int threads) {
     const std::string t = std::to_string(threads);
     auto peer = std::unique_ptr<TorchPeer>(new TorchPeer());
-    SP_ASSIGN_OR_RETURN(peer->proc_, synpref::bench::ChildProcess::start(
-                                         {"/usr/bin/python3", "tests/oracles/model_reference.py", "bench", "--model",
-                                          model_dir, "--seq-len", std::to_string(seq_len), "--threads", t},
-                                         {{"OPENBLAS_NUM_THREADS", t}, {"OMP_NUM_THREADS", t}}));
+    SP_ASSIGN_OR_RETURN(peer->proc_,
+                        synpref::bench::ChildProcess::start(
+                            {"/usr/bin/python3", "tests/oracles/model_reference.py", "bench", "--model",
+                             model_dir, "--seq-len", std::to_string(seq_len), "--threads", t},
+                            {{"OPENBLAS_NUM_THREADS", t}, {"OMP_NUM_THREADS", t}}));
     std::string line;
     if (!peer->proc_->read_line(&line) || line.rfind("ready", 0) != 0) {
       return synpref::io_error(

@@ -56,8 +56,8 @@ struct Response {
 // A JSON response with `status`.
 Response json_response(std::string body, int status = 200);
 // The one mapping from library errors to HTTP: invalid_argument/data_error -> 400, not_found -> 404,
-// unsupported -> 501, io_error/internal -> 500, interrupted -> 503 (resource_exhausted-like limits use 413/429/503
-// explicitly through error_response(status, code, message)).
+// unsupported -> 501, io_error/internal -> 500, interrupted -> 503 (resource_exhausted-like limits use
+// 413/429/503 explicitly through error_response(status, code, message)).
 int http_status(StatusCode code);
 Response error_response(const Status& status);
 Response error_response(int http_status, std::string_view code, std::string_view message);
