@@ -10,7 +10,7 @@
 //
 // The answer must be exactly one JSON object with exactly those fields (see parse_attributes for
 // the wrappers tolerated around it). An invalid answer is a data_error naming the field; nothing is
-// ever defaulted. Value sets and why: docs/curation-stages.md ("Attributes").
+// ever defaulted. Value sets and why: docs/curation.md ("Attributes").
 #pragma once
 
 #include <array>

@@ -5,7 +5,7 @@
 // dict that the kind's module builds (attributes.h: attributes_prompt_context, silver.h:
 // silver_prompt_context). The defaults live in src/curate/prompts/<kind>.<role>.jinja and are
 // compiled into the library; users replace either message with a file of their own. The variables
-// each kind offers are listed in docs/curation-stages.md ("Prompt templates").
+// each kind offers are listed in docs/curation.md ("Prompt templates").
 #pragma once
 
 #include <optional>

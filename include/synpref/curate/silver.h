@@ -13,7 +13,7 @@
 //   6. aggregate_votes: the judges' votes -> one label (majority, unanimity or weighted); ties and
 //      abstentions never become labels.
 // Verdicts follow curate::Label: +1 = the pair's chosen is better, -1 = rejected is better,
-// 0 = abstain. Choices the report leaves open and why: docs/curation-stages.md ("Silver labels").
+// 0 = abstain. Choices the report leaves open and why: docs/curation.md ("Silver labels").
 #pragma once
 
 #include <cstdint>

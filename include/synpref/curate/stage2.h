@@ -7,7 +7,7 @@
 // Discarded pairs are kept for the flipped variant (export --set flipped). Every decision carries a
 // Reason. "Agrees" is strict (p > 0.5; p == 0.5 is not agreement); an LLM label agrees when the
 // aggregated verdict is +1 (a tie/abstention is not agreement). A pair the gold RM rejects is
-// decided without an LLM label, since no label can keep it. Why: docs/curation-stages.md.
+// decided without an LLM label, since no label can keep it. Why: docs/curation.md.
 //
 // The filter works on columns (struct of spans) in chunks, so 10M pairs stream through with
 // bounded memory; rows split into shards (`i/N`, contiguous row ranges) that independent jobs
