@@ -116,3 +116,53 @@ TEST(CurateCli, AnEditedShardFailsTheExportWithoutAnOutputFile) {
   EXPECT_FALSE(std::filesystem::exists(tmp.file("gold.jsonl")));
   EXPECT_FALSE(std::filesystem::exists(tmp.file("gold.jsonl.tmp")));
 }
+
+// Human verdicts enter the gold set through `curate gold`: valid lines become labels of kind
+// "gold" (source human) and gold membership; bad lines and unknown ids are counted and listed in
+// the rejects file; a re-import changes nothing; a file with nothing usable is an error.
+TEST(CurateCli, GoldImportRecordsHumanLabelsAndListsRejects) {
+  TempDir tmp;
+  spit(tmp.file("a.jsonl"),
+       pool_line(0, "math", "p0") + pool_line(1, "code", "p1") + pool_line(2, "chat", "p2"));
+  ASSERT_EQ(run_synpref("curate init " + tmp.file("p") + " --pool " + tmp.file("a.jsonl")).exit_code, 0);
+  spit(tmp.file("gold.jsonl"),
+       "{\"id\": \"p0\", \"verdict\": 1, \"annotator\": \"ann-1\"}\n"
+       "{\"id\": \"p1\", \"verdict\": -1, \"annotator\": \"ann-2\", \"confidence\": 0.9}\n"
+       "{\"id\": \"nope\", \"verdict\": 1, \"annotator\": \"ann-1\"}\n"
+       "{\"id\": \"p2\", \"verdict\": 2, \"annotator\": \"ann-1\"}\n"
+       "{\"id\": \"p2\", \"verdict\": 1}\n"
+       "not json\n");
+  auto r = run_synpref("--json curate gold " + tmp.file("p") + " --labels " + tmp.file("gold.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = json::parse(r.out);
+  EXPECT_EQ(s["lines"], 6);
+  EXPECT_EQ(s["imported"], 2);
+  EXPECT_EQ(s["pairs"], 2);
+  EXPECT_EQ(s["rejected"], 4);
+  const std::string rejects = slurp(tmp.file("p/rejects-gold.jsonl"));
+  for (const char* code : {"\"code\":\"unknown_id\"", "\"line\":4", "\"line\":5", "\"code\":\"json\""})
+    EXPECT_NE(rejects.find(code), std::string::npos) << code << "\n" << rejects;
+
+  auto project = curate::Project::open(tmp.file("p"));
+  ASSERT_TRUE(project.is_ok()) << project.status().message();
+  auto labels = (*project)->labels_for("gold");
+  ASSERT_TRUE(labels.is_ok());
+  ASSERT_EQ(labels->size(), 2u);
+  for (const auto& l : *labels) {
+    EXPECT_EQ(l.source, "human");
+    EXPECT_EQ(l.verdict, l.pair_id == "p0" ? 1 : -1);
+    EXPECT_EQ(l.annotator, l.pair_id == "p0" ? "ann-1" : "ann-2");
+  }
+  project->reset();
+  ASSERT_EQ(run_synpref("curate gold " + tmp.file("p") + " --labels " + tmp.file("gold.jsonl")).exit_code, 0);
+  project = curate::Project::open(tmp.file("p"));
+  ASSERT_TRUE(project.is_ok());
+  EXPECT_EQ((*project)->labels_for("gold")->size(), 2u) << "a re-import adds no label";
+  auto st = json::parse(run_synpref("--json curate status " + tmp.file("p")).out);
+  EXPECT_EQ(st["gold"], 2);
+
+  spit(tmp.file("bad.jsonl"), "{\"id\": \"zzz\", \"verdict\": 1, \"annotator\": \"a\"}\n");
+  auto bad = run_synpref("curate gold " + tmp.file("p") + " --labels " + tmp.file("bad.jsonl"));
+  EXPECT_EQ(bad.exit_code, 5);
+  EXPECT_NE(bad.err.find("no usable gold label"), std::string::npos) << bad.err;
+}

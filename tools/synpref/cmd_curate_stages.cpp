@@ -1,4 +1,4 @@
-// `synpref curate attributes|label|stage2`: the curation steps (synpref/curate/steps.h). This file
+// `synpref curate attributes|gold|label|stage2`: the curation steps (synpref/curate/steps.h). This file
 // parses flags, opens the project and the judge client, calls the library and prints summaries.
 #include <cstdio>
 #include <fstream>
@@ -438,9 +438,47 @@ void add_stage2(CLI::App* curate_cmd) {
   });
 }
 
+void add_gold(CLI::App* curate_cmd) {
+  struct Flags {
+    std::string dir, labels, rejects;
+  };
+  auto flags = std::make_shared<Flags>();
+  auto* cmd = curate_cmd->add_subcommand(
+      "gold", "Import human-verified labels (JSONL: id, verdict 1|-1|0, annotator) into the gold set");
+  cmd->add_option("dir", flags->dir, "Project folder")->required();
+  cmd->add_option("--labels", flags->labels, "JSONL file of human verdicts (docs/curation.md)")->required();
+  cmd->add_option("--rejects", flags->rejects, "Where rejected lines go (default: DIR/rejects-gold.jsonl)");
+  cmd->callback([flags] {
+    set_action([flags]() -> Status {
+      SP_ASSIGN_OR_RETURN(auto project, curate::Project::open(flags->dir));
+      RunRecord run{*project};
+      SP_RETURN_IF_ERROR(run.begin("curate gold", {{"labels", flags->labels}}));
+      auto summary = curate::import_gold_labels(*project, flags->labels, {.rejects_path = flags->rejects});
+      SP_RETURN_IF_ERROR(run.end(summary.status(), nullptr));
+      if (!summary.is_ok()) return summary.status();
+      const auto& s = *summary;
+      if (global_options().json) {
+        json j = {{"command", "curate gold"},
+                  {"lines", s.lines},
+                  {"imported", s.imported},
+                  {"pairs", s.pairs},
+                  {"rejected", s.rejected}};
+        if (!s.rejects_path.empty()) j["rejects"] = s.rejects_path;
+        std::printf("%s\n", j.dump().c_str());
+      } else {
+        std::printf("gold: %lld labels on %lld pairs imported from %lld lines; %lld rejected%s%s\n",
+                    (long long)s.imported, (long long)s.pairs, (long long)s.lines, (long long)s.rejected,
+                    s.rejects_path.empty() ? "" : " -> ", s.rejects_path.c_str());
+      }
+      return Status::ok();
+    });
+  });
+}
+
 void add_curate_stages(CLI::App& app) {
   CLI::App* curate_cmd = app.get_subcommand("curate");
   add_attributes(curate_cmd);
+  add_gold(curate_cmd);
   add_label(curate_cmd);
   add_stage2(curate_cmd);
 }

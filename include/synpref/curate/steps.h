@@ -157,4 +157,28 @@ Result<Stage2StepSummary> run_stage2_step(Project& project, PairScorer& best, Pa
 // order) and records the decisions. Errors name the missing or inconsistent shard file.
 Result<Stage2Counts> merge_stage2_shards(Project& project, const std::string& stage, int shard_count);
 
+// ---- Gold labels (human verification, report section 3.1)
+
+// Imports human verdicts from a JSONL file, one object per line:
+//   {"id": "<pair id>", "verdict": 1 | -1 | 0, "annotator": "<human id>"[, "confidence": x][, "time": "..."]}
+// verdict: +1 = the pair's chosen response is better, -1 = the rejected one, 0 = tie. Every valid
+// line adds a label (kind "gold", source "human") and puts the pair in the gold set; re-importing
+// the same file is a no-op. Malformed lines, unknown ids and bad fields are counted and written to
+// the rejects file (never dropped silently); a file with no valid line is an error.
+struct GoldImportOptions {
+  std::string rejects_path;  // "" = DIR/rejects-gold.jsonl
+  int64_t batch_lines = 10000;
+};
+
+struct GoldImportSummary {
+  int64_t lines = 0;         // non-empty lines read
+  int64_t imported = 0;      // labels recorded (re-imports included)
+  int64_t pairs = 0;         // distinct pairs now marked gold by this file
+  int64_t rejected = 0;      // lines in the rejects file
+  std::string rejects_path;  // "" when nothing was rejected
+};
+
+Result<GoldImportSummary> import_gold_labels(Project& project, const std::string& path,
+                                             const GoldImportOptions& options = {});
+
 }  // namespace synpref::curate
