@@ -75,6 +75,9 @@ class ChildProcess {
 
 // Peak resident set size of this process so far, in bytes (getrusage).
 uint64_t peak_rss_bytes();
+// The kernel's peak RSS (VmHWM in /proc/self/status; resettable through /proc/self/clear_refs),
+// falling back to peak_rss_bytes().
+uint64_t vm_hwm_bytes();
 // Current resident set size, in bytes (/proc/self/statm).
 uint64_t current_rss_bytes();
 

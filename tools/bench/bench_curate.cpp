@@ -12,15 +12,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-uint64_t vm_hwm_bytes() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return peak_rss_bytes();
-}
-
 // Precomputed inputs of the pipeline, as stage 2 reads them from the project: two RMs' scores,
 // the aggregated LLM verdict (or none), the pair's category.
 struct Pool {

@@ -19,15 +19,6 @@ void reset_peak_rss() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
-uint64_t vm_hwm_bytes() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return peak_rss_bytes();
-}
-
 // Parses every record of `source`, validates it and formats canonical JSONL into a writer that
 // discards bytes (the formatting work is done; only the write syscall is skipped).
 struct ConvertCounts {

@@ -26,6 +26,15 @@ uint64_t peak_rss_bytes() {
   return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
 }
 
+uint64_t vm_hwm_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return peak_rss_bytes();
+}
+
 uint64_t current_rss_bytes() {
   std::ifstream f("/proc/self/statm");
   uint64_t size = 0, resident = 0;
