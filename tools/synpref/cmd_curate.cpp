@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "command.h"
+#include "curate_cli.h"
 #include "synpref/common/io.h"
 #include "synpref/curate/project.h"
 
@@ -16,16 +17,6 @@ namespace synpref::cli {
 namespace {
 
 using nlohmann::json;
-
-json usage_json(const curate::JudgeUsage& u) {
-  return {{"requests", u.requests},
-          {"cached", u.cached},
-          {"retries", u.retries},
-          {"failures", u.failures},
-          {"prompt_tokens", u.prompt_tokens},
-          {"completion_tokens", u.completion_tokens},
-          {"cost_usd", u.cost_usd}};
-}
 
 json counts_json(const curate::StageCounts& c) {
   return {{"kept", c.kept}, {"discarded", c.discarded}, {"flipped", c.discarded}};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "command.h"
+#include "curate_cli.h"
 #include "synpref/common/text.h"
 #include "synpref/curate/steps.h"
 
@@ -15,16 +16,6 @@ namespace synpref::cli {
 namespace {
 
 using nlohmann::json;
-
-json usage_json(const judge::Usage& u) {
-  return {{"requests", u.requests},
-          {"cached", u.cached},
-          {"retries", u.retries},
-          {"failures", u.failures},
-          {"prompt_tokens", u.prompt_tokens},
-          {"completion_tokens", u.completion_tokens},
-          {"cost_usd", u.cost_usd}};
-}
 
 // The judge client for a project: the config's cache, or DIR/judge-cache.sqlite when it names
 // none (reruns must hit a cache to be free).
@@ -45,15 +36,7 @@ struct RunRecord {
   }
   Status end(const Status& outcome, const judge::Usage* usage) {
     if (usage) {
-      curate::JudgeUsage u{"",
-                           usage->requests,
-                           usage->cached,
-                           usage->retries,
-                           usage->failures,
-                           usage->prompt_tokens,
-                           usage->completion_tokens,
-                           usage->cost_usd};
-      SP_RETURN_IF_ERROR(project.add_usage(run_id, {u}));
+      SP_RETURN_IF_ERROR(project.add_usage(run_id, {project_usage(*usage)}));
     }
     return project.end_run(run_id, outcome.is_ok() ? "ok" : "failed");
   }
@@ -125,9 +108,15 @@ void add_attributes(CLI::App* curate_cmd) {
       if (!summary.is_ok()) return summary.status();
       const auto& s = *summary;
       if (global_options().json) {
-        json j = {{"command", "curate attributes"}, {"pairs", s.pairs},   {"already_done", s.already_done},
-                  {"requested", s.requested},       {"cached", s.cached}, {"valid", s.valid},
-                  {"invalid", s.invalid},           {"failed", s.failed}, {"usage", usage_json(s.usage)}};
+        json j = {{"command", "curate attributes"},
+                  {"pairs", s.pairs},
+                  {"already_done", s.already_done},
+                  {"requested", s.requested},
+                  {"cached", s.cached},
+                  {"valid", s.valid},
+                  {"invalid", s.invalid},
+                  {"failed", s.failed},
+                  {"usage", usage_json(project_usage(s.usage))}};
         if (!s.rejects_path.empty()) j["rejects"] = s.rejects_path;
         std::printf("%s\n", j.dump().c_str());
       } else {
@@ -257,7 +246,7 @@ void add_label(CLI::App* curate_cmd) {
                   {"abstain", s.abstain},
                   {"gold_examples", s.gold_examples},
                   {"judges", judges},
-                  {"usage", usage_json(s.usage)}};
+                  {"usage", usage_json(project_usage(s.usage))}};
         std::printf("%s\n", j.dump().c_str());
       } else {
         std::printf(
