@@ -10,7 +10,9 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev clang-format
   libsimdjson-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   zlib1g-dev libzstd-dev libxxhash-dev libpcre2-dev libicu-dev libcpp-httplib-dev
-  libsqlite3-dev libcurl4-openssl-dev wrk
+  libsqlite3-dev libcurl4-openssl-dev wrk libfaiss-dev libargon2-dev
+  pybind11-dev python3-dev python3-pytest
+  chromium
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jinja2 python3-numpy
   libopenmpi-dev openmpi-bin
