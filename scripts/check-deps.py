@@ -32,12 +32,13 @@ ALLOWED = {
     "score": {"common", "data", "tokenizer", "chat", "encode", "kernels", "model"},
     "train": {"common", "data", "tokenizer", "chat", "encode", "kernels", "model", "score"},
     "eval": {"common", "data"},
+    "report": {"common"},
     "http": {"common"},
     "judge": {"common", "data", "http"},
     "curate": {"common", "data", "tokenizer", "chat", "encode", "kernels", "model", "score", "train", "eval",
-               "http", "judge"},
+               "report", "http", "judge"},
     "serve": {"common", "data", "tokenizer", "chat", "encode", "kernels", "model", "score", "http"},
-    "annotate": {"common", "data", "http", "curate"},
+    "annotate": {"common", "data", "report", "http", "judge", "curate"},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)

@@ -21,7 +21,7 @@ step "dependency rules (docs/ARCHITECTURE.md)"
 python3 scripts/check-deps.py
 
 step "optimized build"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;encode;kernels;model;score;train;eval;http;judge;curate;serve" >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;encode;kernels;model;score;train;eval;report;http;judge;curate;serve;annotate" >/dev/null
 cmake --build build -j"$JOBS"
 step "tests (optimized build)"
 ctest --test-dir build --output-on-failure -j"$JOBS" --timeout 1800
