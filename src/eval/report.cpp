@@ -179,6 +179,17 @@ Result<ReportSummary> read_report(const std::string& path) {
       out.metrics.push_back({m.at("name").get<std::string>(), get_number(m.at("value")),
                              get_number(m.at("ci_low")), get_number(m.at("ci_high")), get_number(m.at("n"))});
     }
+    for (const auto& c : j.at("curves")) {
+      Curve curve{c.at("name").get<std::string>(), {}};
+      for (const auto& v : c.at("values")) curve.values.push_back(get_number(v));
+      out.curves.push_back(std::move(curve));
+    }
+    out.notes = j.at("notes").get<std::vector<std::string>>();
+    out.n_scored = j.at("scoring").at("n_scored").get<uint64_t>();
+    const Json& bootstrap = j.at("bootstrap");
+    out.bootstrap.replicates = bootstrap.at("replicates").get<uint32_t>();
+    out.bootstrap.seed = bootstrap.at("seed").get<uint64_t>();
+    out.bootstrap.confidence = get_number(bootstrap.at("confidence"));
   } catch (const Json::exception& e) {
     return data_error(path + ": malformed report (" + e.what() + ")");
   }

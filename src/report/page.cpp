@@ -107,11 +107,11 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
        padding: 0 1rem; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6rem; border-bottom: 1px solid #ddd; padding-bottom: .3rem; }
 h2 { font-size: 1.3rem; margin-top: 2rem; } h3 { font-size: 1.1rem; } h4 { font-size: 1rem; }
-p { white-space: pre-wrap; }
+p { white-space: pre-wrap; } pre { background: #f8f8f8; padding: .6rem; overflow-x: auto; font-size: .85rem; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: .9rem; }
 th, td { border: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.chart { margin: 1rem 0; } .chart-error { color: #b00020; white-space: pre-wrap; }
+div.chart.vega-embed, div.chart { display: block; margin: 1rem 0; } .chart-error { color: #b00020; white-space: pre-wrap; }
 footer { margin-top: 3rem; font-size: .8rem; color: #777; }
 )css";
 
@@ -159,6 +159,13 @@ void Page::paragraph(std::string_view text) {
   std::string html = "<p>";
   append_html_escaped(html, text);
   html += "</p>\n";
+  blocks_.push_back({Block::kParagraph, std::move(html), "", ""});
+}
+
+void Page::preformatted(std::string_view text) {
+  std::string html = "<pre>";
+  append_html_escaped(html, text);
+  html += "</pre>\n";
   blocks_.push_back({Block::kParagraph, std::move(html), "", ""});
 }
 

@@ -66,16 +66,26 @@ std::string bar_chart_with_ci(const BarChart& chart) {
   json layers = json::array();
   layers.push_back({{"name", "bars"}, {"mark", "bar"}, {"encoding", {{"y", y}, {"tooltip", tooltip}}}});
   if (intervals) {
-    layers.push_back({{"mark", {{"type", "errorbar"}, {"ticks", true}}},
+    // Dark error bars over coloured bars (the layer's own colour overrides the shared group colour).
+    layers.push_back({{"name", "intervals"},
+                      {"mark", {{"type", "errorbar"}, {"ticks", true}}},
                       {"encoding",
                        {{"y", {{"field", "lo"}, {"type", "quantitative"}, {"title", chart.y_title}}},
-                        {"y2", {{"field", "hi"}}}}}});
+                        {"y2", {{"field", "hi"}}},
+                        {"color", {{"value", "#333"}}}}}});
   }
-  // Values printed above each bar (and its error bar) while they still fit side by side.
-  if (n <= 24) {
+  // Values printed above each bar (and its error bar) while they still fit; upright for narrow
+  // grouped bars.
+  if (n <= 40) {
+    json text_mark = {{"type", "text"}, {"fontSize", 10}};
+    if (grouped) {
+      text_mark.update({{"angle", 270}, {"align", "left"}, {"baseline", "middle"}, {"dx", 3}});
+    } else {
+      text_mark.update({{"baseline", "bottom"}, {"dy", -3}});
+    }
     layers.push_back(
         {{"name", "labels"},
-         {"mark", {{"type", "text"}, {"baseline", "bottom"}, {"dy", -3}, {"fontSize", 10}}},
+         {"mark", text_mark},
          {"encoding",
           {{"y", {{"field", "label_y"}, {"type", "quantitative"}}},
            {"text", {{"field", "value"}, {"type", "quantitative"}, {"format", chart.value_format}}}}}});

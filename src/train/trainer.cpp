@@ -233,8 +233,8 @@ bool is_run_entry(std::string name) {
   for (const char* suffix : {".tmp", ".old"})
     if (name.size() > 4 && name.compare(name.size() - 4, 4, suffix) == 0) name.resize(name.size() - 4);
   static const std::set<std::string> kNames = {
-      "metrics.jsonl", "latest", "summary.json", "train.rejects.jsonl", "eval.rejects.jsonl", "init-model",
-      "best",          "final",  kLockFile};
+      "metrics.jsonl", "latest", "summary.json", "train.rejects.jsonl", "eval.rejects.jsonl",
+      "init-model",    "best",   "final",        "report.html",         kLockFile};
   return kNames.count(name) > 0 || name.rfind("checkpoint-", 0) == 0;
 }
 

@@ -208,6 +208,12 @@ TEST(RmBenchRule, StyleMatrixByHand) {
   EXPECT_DOUBLE_EQ(metric(e, "score"), ((hard + normal + easy) / 3 + 0.5) / 2);
   EXPECT_DOUBLE_EQ(metric(e, "hard"), (hard + 0.5) / 2);
   EXPECT_DOUBLE_EQ(metric(e, "easy"), (easy + 0.5) / 2);
+  // The matrix cells, averaged over the domains (chat: halves of chat:1's cells; safety: 0.5).
+  EXPECT_DOUBLE_EQ(metric(e, "matrix/concise/concise"), (0.5 + 0.5) / 2);
+  EXPECT_DOUBLE_EQ(metric(e, "matrix/concise/markdown"), (0.5 + 0.5) / 2);
+  EXPECT_DOUBLE_EQ(metric(e, "matrix/detailed/concise"), (0 + 0.5) / 2);
+  EXPECT_DOUBLE_EQ(metric(e, "matrix/markdown/markdown"), (0.5 + 0.5) / 2);
+  EXPECT_DOUBLE_EQ(metric(e, "matrix/markdown/detailed"), (0 + 0.5) / 2);
   EXPECT_TRUE(e.partial);  // no math, no code
 }
 

@@ -351,7 +351,7 @@ def compute_accuracy(results):
     normal_acc = np.mean(np.diag(acc_matrix))
     lower_left_count = MATRIX_SIZE * (MATRIX_SIZE - 1) / 2
     easy_acc = np.sum(np.tril(acc_matrix, -1)) / lower_left_count
-    return {"hard_acc": hard_acc, "normal_acc": normal_acc, "easy_acc": easy_acc}
+    return {"hard_acc": hard_acc, "normal_acc": normal_acc, "easy_acc": easy_acc}, acc_matrix
 
 
 def score_rm_bench(items, scores):
@@ -359,10 +359,12 @@ def score_rm_bench(items, scores):
                for item, s in zip(items, scores)]
     out = {}
     domain_results = {}
+    domain_matrices = []
     for domain in ["chat", "math", "code", "safety"]:  # split_dataset_by_domain
         subset = [r for r in results if r["domain"].startswith(domain)]
         if subset:  # an empty domain would divide by zero in the official code
-            domain_results[domain] = compute_accuracy(subset)
+            domain_results[domain], matrix = compute_accuracy(subset)
+            domain_matrices.append(matrix)
     for domain, acc in domain_results.items():
         out["domain/" + domain] = float(np.mean(list(acc.values())))
         out["domain/%s/hard" % domain] = float(acc["hard_acc"])
@@ -375,7 +377,13 @@ def score_rm_bench(items, scores):
     for file_domain in ("safety-refuse", "safety-response"):
         subset = [r for r in results if r["domain"] == file_domain]
         if subset:
-            out["subset/" + file_domain] = float(np.mean(list(compute_accuracy(subset).values())))
+            out["subset/" + file_domain] = float(np.mean(list(compute_accuracy(subset)[0].values())))
+    # synpref also reports the matrix itself, each cell averaged over the domains.
+    styles = ["concise", "detailed", "markdown"]
+    mean_matrix = np.mean(domain_matrices, axis=0)
+    for i, chosen in enumerate(styles):
+        for j, rejected in enumerate(styles):
+            out["matrix/%s/%s" % (chosen, rejected)] = float(mean_matrix[i][j])
     return out
 
 

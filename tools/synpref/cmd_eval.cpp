@@ -1,10 +1,11 @@
 // `synpref eval`: score a reward model on one of the seven benchmarks, the way its authors do.
 //
 //   synpref eval --benchmark NAME --data PATH (--model DIR | --scores FILE) [--out report.json]
-//                [--dump-scores FILE]
-//   synpref eval table REPORT... [--breakdown]
+//                [--dump-scores FILE] [--html page.html]
+//   synpref eval table REPORT... [--breakdown] [--html table.html]
 //
-// Rules, tie policies, response orders and the report format: docs/EVAL.md.
+// Rules, tie policies, response orders and the report format: docs/EVAL.md; the HTML pages:
+// docs/reports.md.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,11 +13,13 @@
 #include <memory>
 
 #include "command.h"
+#include "eval_pages.h"
 #include "synpref/common/io.h"
 #include "synpref/eval/benchmark.h"
 #include "synpref/eval/report.h"
 #include "synpref/eval/scores.h"
 #include "synpref/eval/scoring.h"
+#include "synpref/report/pages.h"
 #include "synpref/score/scorer.h"
 
 namespace {
@@ -35,6 +38,7 @@ struct EvalArgs {
   int64_t batch_tokens = 4096;
   std::string out;
   std::string dump_scores;
+  std::string html;
   std::string model_name;
   bool llmbar = false;
   bool allow_missing = false;
@@ -46,6 +50,7 @@ struct EvalArgs {
 struct TableArgs {
   std::vector<std::string> reports;
   bool breakdown = false;
+  std::string html;
 };
 
 std::string pct(double v) {
@@ -109,6 +114,7 @@ Status check_outputs(const EvalArgs& args) {
   std::vector<std::pair<std::string, std::string>> outputs;  // (flag, path)
   if (!args.out.empty()) outputs.emplace_back("--out", args.out);
   if (!args.dump_scores.empty()) outputs.emplace_back("--dump-scores", args.dump_scores);
+  if (!args.html.empty()) outputs.emplace_back("--html", args.html);
   for (const auto& [flag, path] : outputs) {
     if (Status s = io::check_output_path(path); !s.is_ok()) return Status(s.code(), flag + " " + s.message());
     if (path == "-") continue;
@@ -120,9 +126,13 @@ Status check_outputs(const EvalArgs& args) {
       return invalid_argument(flag + " " + path + " would overwrite --scores " + args.scores);
     }
   }
-  if (outputs.size() == 2 && outputs[0].second != "-" &&
-      same_or_inside(outputs[0].second, outputs[1].second)) {
-    return invalid_argument("--out and --dump-scores are the same file: " + args.out);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    for (size_t k = i + 1; k < outputs.size(); ++k) {
+      if (outputs[i].second != "-" && same_or_inside(outputs[i].second, outputs[k].second)) {
+        return invalid_argument(outputs[i].first + " and " + outputs[k].first +
+                                " are the same file: " + outputs[i].second);
+      }
+    }
   }
   return Status::ok();
 }
@@ -191,6 +201,10 @@ Status run_eval(const EvalArgs& args) {
   std::string report = eval::report_json(inputs);
   if (!args.out.empty()) SP_RETURN_IF_ERROR(io::write_text(args.out, report));
   if (!args.dump_scores.empty()) SP_RETURN_IF_ERROR(eval::write_scores(args.dump_scores, dataset, scores));
+  if (!args.html.empty()) {
+    SP_RETURN_IF_ERROR(report::write_html(
+        report::eval_page(cli::benchmark_result(evaluation, source.model, bootstrap)), args.html));
+  }
 
   if (cli::global_options().json) {
     std::fputs(report.c_str(), stdout);
@@ -208,10 +222,16 @@ Status run_eval(const EvalArgs& args) {
   }
   for (const auto& note : evaluation.notes) std::printf("note: %s\n", note.c_str());
   if (!args.out.empty()) std::printf("report: %s\n", args.out.c_str());
+  if (!args.html.empty()) std::printf("page: %s\n", args.html.c_str());
   return Status::ok();
 }
 
 Status run_table(const TableArgs& args) {
+  if (!args.html.empty()) {
+    if (Status s = io::check_output_path(args.html); !s.is_ok())
+      return Status(s.code(), "--html " + s.message());
+    SP_RETURN_IF_ERROR(io::check_not_an_input(args.html, args.reports));
+  }
   std::vector<eval::ReportSummary> reports;
   for (const auto& path : args.reports) {
     SP_ASSIGN_OR_RETURN(eval::ReportSummary summary, eval::read_report(path));
@@ -219,6 +239,11 @@ Status run_table(const TableArgs& args) {
   }
   SP_ASSIGN_OR_RETURN(std::string table, eval::format_table(reports, args.breakdown));
   std::fputs(table.c_str(), stdout);
+  if (!args.html.empty()) {
+    std::vector<report::BenchmarkResult> results;
+    for (const eval::ReportSummary& summary : reports) results.push_back(cli::benchmark_result(summary));
+    SP_RETURN_IF_ERROR(report::write_html(report::eval_table_page(results, table), args.html));
+  }
   return Status::ok();
 }
 
@@ -234,6 +259,9 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--out", eval_args->out, "Write the JSON report here");
   cmd->add_option("--dump-scores", eval_args->dump_scores,
                   "Write the per-item scores (same format as --scores)");
+  cmd->add_option("--html", eval_args->html,
+                  "Write a self-contained HTML page: metrics as bars with intervals, RM-Bench's style "
+                  "matrix, curves (docs/reports.md)");
   cmd->add_option(
       "--model", eval_args->model_dir,
       "Score with the engine: a Hugging Face reward-model folder (config, safetensors, tokenizer)");
@@ -263,6 +291,8 @@ void add_eval(CLI::App& app) {
   table->add_option("reports", table_args->reports, "Report files from `synpref eval --out`")->required();
   table->add_flag("--breakdown", table_args->breakdown,
                   "Also print every benchmark's metrics with intervals");
+  table->add_option("--html", table_args->html,
+                    "Also write Table 1 as a self-contained HTML page (headline bars with intervals)");
   table->callback([table_args] { cli::set_action([table_args] { return run_table(*table_args); }); });
   cmd->callback([cmd, table, eval_args] {
     if (table->parsed()) return;  // `eval table` set its own action

@@ -12,6 +12,7 @@
 
 #include "command.h"
 #include "synpref/data/synthetic.h"
+#include "synpref/report/pages.h"
 #include "synpref/train/dist.h"
 #include "synpref/train/trainer.h"
 
@@ -111,6 +112,14 @@ Status run_train(train::TrainOptions options) {
     print_finished(s, options.out_dir);
     return Status::ok();
   }
+  // The training report page (docs/reports.md), from the metrics.jsonl and summary.json just written.
+  auto page = report::write_train_report(options.out_dir);
+  if (!page.is_ok()) {
+    return page.status().with_context("train: the run finished (model in " + s.final_dir +
+                                      ") but its report page was not written; retry with `synpref report "
+                                      "train " +
+                                      options.out_dir + "`");
+  }
   nlohmann::ordered_json j;
   j["command"] = "train";
   j["steps"] = s.steps;
@@ -136,6 +145,7 @@ Status run_train(train::TrainOptions options) {
   }
   j["final_dir"] = s.final_dir;
   j["metrics"] = s.metrics_path;
+  j["report"] = *page;
   if (global_options().json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -146,7 +156,8 @@ Status run_train(train::TrainOptions options) {
       std::fprintf(stderr, "train: held-out %llu pairs: accuracy %.4f, loss %.4f (best at step %llu -> %s)\n",
                    static_cast<unsigned long long>(s.eval_pairs), s.eval_accuracy, s.eval_loss,
                    static_cast<unsigned long long>(s.best_step), s.best_dir.c_str());
-    std::fprintf(stderr, "train: model -> %s ; metrics -> %s\n", s.final_dir.c_str(), s.metrics_path.c_str());
+    std::fprintf(stderr, "train: model -> %s ; metrics -> %s ; report -> %s\n", s.final_dir.c_str(),
+                 s.metrics_path.c_str(), page->c_str());
   }
   return Status::ok();
 }

@@ -58,6 +58,11 @@ struct ReportSummary {
   double value = 0, ci_low = 0, ci_high = 0;
   std::vector<Metric> metrics;
   bool partial = false;  // missing items or sections without data
+  // For the report's HTML page (`synpref report eval`): what the JSON holds besides the table.
+  std::vector<Curve> curves;
+  std::vector<std::string> notes;
+  uint64_t n_scored = 0;
+  BootstrapOptions bootstrap;
 };
 
 Result<ReportSummary> read_report(const std::string& path);

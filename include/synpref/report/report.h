@@ -38,6 +38,7 @@ class Page {
 
   void heading(std::string_view text, int level = 2);  // level clamped to 2..4 (the title is h1)
   void paragraph(std::string_view text);               // text is escaped
+  void preformatted(std::string_view text);            // escaped, in <pre> (fixed-width tables)
   void table(const Table& table);
   // A Vega-Lite spec as JSON text with inline data ("data": {"values": [...]}); `id` becomes the
   // chart's element id (browser tests find charts by it). Precondition: `vega_lite_json` is valid

@@ -15,6 +15,8 @@
 //   final/                     HF folder of the trained model
 //   summary.json               what happened (steps, final and best metrics, throughput); written
 //                              last, so its presence marks a finished run
+//   report.html                the training report page, written by the `synpref train` command
+//                              after the run and by `synpref report train` (synpref/report/pages.h)
 //
 // A new run refuses a non-empty `out_dir` unless `overwrite` (which deletes what an earlier run
 // wrote there and refuses folders holding anything else). Resume (`resume = true`): continues from

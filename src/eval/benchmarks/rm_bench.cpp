@@ -65,6 +65,8 @@ Status load_rm_bench_file(DatasetBuilder& builder, const std::string& path) {
 // ---- RM-Bench: THU-KEG/RM-Bench scripts/utils.py compute_accuracy, split_dataset_by_domain --
 
 const std::vector<std::string> kRmBenchDomains = {"chat", "math", "code", "safety"};
+// Response styles in the order of chosen[i] / rejected[j]: matrix/<chosen style>/<rejected style>.
+const std::array<const char*, 3> kRmBenchStyles = {"concise", "detailed", "markdown"};
 
 class RmBenchRule : public Rule {
  public:
@@ -98,6 +100,12 @@ class RmBenchRule : public Rule {
         names_.push_back("subset/" + files_.keys[g]);
       }
     }
+    // The style matrix itself (the paper's Figure 1 layout), each cell the mean over the domains
+    // like hard/normal/easy, so hard = mean of the 3 cells above the diagonal, and so on.
+    for (const char* chosen : kRmBenchStyles) {
+      for (const char* rejected : kRmBenchStyles)
+        names_.push_back(std::string("matrix/") + chosen + "/" + rejected);
+    }
     tie_policy =
         "RM-Bench: matrix cell (i, j) counts the prompts where score(chosen[i]) > score(rejected[j]), "
         "strictly; equal "
@@ -113,10 +121,13 @@ class RmBenchRule : public Rule {
   void compute(std::span<const double> w, std::span<double> value, std::span<double> n) const override {
     size_t m = 4;
     std::vector<double> avg, hard, normal, easy;
+    std::array<std::vector<double>, 9> cells;
     double total_n = 0;
     for (int g : order_) {
       double dn = 0;
-      auto [h, nm, e] = levels(domains_.members[g], w, &dn);
+      std::array<double, 9> matrix = style_matrix(domains_.members[g], w, &dn);
+      for (int c = 0; c < 9; ++c) cells[c].push_back(matrix[c]);
+      auto [h, nm, e] = levels(matrix);
       double a = (h + nm + e) / 3.0;  // np.mean(list(domain_results[domain].values()))
       value[m] = a;
       value[m + 1] = h;
@@ -137,25 +148,33 @@ class RmBenchRule : public Rule {
     n[0] = n[1] = n[2] = n[3] = total_n;
     for (int g : file_order_) {
       double fn = 0;
-      auto [h, nm, e] = levels(files_.members[g], w, &fn);
+      auto [h, nm, e] = levels(style_matrix(files_.members[g], w, &fn));
       value[m] = (h + nm + e) / 3.0;
       n[m] = fn;
       ++m;
     }
+    for (int c = 0; c < 9; ++c, ++m) {
+      value[m] = mean_of(cells[c]);
+      n[m] = total_n;
+    }
   }
 
  private:
-  std::tuple<double, double, double> levels(const std::vector<uint32_t>& members, std::span<const double> w,
-                                            double* n) const {
-    double matrix[9] = {0};
+  // compute_accuracy's acc_matrix over `members` (bootstrap weights w), row-major; NaN when empty.
+  std::array<double, 9> style_matrix(const std::vector<uint32_t>& members, std::span<const double> w,
+                                     double* n) const {
+    std::array<double, 9> matrix = {0};
     double weight = 0;
     for (uint32_t i : members) {
       for (int c = 0; c < 9; ++c) matrix[c] += w[i] * cells_[i][c];
       weight += w[i];
     }
     *n = weight;
-    if (weight == 0) return {kNaN, kNaN, kNaN};
-    for (double& c : matrix) c /= weight;
+    for (double& c : matrix) c = weight == 0 ? kNaN : c / weight;
+    return matrix;
+  }
+
+  static std::tuple<double, double, double> levels(const std::array<double, 9>& matrix) {
     double hard = (matrix[1] + matrix[2] + matrix[5]) / 3.0;    // np.triu(acc_matrix, 1)
     double normal = (matrix[0] + matrix[4] + matrix[8]) / 3.0;  // np.diag
     double easy = (matrix[3] + matrix[6] + matrix[7]) / 3.0;    // np.tril(acc_matrix, -1)
