@@ -1,4 +1,5 @@
 // Vega-Lite spec builders over plain columns (synpref/report/report.h).
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -96,7 +97,10 @@ std::string bar_chart_with_ci(const BarChart& chart) {
   spec["width"] = {{"step", grouped ? 18 : 36}};
   spec["height"] = 260;
   json x = {{"field", "category"}, {"type", "nominal"}, {"sort", nullptr}, {"title", chart.x_title}};
-  x["axis"] = {{"labelAngle", n > 8 ? -40 : 0}, {"labelLimit", 220}};
+  // Upright labels while they fit under their bars; slanted when there are many or long ones.
+  size_t longest = 0;
+  for (const std::string& c : chart.category) longest = std::max(longest, c.size());
+  x["axis"] = {{"labelAngle", n > 8 || longest > 7 ? -40 : 0}, {"labelLimit", 220}};
   spec["encoding"] = {{"x", x}};
   if (grouped) {
     spec["encoding"]["xOffset"] = {{"field", "group"}, {"type", "nominal"}, {"sort", nullptr}};

@@ -20,7 +20,7 @@ const kTimeLimitMs = 50_000;
 const options = {chromium: '/usr/lib/chromium/chromium', keep: false};
 for (let i = 2; i < process.argv.length; ++i) {
   const flag = process.argv[i];
-  if (flag === '--synpref') options.synpref = process.argv[++i];
+  if (flag === '--synpref') options.synpref = path.resolve(process.argv[++i]);
   else if (flag === '--node-modules') options.nodeModules = process.argv[++i];
   else if (flag === '--chromium') options.chromium = process.argv[++i];
   else if (flag === '--keep') options.keep = true;
@@ -35,7 +35,7 @@ const timer = setTimeout(() => {
   process.exit(1);
 }, kTimeLimitMs);
 
-const { chromium } = createRequire(path.join(options.nodeModules, 'package.json'))('playwright-core');
+const { chromium } = createRequire(path.resolve(options.nodeModules, 'package.json'))('playwright-core');
 
 const failures = [];
 let n_checks = 0;
@@ -162,7 +162,7 @@ function readCharts() {
     };
     walk(view.scenegraph().root);
     const el = document.getElementById(id);
-    out[id] = {marks, svg: el.querySelectorAll('svg').length, error: el.classList.contains('chart-error')};
+    out[id] = {marks, svg: el.querySelectorAll('svg.marks').length, error: el.classList.contains('chart-error')};
   }
   out.__ids = Array.from(document.querySelectorAll('script[data-chart]')).map(e => e.getAttribute('data-chart'));
   out.__errors = Array.from(document.querySelectorAll('.chart-error')).map(e => e.textContent);

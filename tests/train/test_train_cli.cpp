@@ -79,6 +79,27 @@ TEST(TrainCli, SynthWritesSplitsAndTrainProducesAScorableFolder) {
   ASSERT_EQ(evals.size(), 3u);  // steps 0, 3, 6
   EXPECT_EQ(evals[0]["eval_pairs"], 40);
   EXPECT_TRUE(fs::exists(tmp + "/out/best/model.safetensors"));
+  // The training report page (docs/reports.md), read from this real metrics.jsonl: one point per
+  // logged line in the loss chart's inline data (keeps the report's field names in step with the
+  // trainer's).
+  EXPECT_EQ(summary["report"], tmp + "/out/report.html");
+  const std::string page = slurp(tmp + "/out/report.html");
+  for (const char* id : {"loss", "accuracy", "margin", "lr", "throughput", "grad_norm"})
+    EXPECT_NE(page.find("data-chart=\"" + std::string(id) + "\""), std::string::npos) << id;
+  const std::string open = "data-chart=\"loss\">";
+  const size_t spec_at = page.find(open) + open.size();
+  const auto loss = nlohmann::json::parse(page.substr(spec_at, page.find("</script>", spec_at) - spec_at));
+  int n_train = 0, n_held_out = 0;
+  for (const auto& row : loss["data"]["values"]) {
+    n_train += row["series"] == "train";
+    n_held_out += row["series"] == "held-out";
+    if (row["series"] == "train" && row["x"] == 6) EXPECT_EQ(row["y"], train.back()["loss"]);
+  }
+  EXPECT_EQ(n_train, 3);
+  EXPECT_EQ(n_held_out, 3);
+  auto redrawn = run_synpref("report train " + tmp + "/out -o " + tmp + "/again.html");
+  ASSERT_EQ(redrawn.exit_code, 0) << redrawn.err;
+  EXPECT_EQ(slurp(tmp + "/again.html"), page);
   // The inference engine loads the checkpoint; `synpref score` on the held-out pairs orders exactly
   // the pairs the trainer's last evaluation counted as correct (its scores are bitwise the trainer's).
   auto info = run_synpref("model-info " + tmp + "/out/final");

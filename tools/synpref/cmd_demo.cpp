@@ -16,6 +16,7 @@
 #include "synpref/common/text.h"
 #include "synpref/data/pipeline.h"
 #include "synpref/data/synthetic.h"
+#include "synpref/report/pages.h"
 #include "synpref/score/scorer.h"
 #include "synpref/tokenizer/train.h"
 #include "synpref/train/trainer.h"
@@ -228,6 +229,7 @@ Status run_model_demo(const std::string& dir, const DemoModelOptions& o, Checker
       (unsigned long long)o.steps);
   std::fflush(stdout);
   SP_ASSIGN_OR_RETURN(train::TrainSummary ts, train::run_training(t));
+  SP_ASSIGN_OR_RETURN(std::string training_page, report::write_train_report(t.out_dir));  // docs/reports.md
   // d. Independent check: the inference engine loads the saved HF checkpoint and scores the
   //    held-out pairs through the same chat-template RM inputs.
   score::ScorerOptions scorer_options;
@@ -255,8 +257,9 @@ Status run_model_demo(const std::string& dir, const DemoModelOptions& o, Checker
   std::printf("   %-44s %.0f\n", "training tokens/s", ts.tokens_per_s);
   std::printf("   %-44s %.0f s\n", "training time", ts.seconds);
   std::printf("   %-44s %lld\n", "parameters", (long long)ts.n_params);
-  std::printf("   checkpoint (HF folder): %s\n   metrics: %s\n\n", ts.final_dir.c_str(),
+  std::printf("   checkpoint (HF folder): %s\n   metrics: %s\n", ts.final_dir.c_str(),
               ts.metrics_path.c_str());
+  std::printf("   training report (open in a browser): %s\n\n", training_page.c_str());
   c.check("held-out pairs scored by the engine", o.test_pairs, scored);
   c.check("engine and trainer agree on correct pairs", static_cast<uint64_t>(ts.eval_accuracy * scored + 0.5),
           correct);
