@@ -93,7 +93,9 @@ TEST(TrainCli, SynthWritesSplitsAndTrainProducesAScorableFolder) {
   for (const auto& row : loss["data"]["values"]) {
     n_train += row["series"] == "train";
     n_held_out += row["series"] == "held-out";
-    if (row["series"] == "train" && row["x"] == 6) EXPECT_EQ(row["y"], train.back()["loss"]);
+    if (row["series"] == "train" && row["x"] == 6) {
+      EXPECT_EQ(row["y"], train.back()["loss"]);
+    }
   }
   EXPECT_EQ(n_train, 3);
   EXPECT_EQ(n_held_out, 3);
