@@ -290,8 +290,8 @@ void add_overview(Page& page, const std::string& run_dir, const RunLog& log, con
 void add_notes(Page& page, const RunLog& log) {
   std::vector<std::string> notes;
   if (log.train.size() > kMaxPointsPerSeries) {
-    notes.push_back(std::to_string(log.train.size()) + " training lines: the curves show every " +
-                    std::to_string(stride_for(log.train.size())) + "th line and the last.");
+    notes.push_back(std::to_string(log.train.size()) + " training lines: the curves show one in every " +
+                    std::to_string(stride_for(log.train.size())) + " (and the last) to keep the page small.");
   }
   for (const auto& [kind, count] : log.unknown_kinds)
     notes.push_back(std::to_string(count) + " line(s) of kind '" + kind + "' (not plotted).");

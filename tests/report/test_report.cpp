@@ -344,6 +344,24 @@ TEST(TrainPage, UnfinishedRunAndPartialLastLine) {
   EXPECT_EQ(rows_where(chart_spec(html, "loss"), "series", "train").size(), 2u);
 }
 
+TEST(TrainPage, LongRunsAreThinned) {
+  TempDir dir;
+  std::string metrics;
+  for (int step = 1; step <= 12001; ++step)
+    metrics +=
+        R"({"kind":"train","step":)" + std::to_string(step) + R"(,"loss":)" + std::to_string(step) + "}\n";
+  spit(dir.file("metrics.jsonl"), metrics);
+  auto page = report::train_page(dir.path());
+  ASSERT_TRUE(page.is_ok()) << page.status().message();
+  const std::string html = page->html();
+  auto loss = rows_where(chart_spec(html, "loss"));
+  ASSERT_EQ(loss.size(), 4001u);  // every 3rd line: steps 1, 4, ..., 12001 (the last)
+  EXPECT_EQ(loss[1]["x"], 4);
+  EXPECT_EQ(loss.back()["x"], 12001);
+  EXPECT_NE(html.find("12001 training lines: the curves show one in every 3 (and the last)"),
+            std::string::npos);
+}
+
 TEST(TrainPage, EmptyLogHasNoCharts) {
   TempDir dir;
   spit(dir.file("metrics.jsonl"), "");

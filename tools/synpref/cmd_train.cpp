@@ -105,7 +105,13 @@ Status run_train(train::TrainOptions options) {
   install_stop_handlers();
   options.stop_requested = [] { return g_stop_requested.load(); };
   auto result = train::run_training(options);
-  if (!result.is_ok()) return with_flag_names(result.status());
+  if (!result.is_ok()) {
+    // A run stopped by a signal saved a checkpoint: its page shows the curves so far (best effort;
+    // the stop message is what matters here).
+    if (result.status().code() == StatusCode::interrupted && train::Communicator::world().is_root())
+      (void)report::write_train_report(options.out_dir);
+    return with_flag_names(result.status());
+  }
   const train::TrainSummary& s = *result;
   if (!train::Communicator::world().is_root()) return Status::ok();
   if (s.already_finished) {
