@@ -48,6 +48,7 @@ const near = (a, b, tol = 1e-9) => typeof a === 'number' && typeof b === 'number
 // ---- Inputs: deterministic, small, with numbers that differ from chart to chart.
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synpref_browser_'));
+process.on('exit', () => { if (!options.keep) fs.rmSync(tmp, {recursive: true, force: true}); });
 let seed = 12345;
 function random() {  // a small LCG: the same scores every run
   seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -293,7 +294,6 @@ try {
 } finally {
   await browser.close();
   clearTimeout(timer);
-  if (!options.keep) fs.rmSync(tmp, {recursive: true, force: true});
 }
 
 if (failures.length) {
