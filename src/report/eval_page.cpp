@@ -130,10 +130,9 @@ Page eval_page(const BenchmarkResult& result) {
   if (has_matrix) {
     page.heading("Style matrix");
     page.paragraph(
-        "Cell (row, column) = fraction of prompts where the chosen response in the row's style scores above "
-        "the "
-        "rejected response in the column's style (mean over domains). Above the diagonal: hard; diagonal: "
-        "normal; below: easy.");
+        "Cell (row, column) = fraction of prompts where the chosen response in the row's style scores "
+        "above the rejected response in the column's style (mean over domains). Above the diagonal: "
+        "hard; diagonal: normal; below: easy.");
     matrix.title = display_name(result) + ": chosen style x rejected style";
     matrix.row_title = "chosen";
     matrix.col_title = "rejected";

@@ -121,10 +121,9 @@ Status run_train(train::TrainOptions options) {
   // The training report page (docs/reports.md), from the metrics.jsonl and summary.json just written.
   auto page = report::write_train_report(options.out_dir);
   if (!page.is_ok()) {
+    const std::string retry = "synpref report train " + options.out_dir;
     return page.status().with_context("train: the run finished (model in " + s.final_dir +
-                                      ") but its report page was not written; retry with `synpref report "
-                                      "train " +
-                                      options.out_dir + "`");
+                                      ") but its report page was not written; retry with `" + retry + "`");
   }
   nlohmann::ordered_json j;
   j["command"] = "train";
