@@ -3,17 +3,20 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+#include <charconv>
 
 namespace synpref::serve {
 
 namespace {
 
+// The shortest text that reads back as `v` ("0.1", not "0.10000000000000001"): bucket labels are
+// matched as strings by dashboards.
 std::string number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  return std::string(buf, end);
 }
 
 void header(std::string& out, const char* name, const char* type, const char* help) {
