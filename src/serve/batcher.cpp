@@ -5,7 +5,6 @@
 #include <cmath>
 #include <unordered_set>
 
-
 namespace synpref::serve {
 
 uint64_t Group::tokens() const {

@@ -2,8 +2,8 @@
 #include "serve/metrics.h"
 
 #include <algorithm>
-#include <cmath>
 #include <charconv>
+#include <cmath>
 
 namespace synpref::serve {
 

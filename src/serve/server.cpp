@@ -201,7 +201,9 @@ Result<std::unique_ptr<RewardServer>> RewardServer::open(const ServeOptions& opt
   const model::Model& model = impl->scorer->model();
   const model::ScoreOptions engine{.max_tokens_per_batch = options.scorer.max_tokens_per_batch};
   impl->batcher = std::make_unique<Batcher>(
-      [&model, engine](const std::vector<model::ScoreGroup>& groups) { return model.score_groups(groups, engine); },
+      [&model, engine](const std::vector<model::ScoreGroup>& groups) {
+        return model.score_groups(groups, engine);
+      },
       BatcherOptions{.max_batch_tokens = options.scorer.max_tokens_per_batch, .max_queue = options.max_queue},
       [self](const BatchReport& report) { self->metrics.on_batch(report); });
   impl->add_routes();

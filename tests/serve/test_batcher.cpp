@@ -67,7 +67,8 @@ std::shared_ptr<Job> make_job(int32_t tag, int n_groups, int responses = 2, int 
     Group g;
     g.prefix.assign(static_cast<size_t>(context_tokens), 0);
     g.prefix[0] = tag + k;
-    for (int r = 0; r < responses; ++r) g.suffixes.push_back(std::vector<int32_t>(static_cast<size_t>(r + 1), 7));
+    for (int r = 0; r < responses; ++r)
+      g.suffixes.push_back(std::vector<int32_t>(static_cast<size_t>(r + 1), 7));
     job->groups.push_back(std::move(g));
   }
   job->deadline = Clock::now() + std::chrono::hours(1);
@@ -188,8 +189,8 @@ TEST(Batcher, AJobPastItsDeadlineIsAbandonedAndItsGroupsAreNeverScored) {
 
 TEST(Batcher, StopFinishesQueuedWorkAndThenRefuses) {
   GatedEngine engine;
-  auto batcher = std::make_unique<Batcher>(engine.fn(), BatcherOptions{.max_batch_tokens = 7, .max_queue = 100},
-                                           nullptr);
+  auto batcher = std::make_unique<Batcher>(engine.fn(),
+                                           BatcherOptions{.max_batch_tokens = 7, .max_queue = 100}, nullptr);
   engine.close_gate();
   std::vector<std::shared_ptr<Job>> jobs;
   for (int i = 0; i < 4; ++i) {

@@ -64,9 +64,10 @@ TEST(GetReward, QueriesWithOnePromptShareTheirTokenPrefixExactly) {
   const std::vector<std::string> queries = {rendered("What is 2+2?", "4"), rendered("Name a colour.", "Blue"),
                                             rendered("What is 2+2?", "Five, I think."),
                                             rendered("What is 2+2?", "4")};
-  const nlohmann::json body = {{"query", queries},
-                               {"prompts", {"What is 2+2?", "Name a colour.", "What is 2+2?", "What is 2+2?"}},
-                               {"labels", {"4", "blue", "4", "4"}}};
+  const nlohmann::json body = {
+      {"query", queries},
+      {"prompts", {"What is 2+2?", "Name a colour.", "What is 2+2?", "What is 2+2?"}},
+      {"labels", {"4", "blue", "4", "4"}}};
   Work work;
   auto error = parse_get_reward(body.dump(), builder(), limits(), work);
   ASSERT_FALSE(error) << error->message;
@@ -109,7 +110,8 @@ TEST(GetReward, ErrorsNameTheField) {
       {R"({"query": 5})", 400, "'query' must be a string or a list of strings"},
       {R"({"query": ["a", 7]})", 400, "'query'[1] must be a string"},
       {R"({"query": []})", 400, "'query' is empty"},
-      {R"({"query": ["a", "b"], "prompts": ["a"]})", 400, "'prompts' must be a list with one entry per query"},
+      {R"({"query": ["a", "b"], "prompts": ["a"]})", 400,
+       "'prompts' must be a list with one entry per query"},
       {R"({"query": [""]})", 400, "query[0] is empty"},
       {R"({"query": ["a","a","a","a","a","a","a","a","a"]})", 413, "max_items"},
       {nlohmann::json{{"query", {many_words(600)}}}.dump(), 413, "max_length"},
@@ -193,8 +195,9 @@ TEST(Score, RecordsBecomeOneGroupEachAndSkippedOnesAreReported) {
   EXPECT_EQ(out["results"][1]["scores"], nlohmann::json::array({10.0, 11.0, 12.0}));
 
   Work conv;
-  error = parse_score(R"({"conversations": [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]]})",
-                      builder(), l, conv);
+  error = parse_score(
+      R"({"conversations": [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]]})",
+      builder(), l, conv);
   ASSERT_FALSE(error) << error->message;
   ASSERT_EQ(conv.groups.size(), 1u);
   auto ids = builder().encode({{data::Role::user, "Hi"}, {data::Role::assistant, "Yo"}});
@@ -226,10 +229,19 @@ TEST(Score, ErrorsNameTheRecord) {
 }
 
 TEST(Requests, HostileBodiesAreCleanErrors) {
-  std::vector<std::string> bodies = {
-      "{", "{\"query\": [\"a\"", "\xff\xfe{}", "{\"query\": [\"\xc3\x28\"]}", "null", "\"query\"",
-      std::string(100000, '['), "{\"text\": {\"a\": 1}}", "{\"input\": [[1], \"a\"]}", "{\"input\": [[[1]]]}",
-      "{\"records\": [1, 2]}", "{\"conversations\": [1]}", "{\"query\": [\"a\"], \"prompts\": 3}"};
+  std::vector<std::string> bodies = {"{",
+                                     "{\"query\": [\"a\"",
+                                     "\xff\xfe{}",
+                                     "{\"query\": [\"\xc3\x28\"]}",
+                                     "null",
+                                     "\"query\"",
+                                     std::string(100000, '['),
+                                     "{\"text\": {\"a\": 1}}",
+                                     "{\"input\": [[1], \"a\"]}",
+                                     "{\"input\": [[[1]]]}",
+                                     "{\"records\": [1, 2]}",
+                                     "{\"conversations\": [1]}",
+                                     "{\"query\": [\"a\"], \"prompts\": 3}"};
   for (const std::string& body : bodies) {
     for (auto parse : {parse_get_reward, parse_classify, parse_pooling, parse_score}) {
       Work work;

@@ -45,9 +45,10 @@ const std::vector<Case>& cases() {
   static const std::vector<Case> all = [] {
     std::vector<Case> c;
     for (int i = 0; i < 6; ++i)
-      c.push_back({"p" + std::to_string(i),
-                   {{Role::user, "Question " + std::to_string(i) + ": what is " + std::to_string(i) + " + 1?"}},
-                   {"It is " + std::to_string(i + 1) + ".", std::string(static_cast<size_t>(i % 3 + 1), '?')}});
+      c.push_back(
+          {"p" + std::to_string(i),
+           {{Role::user, "Question " + std::to_string(i) + ": what is " + std::to_string(i) + " + 1?"}},
+           {"It is " + std::to_string(i + 1) + ".", std::string(static_cast<size_t>(i % 3 + 1), '?')}});
     c.push_back({"multi",
                  {{Role::system, "Be brief."},
                   {Role::user, "Hi"},
@@ -61,7 +62,8 @@ const std::vector<Case>& cases() {
 
 nlohmann::json turns_json(const std::vector<data::Turn>& turns) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& t : turns) out.push_back({{"role", std::string(data::role_name(t.role))}, {"content", t.content}});
+  for (const auto& t : turns)
+    out.push_back({{"role", std::string(data::role_name(t.role))}, {"content", t.content}});
   return out;
 }
 
@@ -300,16 +302,17 @@ TEST(Serve, ConcurrentRequestsAreBatchedTogetherAndScoreAsAlone) {
   EXPECT_NE(r.body.find("synpref_serve_requests_total{endpoint=\"/get_reward\",code=\"200\"} 48\n"),
             std::string::npos)
       << r.body;
-  for (const char* name : {"synpref_serve_queue_sequences ", "synpref_serve_batch_sequences_bucket{le=\"+Inf\"}",
-                           "synpref_serve_request_duration_seconds_bucket{endpoint=\"/get_reward\",le=\"0.1\"}",
-                           "synpref_serve_tokens_per_second ", "# TYPE synpref_serve_batch_tokens histogram"})
+  for (const char* name :
+       {"synpref_serve_queue_sequences ", "synpref_serve_batch_sequences_bucket{le=\"+Inf\"}",
+        "synpref_serve_request_duration_seconds_bucket{endpoint=\"/get_reward\",le=\"0.1\"}",
+        "synpref_serve_tokens_per_second ", "# TYPE synpref_serve_batch_tokens histogram"})
     EXPECT_NE(r.body.find(name), std::string::npos) << name;
 }
 
 TEST(Serve, AnOverloadedQueueAnswers429WithRetryAfterAndNeverHangs) {
   serve::ServeOptions o = base_options();
   o.max_items = 8;
-  o.max_queue = 8;     // one request of 8 sequences fills the queue
+  o.max_queue = 8;      // one request of 8 sequences fills the queue
   o.http_threads = 40;  // one per client connection (an idle keep-alive connection holds its thread)
   Running s(o);
   std::vector<http::ClientRequest> requests;
@@ -361,8 +364,9 @@ TEST(Serve, LimitsMalformedBodiesAndAuthAreJsonErrors) {
   // The token limit: 4 distinct long texts over 200 tokens in all.
   std::string words;
   for (int i = 0; i < 80; ++i) words += " w" + std::to_string(i);
-  expects.push_back({with_key(s.post("/classify", nlohmann::json{{"text", {words, words + " x"}}}.dump()), "s3cret"),
-                     413, "max_request_tokens"});
+  expects.push_back(
+      {with_key(s.post("/classify", nlohmann::json{{"text", {words, words + " x"}}}.dump()), "s3cret"), 413,
+       "max_request_tokens"});
   for (auto& e : expects) {
     auto r = s.call(e.request);
     EXPECT_EQ(r.status, e.status) << e.request.url << " " << e.request.body.substr(0, 60) << ": " << r.body;
@@ -415,5 +419,6 @@ TEST(Serve, OptionsAreValidatedByFieldName) {
   o.scorer.model_dir = "/nonexistent/model";
   opened = serve::RewardServer::open(o);
   ASSERT_FALSE(opened.is_ok());
-  EXPECT_NE(opened.status().message().find("/nonexistent/model"), std::string::npos) << opened.status().message();
+  EXPECT_NE(opened.status().message().find("/nonexistent/model"), std::string::npos)
+      << opened.status().message();
 }

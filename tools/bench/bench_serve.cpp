@@ -42,10 +42,12 @@ std::string tokenizer_dir() {
 // A Qwen3 reward model with the preset's shapes cut to `n_layer` layers and the Qwen3 tokenizer.
 Result<std::string> bench_model(const std::string& preset, int64_t n_layer) {
   const std::string dir = tmp_root() + "/" + preset + "-" + std::to_string(n_layer) + "layers-bf16";
-  if (fs::exists(fs::path(dir) / "model.safetensors") && fs::exists(fs::path(dir) / "tokenizer.json")) return dir;
+  if (fs::exists(fs::path(dir) / "model.safetensors") && fs::exists(fs::path(dir) / "tokenizer.json"))
+    return dir;
   SP_ASSIGN_OR_RETURN(model::TokenizerFacts facts, model::inspect_tokenizer_dir(tokenizer_dir()));
-  SP_ASSIGN_OR_RETURN(model::ModelConfig config,
-                      model::preset_config(model::Family::qwen3, preset, model::HeadKind::score, facts.vocab_size));
+  SP_ASSIGN_OR_RETURN(
+      model::ModelConfig config,
+      model::preset_config(model::Family::qwen3, preset, model::HeadKind::score, facts.vocab_size));
   config.n_layer = n_layer;
   if (facts.pad_token_id) config.pad_token_id = facts.pad_token_id;
   if (facts.eos_token_id) config.eos_token_id = facts.eos_token_id;
@@ -162,8 +164,9 @@ Result<RunOnce> setup_serve(Context& ctx) {
         pos = nl + 1;
       }
       for (size_t at = 0; at < lines.size(); at += size_t(b->per_request))
-        b->expected_lines.emplace_back(lines.begin() + long(at),
-                                       lines.begin() + long(std::min(lines.size(), at + size_t(b->per_request))));
+        b->expected_lines.emplace_back(
+            lines.begin() + long(at),
+            lines.begin() + long(std::min(lines.size(), at + size_t(b->per_request))));
     }
 
     for (int concurrency : {1, 16, 64}) {
@@ -200,7 +203,8 @@ Result<RunOnce> setup_serve(Context& ctx) {
 }
 
 SYNPREF_WORKLOAD(.name = "serve.throughput",
-                 .description = "synpref serve /v1/score at concurrency 1/16/64 vs offline synpref score, same records",
+                 .description =
+                     "synpref serve /v1/score at concurrency 1/16/64 vs offline synpref score, same records",
                  .setup = setup_serve, .default_reps = 3, .warmup_reps = 1);
 
 }  // namespace

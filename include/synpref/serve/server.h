@@ -6,16 +6,16 @@
 //   ... (*server)->port() ...; (*server)->stop(); t.join();
 //
 // Endpoints (docs/serve.md has the request and response shapes):
-//   POST /get_reward   OpenRLHF's remote reward model: {"query": [...], "prompts": [...], "labels": [...]}
-//                      -> {"rewards", "scores", "extra_logs"}; queries are rendered text (special tokens
-//                      written out), tokenized as OpenRLHF's serve_rm does (add_special_tokens=False).
-//   POST /classify     sglang: {"text": str | [str]} or {"input_ids": [[...]]} -> [{"embedding": [r], ...}]
-//   POST /pooling      vLLM: {"input": str | [str]} -> {"data": [{"index", "object": "pooling", "data":
-//   [r]}], ...} POST /v1/score     native: {"records": [...]} (any record format `synpref score` reads:
-//   pairs,
-//                      best-of-N response sets) and {"conversations": [[turns]]} -> the scores
-//                      `synpref score` writes for the same records, bit for bit.
-//   GET  /health, GET /metrics (Prometheus text format).
+//   POST /get_reward  OpenRLHF's remote reward model: {"query": [...], "prompts": [...], "labels": [...]}
+//                     -> {"rewards", "scores", "extra_logs"}. Queries are rendered conversations
+//                     (special tokens written out), padding cut, encoded with the BOS rule of
+//                     encode::RmInputBuilder::encode_rendered; queries sharing a prompt share its prefix.
+//   POST /classify    sglang: {"text": str | [str]} or {"input_ids": [[...]]} -> [{"embedding": [r], ...}]
+//   POST /pooling     vLLM: {"input": str | [str] | [[ids]]} -> {"data": [{"index", "object", "data": [r]}]}
+//   POST /v1/score    native: {"records": [...]} (any record format `synpref score` reads: pairs,
+//                     best-of-N response sets) or {"conversations": [[turns]]} -> the lines `synpref
+//                     score` writes for the same records, byte for byte.
+//   GET  /health, GET /metrics (Prometheus text format), GET /v1/models.
 //
 // Guarantees:
 //  - Scores are the offline engine's, bitwise, however requests are batched together: requests queue
