@@ -39,7 +39,7 @@ PY
 start_server() {  # extra flags...
   "$synpref" serve --model "$tmp/rm" --port 0 --threads 2 --http-threads 80 "$@" >"$tmp/serve.out" 2>"$tmp/serve.err" &
   server_pid=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     if grep -q '^listening on ' "$tmp/serve.out"; then break; fi
     sleep 0.1
   done
