@@ -55,7 +55,7 @@ field() {  # NAME FILE -> the number after NAME=
   sed -n "s/.*[ ]$1=\([0-9.]*\).*/\1/p; s/^$1=\([0-9.]*\).*/\1/p" "$2" | head -1
 }
 expect() {  # DESCRIPTION CONDITION
-  if ! eval "$2"; then echo "FAIL: $1 ($2)"; cat "$tmp/wrk.out"; exit 1; fi
+  if ! eval "$2"; then echo "FAIL: $1 ($2)"; cat "$tmp/wrk.out" "$tmp/serve.err"; exit 1; fi
 }
 
 # 1. Rated load.
