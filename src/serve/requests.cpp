@@ -81,7 +81,33 @@ Parsed check_sequence(const std::string& name, size_t n_tokens, const RequestLim
   return std::nullopt;
 }
 
+// Every id inside the model's vocabulary: text is tokenized by the tokenizer, whose added tokens may
+// reach past the model's embedding table. Checked here so that one request's bad id is its own 400,
+// never an engine error failing the other requests of its batch.
+Parsed check_vocabulary(const Work& work, const RequestLimits& limits) {
+  if (limits.vocab_size <= 0) return std::nullopt;
+  auto outside = [&](const std::vector<int32_t>& ids) {
+    return std::find_if(ids.begin(), ids.end(),
+                        [&](int32_t id) { return id < 0 || id >= limits.vocab_size; });
+  };
+  for (size_t g = 0; g < work.groups.size(); ++g) {
+    const Group& group = work.groups[g];
+    std::optional<int32_t> bad_id;
+    if (auto it = outside(group.prefix); it != group.prefix.end()) bad_id = *it;
+    for (const auto& suffix : group.suffixes)
+      if (auto it = outside(suffix); !bad_id && it != suffix.end()) bad_id = *it;
+    if (!bad_id) continue;
+    size_t item = 0;
+    while (item < work.items.size() && work.items[item].group != static_cast<int64_t>(g)) ++item;
+    return bad("item " + std::to_string(item) + " has token id " + std::to_string(*bad_id) +
+               ", outside the model's vocabulary of " + std::to_string(limits.vocab_size) +
+               " (the tokenizer's added tokens do not fit this model)");
+  }
+  return std::nullopt;
+}
+
 Parsed check_total(const Work& work, const RequestLimits& limits) {
+  if (auto e = check_vocabulary(work, limits)) return e;
   const uint64_t tokens = work.tokens();
   if (tokens > static_cast<uint64_t>(limits.max_request_tokens))
     return too_large("the request has " + std::to_string(tokens) + " tokens, over this server's limit of " +

@@ -252,3 +252,22 @@ TEST(Requests, HostileBodiesAreCleanErrors) {
     }
   }
 }
+
+TEST(Requests, TokenIdsOutsideTheModelsVocabularyAreTheRequestsOwnError) {
+  RequestLimits small = limits();
+  small.vocab_size = 100;  // a model smaller than its tokenizer
+  using Parse = Parsed (*)(std::string_view, const encode::RmInputBuilder&, const RequestLimits&, Work&);
+  const std::vector<std::pair<Parse, std::string>> cases = {
+      {parse_get_reward, R"({"query": ["hello there"]})"},
+      {parse_classify, R"({"text": ["hello there"]})"},
+      {parse_pooling, R"({"input": "hello there"})"},
+      {parse_score, R"({"records": [{"prompt": "a", "chosen": "b", "rejected": "c"}]})"}};
+  for (const auto& [parse, body] : cases) {
+    Work work;
+    auto error = parse(body, builder(), small, work);
+    ASSERT_TRUE(error) << body;
+    EXPECT_EQ(error->status, 400);
+    EXPECT_NE(error->message.find("outside the model's vocabulary of 100"), std::string::npos)
+        << error->message;
+  }
+}
