@@ -70,6 +70,10 @@ Result<std::string> RmInputBuilder::render(const std::vector<data::Turn>& conver
 
 Result<std::vector<int32_t>> RmInputBuilder::encode(const std::vector<data::Turn>& conversation) const {
   SP_ASSIGN_OR_RETURN(std::string text, render(conversation));
+  return encode_rendered(text);
+}
+
+std::vector<int32_t> RmInputBuilder::encode_rendered(std::string_view text) const {
   std::vector<int32_t> ids = tokenizer_.encode(text, /*add_special_tokens=*/true);
   // Exactly one BOS where the model uses one: collapse a template BOS + tokenizer BOS.
   if (auto bos = tokenizer_.bos_id()) {

@@ -66,6 +66,9 @@ class RmInputBuilder {
   Result<std::string> render(const std::vector<data::Turn>& conversation) const;
   // Ids of one full conversation, BOS rule applied (no truncation).
   Result<std::vector<int32_t>> encode(const std::vector<data::Turn>& conversation) const;
+  // Ids of text already rendered by a chat template (special tokens in it are matched as tokens),
+  // with the same BOS rule: encode(conversation) == encode_rendered(render(conversation)).
+  std::vector<int32_t> encode_rendered(std::string_view text) const;
   // The record's prefix and suffixes, truncation applied. Errors name the record id.
   Result<RmInput> build(const data::Record& record) const;
   // The same for a conversation and its candidate responses (a benchmark item); `name` is what
