@@ -105,21 +105,9 @@ eval::ItemScores scores_from_model(PyRewardModel& model, const eval::Dataset& da
   std::vector<score::Item> items;
   items.reserve(dataset.items.size());
   for (const eval::Item& item : dataset.items) items.push_back({item.id, item.context, item.responses});
-  std::vector<std::vector<float>> scores = model.score_items(items);
-  eval::ItemScores out;
-  out.scores.resize(scores.size());
-  out.n_skipped = 0;
-  for (size_t i = 0; i < scores.size(); ++i) {
-    if (scores[i].empty()) {
-      out.missing.push_back(i);
-      ++out.n_skipped;
-      continue;
-    }
-    out.scores[i].assign(scores[i].begin(), scores[i].end());
-  }
-  out.max_length = int64_t(model.scorer().options().input.max_length);
-  out.n_truncated = int64_t(model.last_stats().truncated);
-  return out;
+  score::ItemResults results = model.score_items(items);
+  return eval::item_scores_from_engine(results.scores, int64_t(model.scorer().options().input.max_length),
+                                       int64_t(results.stats.truncated));
 }
 
 PyEvaluation run_eval(py::handle benchmark, py::handle data, py::handle scores, bool allow_missing,

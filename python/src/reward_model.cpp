@@ -27,24 +27,15 @@ std::unique_ptr<PyRewardModel> PyRewardModel::open(const score::ScorerOptions& o
   return std::unique_ptr<PyRewardModel>(new PyRewardModel(unwrap(std::move(scorer))));
 }
 
-std::vector<std::vector<float>> PyRewardModel::score_items(std::span<const score::Item> items) {
-  std::vector<std::vector<float>> out(items.size());
-  Status status;
+score::ItemResults PyRewardModel::score_items(std::span<const score::Item> items) {
+  Result<score::ItemResults> results = invalid_argument("unreachable");
   {
     py::gil_scoped_release release;
     std::lock_guard lock(mutex_);
-    score::ScoreStats stats;
-    status = scorer_->score_items(
-        items,
-        [&](std::span<const score::Scored> chunk) -> Status {
-          for (const score::Scored& s : chunk) out[s.index].assign(s.scores.begin(), s.scores.end());
-          return Status::ok();
-        },
-        stats);
-    last_stats_ = stats;
+    results = score::score_all(*scorer_, items);
+    if (results.is_ok()) last_stats_ = results->stats;
   }
-  check(status);
-  return out;
+  return unwrap(std::move(results));
 }
 
 py::dict stats_to_dict(const score::ScoreStats& s) {
@@ -211,7 +202,7 @@ void init_reward_model(py::module_& m) {
               turns.pop_back();
               batch.add(where, std::move(turns), {std::move(response)});
             }
-            return flat_array(self.score_items(batch.items()));
+            return flat_array(self.score_items(batch.items()).scores);
           },
           py::arg("conversations"),
           "Scores each conversation (a list of {'role', 'content'} messages ending with the assistant "
@@ -237,7 +228,7 @@ void init_reward_model(py::module_& m) {
               std::vector<std::string> responses = {record.responses[0].content, record.responses[1].content};
               batch.add(record.id, std::move(record.context), std::move(responses));
             }
-            std::vector<std::vector<float>> scores = self.score_items(batch.items());
+            std::vector<std::vector<float>> scores = self.score_items(batch.items()).scores;
             py::array_t<float> out({static_cast<py::ssize_t>(scores.size()), py::ssize_t{2}});
             auto view = out.mutable_unchecked<2>();
             for (size_t r = 0; r < scores.size(); ++r) {
@@ -258,7 +249,7 @@ void init_reward_model(py::module_& m) {
           [](PyRewardModel& self, py::handle context, py::handle responses) {
             ItemBatch batch;
             add_response_set(batch, context, responses, "item");
-            std::vector<std::vector<float>> scores = self.score_items(batch.items());
+            std::vector<std::vector<float>> scores = self.score_items(batch.items()).scores;
             return vector_array(scores[0], batch.responses[0].size());
           },
           py::arg("context"), py::arg("responses"),
@@ -278,7 +269,7 @@ void init_reward_model(py::module_& m) {
               py::sequence pair = py::reinterpret_borrow<py::sequence>(set);
               add_response_set(batch, pair[0], pair[1], where);
             }
-            std::vector<std::vector<float>> scores = self.score_items(batch.items());
+            std::vector<std::vector<float>> scores = self.score_items(batch.items()).scores;
             py::list out;
             for (size_t k = 0; k < scores.size(); ++k)
               out.append(vector_array(scores[k], batch.responses[k].size()));

@@ -20,10 +20,10 @@ class PyRewardModel {
   // Opens the model (GIL released); raises the library's error.
   static std::unique_ptr<PyRewardModel> open(const score::ScorerOptions& options);
 
-  // Scores `items` in order with the GIL released: result[i] holds one score per response of
-  // items[i], or is empty when the item was skipped (truncation = skip). Raises on error.
-  // Precondition: the GIL is held by the caller.
-  std::vector<std::vector<float>> score_items(std::span<const score::Item> items);
+  // Scores `items` in order with the GIL released (score::score_all): scores[i] holds one score
+  // per response of items[i], or is empty when the item was skipped (truncation = skip). Raises
+  // the library's error. Precondition: the GIL is held by the caller.
+  score::ItemResults score_items(std::span<const score::Item> items);
 
   score::Scorer& scorer() { return *scorer_; }
   const score::Scorer& scorer() const { return *scorer_; }
