@@ -19,6 +19,12 @@ import numpy as np
 import synpref
 
 
+def responses_of(record):
+    if record["kind"] == "pair":
+        return [record["chosen"]["content"], record["rejected"]["content"]]
+    return [response["content"] for response in record["responses"]]
+
+
 def batches(records, size):
     for start in range(0, len(records), size):
         yield records[start:start + size]
@@ -39,8 +45,8 @@ def main():
     margins = []
     with open(args.output, "w", encoding="utf-8") as out:
         for batch in batches(read.records, args.batch):
-            # Canonical records: a shared context and 2+ responses; pairs list chosen first.
-            sets = [(r["context"], [resp["content"] for resp in r["responses"]]) for r in batch]
+            # Canonical records: a shared context, then chosen + rejected (a pair) or 2+ responses.
+            sets = [(r["context"], responses_of(r)) for r in batch]
             for record, scores in zip(batch, rm.score_response_sets(sets)):
                 out.write(json.dumps({"id": record["id"], "scores": [float(s) for s in scores]}) + "\n")
                 if record["kind"] == "pair":

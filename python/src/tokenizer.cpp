@@ -64,7 +64,9 @@ py::object PyTokenizer::apply_chat_template(py::handle messages, bool tokenize, 
       {chat::Value::string("eos_token"), chat::Value::string(tok_.eos_token())},
       {chat::Value::string("pad_token"), chat::Value::string(tok_.pad_token())}};
   if (!kwargs.empty()) {
-    for (auto& entry : value_from_py(kwargs, "template variables").entries()) extra.push_back(entry);
+    // Kept alive for the loop: entries() refers into the value.
+    const chat::Value variables = value_from_py(kwargs, "template variables");
+    for (const auto& entry : variables.entries()) extra.push_back(entry);
   }
   args.extra = chat::Value::dict(std::move(extra));
   args.options.now = date_from_py(date);
