@@ -375,3 +375,26 @@ def test_eval_from_a_scores_file_and_a_dict_equals_synpref_eval(tmp_path):
     assert partial.partial and len(partial.missing) == 619
     with pytest.raises(synpref.InvalidArgumentError, match="judgebench"):
         synpref.load_benchmark("no-such-benchmark", data)
+
+
+# ---- type stubs and docstrings -------------------------------------------------------------------
+
+
+def test_stubs_cover_the_module_and_everything_is_documented():
+    import ast
+    import pathlib
+
+    stub = ast.parse((pathlib.Path(synpref.__file__).parent / "__init__.pyi").read_text(encoding="utf-8"))
+    top = {n.name for n in stub.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    assert set(synpref.__all__) <= top, set(synpref.__all__) - top
+    classes = {n.name: n for n in stub.body if isinstance(n, ast.ClassDef)}
+    for name in ("RewardModel", "Tokenizer", "Benchmark", "Evaluation", "ReadResult"):
+        cls = getattr(synpref, name)
+        stubbed = {m.name for m in classes[name].body if isinstance(m, ast.FunctionDef)}
+        stubbed |= {m.target.id for m in classes[name].body if isinstance(m, ast.AnnAssign)}
+        public = {m for m in dir(cls) if not m.startswith("_")}
+        assert public <= stubbed, (name, public - stubbed)
+        for member in public:
+            assert getattr(cls, member).__doc__, f"{name}.{member} has no docstring"
+    for name in ("read_records", "write_records", "convert", "load_benchmark", "eval", "benchmarks"):
+        assert getattr(synpref, name).__doc__
