@@ -158,6 +158,20 @@ Result<ItemScores> match_scores(const Dataset& dataset, const ScoreTable& table)
   return out;
 }
 
+ItemScores item_scores_from_engine(const std::vector<std::vector<float>>& scores, int64_t max_length,
+                                   int64_t n_truncated) {
+  ItemScores out;
+  out.scores.resize(scores.size());
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (scores[i].empty()) out.missing.push_back(i);
+    out.scores[i].assign(scores[i].begin(), scores[i].end());
+  }
+  out.max_length = max_length;
+  out.n_truncated = n_truncated;
+  out.n_skipped = int64_t(out.missing.size());
+  return out;
+}
+
 Result<ItemScores> score_items(const Dataset& dataset, const Scorer& scorer) {
   ItemScores out;
   out.scores.reserve(dataset.items.size());

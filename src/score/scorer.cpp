@@ -275,4 +275,21 @@ Status Scorer::score_items(std::span<const Item> items, const Sink& sink, ScoreS
   return Status::ok();
 }
 
+Result<ItemResults> score_all(Scorer& scorer, std::span<const Item> items) {
+  ItemResults out;
+  out.scores.resize(items.size());
+  const Scorer::Sink keep = [&](std::span<const Scored> chunk) -> Status {
+    for (const Scored& s : chunk) {
+      if (s.skipped) {
+        out.skipped.push_back(s.index);
+        continue;
+      }
+      out.scores[s.index].assign(s.scores.begin(), s.scores.end());
+    }
+    return Status::ok();
+  };
+  SP_RETURN_IF_ERROR(scorer.score_items(items, keep, out.stats));
+  return out;
+}
+
 }  // namespace synpref::score

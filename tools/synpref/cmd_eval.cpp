@@ -76,25 +76,9 @@ Result<eval::ItemScores> score_with_model(const EvalArgs& args, const eval::Data
   std::vector<score::Item> items;
   items.reserve(dataset.items.size());
   for (const eval::Item& item : dataset.items) items.push_back({item.id, item.context, item.responses});
-  eval::ItemScores out;
-  out.scores.resize(dataset.items.size());
-  out.n_skipped = 0;
-  auto keep = [&](std::span<const score::Scored> chunk) -> Status {
-    for (const score::Scored& s : chunk) {
-      if (s.skipped) {
-        out.missing.push_back(s.index);
-        ++out.n_skipped;
-        continue;
-      }
-      out.scores[s.index].assign(s.scores.begin(), s.scores.end());
-    }
-    return Status::ok();
-  };
-  score::ScoreStats stats;
-  SP_RETURN_IF_ERROR(scorer->score_items(items, keep, stats));
-  out.max_length = int64_t(args.max_length);
-  out.n_truncated = int64_t(stats.truncated);
-  return out;
+  SP_ASSIGN_OR_RETURN(score::ItemResults results, score::score_all(*scorer, items));
+  return eval::item_scores_from_engine(results.scores, int64_t(args.max_length),
+                                       int64_t(results.stats.truncated));
 }
 
 // True when `path` is `input` or lies inside the folder `input` (after resolving . and links).

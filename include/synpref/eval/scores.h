@@ -57,6 +57,12 @@ using Scorer = std::function<Result<std::vector<double>>(std::span<const data::T
 // Sets n_skipped; max_length and n_truncated are the caller's to fill.
 Result<ItemScores> score_items(const Dataset& dataset, const Scorer& scorer);
 
+// Scores a model engine computed for every item, in dataset order (scores[i] empty = the engine
+// skipped item i, over max_length) -> ItemScores: the skipped items are missing; max_length and
+// n_truncated are the engine's. Precondition: scores.size() == the dataset's item count.
+ItemScores item_scores_from_engine(const std::vector<std::vector<float>>& scores, int64_t max_length,
+                                   int64_t n_truncated);
+
 // Writes the scores file format above for every scored item, in dataset order (ids as strings).
 Status write_scores(const std::string& path, const Dataset& dataset, const ItemScores& scores);
 

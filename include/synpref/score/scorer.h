@@ -124,6 +124,16 @@ class Scorer {
   std::unique_ptr<Impl> impl_;
 };
 
+// Every item's scores, collected in input order: what `synpref eval --model` and the Python module
+// (RewardModel.score*) need when the whole result fits in memory.
+struct ItemResults {
+  std::vector<std::vector<float>> scores;  // scores[i]: one per response of items[i]; empty when skipped
+  std::vector<size_t> skipped;             // indices of the items skipped over max_length, ascending
+  ScoreStats stats;
+};
+// Scorer::score_items with the results kept. Errors are score_items'.
+Result<ItemResults> score_all(Scorer& scorer, std::span<const Item> items);
+
 // `synpref score` as a library call: records of `input` -> JSON lines {"id": ..., "scores": [...]}
 // in `output`, streaming: each chunk is written and flushed as soon as it is scored, so a killed
 // run leaves every finished chunk in place (plain outputs are written directly, never through a
