@@ -1,8 +1,8 @@
 // Safe rendering of untrusted text (conversation turns, responses, notes, judge answers).
 //
 // Everything is built with document.createElement and textContent: no string of pair text is ever
-// parsed as HTML (no innerHTML anywhere in the UI), so hostile content renders as the characters it
-// is. The markdown subset: ``` fenced code blocks, # headings, - / * / 1. list items, blank-line
+// parsed as HTML (no HTML-parsing DOM sink is used anywhere in the UI), so hostile content renders
+// as the characters it is. The markdown subset: ``` fenced code blocks, # headings, - / * / 1. list items, blank-line
 // paragraphs, `inline code`, **bold**, *italic*. Links stay text.
 "use strict";
 
