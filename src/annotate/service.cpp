@@ -247,15 +247,19 @@ struct Service::Impl {
            (options.secure_cookies ? "; Secure" : "");
   }
 
-  http::Response login(const http::Request& req) {
+  // POST /api/login {name, password} and POST /api/invite {token, password}: no session yet.
+  http::Response login(const http::Request& req, bool invite) {
     auto body = body_object(req);
     if (!body.is_ok()) return secured(http::error_response(body.status()));
-    auto name = string_field(*body, "name", 64);
+    auto name = string_field(*body, invite ? "token" : "name", invite ? 128 : 64);
     auto password = string_field(*body, "password", 1024);
     if (!name.is_ok()) return secured(http::error_response(name.status()));
     if (!password.is_ok()) return secured(http::error_response(password.status()));
-    auto result = store.login(*name, *password);
-    if (!result.is_ok()) return secured(http::error_response(401, "unauthorized", result.status().message()));
+    auto result = invite ? store.accept_invite(*name, *password) : store.login(*name, *password);
+    if (!result.is_ok()) {
+      if (invite) return secured(http::error_response(result.status()));
+      return secured(http::error_response(401, "unauthorized", result.status().message()));
+    }
     http::Response r = ok_json(me_json(result->session));
     r.headers.emplace_back("Set-Cookie",
                            cookie(result->token, int64_t{store.options().session_hours} * 3600));
@@ -356,7 +360,8 @@ struct Service::Impl {
 };
 
 void Service::Impl::register_api(http::Server& server) {
-  server.route("POST", "/api/login", [this](const http::Request& req) { return login(req); });
+  server.route("POST", "/api/login", [this](const http::Request& req) { return login(req, false); });
+  server.route("POST", "/api/invite", [this](const http::Request& req) { return login(req, true); });
   // Logout checks the CSRF token like post() does, and needs the token itself to end the session.
   server.route("POST", "/api/logout", [this](const http::Request& req) {
     auto session = session_of(req);
@@ -422,6 +427,17 @@ void Service::Impl::register_api(http::Server& server) {
                  auto user = store.create_user(*name, *role, *password);
                  if (!user.is_ok()) return http::error_response(user.status());
                  return ok_json({{"id", user->id}, {"name", user->name}, {"role", role_name(user->role)}});
+               }));
+  server.route("POST", "/api/admin/invites", post(true, [this](const Session&, const json& b) {
+                 auto name = string_field(b, "name", 64);
+                 auto role_text = string_field(b, "role", 16, false);
+                 for (const Status* st : {&name.status(), &role_text.status()})
+                   if (!st->is_ok()) return http::error_response(*st);
+                 auto role = parse_role(role_text->empty() ? "annotator" : *role_text);
+                 if (!role.is_ok()) return http::error_response(role.status());
+                 auto token = store.create_invite(*name, *role);
+                 if (!token.is_ok()) return http::error_response(token.status());
+                 return ok_json({{"name", *name}, {"token", *token}, {"link", "/#invite=" + *token}});
                }));
   server.route("GET", "/api/admin/disagreements", get(true, [this](const Session&, const http::Request&) {
                  auto list = store.disagreements();

@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS judge_uses(
   use_id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
   endpoint TEXT NOT NULL, status TEXT NOT NULL, time TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS judge_uses_item ON judge_uses(item_id, user_id);
+CREATE TABLE IF NOT EXISTS invites(
+  token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, created TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
 )sql";
 
 constexpr std::string_view kDefaultGuidelines = R"md(# Annotation guidelines
@@ -212,8 +215,9 @@ std::string Store::guidelines() const {
 Result<std::unique_ptr<Store>> Store::open(const std::string& project_dir, const StoreOptions& options) {
   SP_RETURN_IF_ERROR(check_options(options));
   std::error_code ec;
-  if (!std::filesystem::is_directory(project_dir, ec))
-    return not_found(project_dir + ": no such project folder (run `synpref curate init` first)");
+  if (!std::filesystem::is_regular_file(std::filesystem::path(project_dir) / "project.db", ec))
+    return not_found(project_dir +
+                     ": not a curation project (no project.db; run `synpref curate init` first)");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->dir = project_dir;
@@ -326,6 +330,62 @@ Status Store::logout(std::string_view token) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   SP_ASSIGN_OR_RETURN(sql::Stmt del, impl_->db->prepare("DELETE FROM sessions WHERE token_hash = ?1"));
   return del.bind(1, token_hash(token)).run();
+}
+
+Result<std::string> Store::create_invite(std::string_view name, Role role, int hours) {
+  if (!valid_user_name(name))
+    return invalid_argument("name must be 1-64 characters of A-Z a-z 0-9 _ . - (got `" +
+                            std::string(name.substr(0, 80)) + "`)");
+  if (hours < 1 || hours > 24 * 30) return invalid_argument("invite hours must be in [1, 720]");
+  SP_ASSIGN_OR_RETURN(std::string token, random_hex(32));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  sql::Db& db = *impl_->db;
+  SP_ASSIGN_OR_RETURN(sql::Stmt exists, db.prepare("SELECT 1 FROM users WHERE name = ?1"));
+  SP_ASSIGN_OR_RETURN(bool taken, exists.bind(1, name).step());
+  exists.reset();
+  if (taken) return invalid_argument("user `" + std::string(name) + "` already exists");
+  SP_ASSIGN_OR_RETURN(sql::Stmt ins,
+                      db.prepare("INSERT INTO invites(token_hash, name, role, created, expires_ms) "
+                                 "VALUES(?1, ?2, ?3, ?4, ?5)"));
+  SP_RETURN_IF_ERROR(ins.bind(1, token_hash(token))
+                         .bind(2, name)
+                         .bind(3, role_name(role))
+                         .bind(4, now_iso())
+                         .bind(5, now_ms() + int64_t{hours} * 3600 * 1000)
+                         .run());
+  return token;
+}
+
+Result<LoginResult> Store::accept_invite(std::string_view token, std::string_view password) {
+  if (password.size() < 8) return invalid_argument("password must be at least 8 bytes");
+  if (password.size() > 1024) return invalid_argument("password must be at most 1024 bytes");
+  SP_ASSIGN_OR_RETURN(std::string hash, hash_password(password, impl_->options));
+  std::string name;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    sql::Db& db = *impl_->db;
+    sql::Transaction tx(db);
+    SP_RETURN_IF_ERROR(tx.begin());
+    SP_ASSIGN_OR_RETURN(sql::Stmt s,
+                        db.prepare("SELECT name, role FROM invites WHERE token_hash = ?1 AND used = 0 "
+                                   "AND expires_ms > ?2"));
+    SP_ASSIGN_OR_RETURN(bool found, s.bind(1, token_hash(token)).bind(2, now_ms()).step());
+    if (!found) return not_found("no such invite (unknown, used or expired): ask an admin for a new one");
+    name = s.col_text(0);
+    const std::string role = s.col_text(1);
+    s.reset();
+    SP_ASSIGN_OR_RETURN(sql::Stmt exists, db.prepare("SELECT 1 FROM users WHERE name = ?1"));
+    SP_ASSIGN_OR_RETURN(bool taken, exists.bind(1, name).step());
+    exists.reset();
+    if (taken) return invalid_argument("user `" + name + "` already exists");
+    SP_ASSIGN_OR_RETURN(sql::Stmt ins, db.prepare("INSERT INTO users(name, role, password_hash, created) "
+                                                  "VALUES(?1, ?2, ?3, ?4)"));
+    SP_RETURN_IF_ERROR(ins.bind(1, name).bind(2, role).bind(3, hash).bind(4, now_iso()).run());
+    SP_ASSIGN_OR_RETURN(sql::Stmt use, db.prepare("UPDATE invites SET used = 1 WHERE token_hash = ?1"));
+    SP_RETURN_IF_ERROR(use.bind(1, token_hash(token)).run());
+    SP_RETURN_IF_ERROR(tx.commit());
+  }
+  return login(name, password);
 }
 
 }  // namespace synpref::annotate

@@ -163,6 +163,17 @@ try {
   await admin.keyboard.press(good);
   await admin.waitForSelector("#stats-summary");
   await admin.waitForFunction(() => document.getElementById("stats-summary").textContent.includes("adjudicated 1"));
+  // A one-time invite link: the new annotator sets a password and lands on the labeling page.
+  await admin.fill("#new-user-name", "carol");
+  await admin.click("#invite-button");
+  await admin.waitForFunction(() => document.getElementById("invite-link").textContent.includes("#invite="));
+  const inviteLink = await admin.textContent("#invite-link");
+  const carol = await (await browser.newContext()).newPage();
+  await carol.goto(inviteLink);
+  await carol.fill("#invite-password", "password-carol");
+  await carol.click("#invite-submit");
+  await carol.waitForSelector("#label-view, #done");
+  check((await carol.textContent("#whoami")).startsWith("carol"), "invited account logged in");
   await admin.click("#export-button");
   await admin.waitForFunction(() => document.getElementById("export-result").textContent.includes("gold_jsonl"));
   await admin.screenshot({ path: path.join(artifacts, "06-exported.png"), fullPage: true });

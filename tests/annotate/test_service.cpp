@@ -331,6 +331,22 @@ TEST_F(ServiceTest, DisagreementAdjudicationStatsAndExport) {
   ASSERT_EQ(root.post("/api/admin/users", {{"name", "carol"}, {"password", "password-carol"}})->status, 200);
   EXPECT_EQ(root.post("/api/admin/users", {{"name", "carol"}, {"password", "password-carol"}})->status, 400);
   EXPECT_EQ(browser().login("carol", "password-carol"), 200);
+  // A one-time invite: created by an admin only, accepted once without a session.
+  EXPECT_EQ(alice.post("/api/admin/invites", {{"name", "dave"}})->status, 403);
+  json invite = body_of(root.post("/api/admin/invites", {{"name", "dave"}, {"role", "annotator"}}));
+  const std::string token = invite["token"];
+  EXPECT_EQ(invite["link"], "/#invite=" + token);
+  httplib::Client c("127.0.0.1", server->port());
+  auto accepted = c.Post("/api/invite", json({{"token", token}, {"password", "password-dave"}}).dump(),
+                         "application/json");
+  ASSERT_TRUE(accepted);
+  ASSERT_EQ(accepted->status, 200) << accepted->body;
+  EXPECT_NE(accepted->get_header_value("Set-Cookie").find("HttpOnly"), std::string::npos);
+  EXPECT_EQ(body_of(accepted)["user"], "dave");
+  auto again = c.Post("/api/invite", json({{"token", token}, {"password", "password-eve1"}}).dump(),
+                      "application/json");
+  EXPECT_EQ(again->status, 404);
+  EXPECT_EQ(browser().login("dave", "password-dave"), 200);
 }
 
 // The ask-a-judge panel: a fake OpenAI-compatible judge answers; the request and the label record it.

@@ -120,11 +120,39 @@ TEST(AnnotateStore, AccountsPasswordsAndSessions) {
   EXPECT_FALSE(f.store->session(login->token).is_ok());
 }
 
+TEST(AnnotateStore, OneTimeInvites) {
+  Fixture f(4);
+  f.user("taken");
+  EXPECT_FALSE(f.store->create_invite("taken", Role::annotator).is_ok());
+  EXPECT_FALSE(f.store->create_invite("bad name", Role::annotator).is_ok());
+  EXPECT_FALSE(f.store->create_invite("dave", Role::annotator, 0).is_ok());
+  auto token = f.store->create_invite("dave", Role::annotator);
+  ASSERT_TRUE(token.is_ok()) << token.status().message();
+  EXPECT_EQ(token->size(), 64u);
+  EXPECT_FALSE(f.store->accept_invite(*token, "short").is_ok());
+  EXPECT_EQ(f.store->accept_invite(std::string(64, '0'), "password-dave").status().code(),
+            StatusCode::not_found);
+  auto accepted = f.store->accept_invite(*token, "password-dave");
+  ASSERT_TRUE(accepted.is_ok()) << accepted.status().message();
+  EXPECT_EQ(accepted->session.user.name, "dave");
+  EXPECT_EQ(accepted->session.user.role, Role::annotator);
+  EXPECT_TRUE(f.store->session(accepted->token).is_ok());
+  EXPECT_TRUE(f.store->login("dave", "password-dave").is_ok());
+  // Works once; the database keeps only its hash.
+  EXPECT_EQ(f.store->accept_invite(*token, "another-password").status().code(), StatusCode::not_found);
+  EXPECT_EQ(db_text(f.tmp.file("p/annotate.db"), "SELECT token_hash FROM invites").find(*token),
+            std::string::npos);
+}
+
 TEST(AnnotateStore, BadOptionsAndFoldersAreNamed) {
   TempDir tmp;
-  auto missing = Store::open(tmp.file("nothing"), test_store_options());
-  ASSERT_FALSE(missing.is_ok());
-  EXPECT_NE(missing.status().message().find("curate init"), std::string::npos);
+  for (const std::string& dir : {tmp.file("nothing"), tmp.path()}) {  // missing; a folder but no project
+    auto missing = Store::open(dir, test_store_options());
+    ASSERT_FALSE(missing.is_ok());
+    EXPECT_EQ(missing.status().code(), StatusCode::not_found);
+    EXPECT_NE(missing.status().message().find("curate init"), std::string::npos);
+  }
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("annotate.db")));
   StoreOptions o = test_store_options();
   o.annotators_per_pair = 0;
   auto bad = Store::open(tmp.path(), o);

@@ -33,8 +33,13 @@ struct AnnotateFlags {
 // Library option fields in an error -> the flag that sets them.
 Status with_flag_names(Status status) {
   static constexpr std::pair<const char*, const char*> kFlags[] = {
-      {"annotators_per_pair", "--per-pair"},  {"priority", "--priority"}, {"max_items", "--max"},
-      {"gold_questions", "--gold-questions"}, {"port", "--port"},         {"n_threads", "--threads"},
+      {"annotators_per_pair", "--per-pair"},
+      {"priority", "--priority"},
+      {"max_items", "--max"},
+      {"gold_questions", "--gold-questions"},
+      {"invite hours", "--hours"},
+      {"port", "--port"},
+      {"n_threads", "--threads"},
   };
   if (status.is_ok()) return status;
   for (const auto& [field, flag] : kFlags)
@@ -81,6 +86,8 @@ Result<std::string> read_password(bool from_stdin, const std::string& env) {
   return line;
 }
 
+void add_invite_command(CLI::App* user);
+
 void add_user_command(CLI::App* annotate) {
   auto* user = annotate->add_subcommand("user", "Manage accounts")->require_subcommand(1);
   auto f = std::make_shared<AnnotateFlags>();
@@ -95,6 +102,7 @@ void add_user_command(CLI::App* annotate) {
   add->add_option("--role", *role, "admin or annotator")->capture_default_str();
   add->add_flag("--password-stdin", *from_stdin, "Read the password from the first line of stdin");
   add->add_option("--password-env", *env, "Read the password from this environment variable");
+  add_invite_command(user);
   add->callback([=] {
     set_action([=]() -> Status {
       SP_ASSIGN_OR_RETURN(annotate::Role r, annotate::parse_role(*role));
@@ -109,6 +117,33 @@ void add_user_command(CLI::App* annotate) {
       else
         std::fprintf(stderr, "annotate: created %s `%s`\n", std::string(annotate::role_name(u.role)).c_str(),
                      u.name.c_str());
+      return Status::ok();
+    });
+  });
+}
+
+void add_invite_command(CLI::App* user) {
+  auto f = std::make_shared<AnnotateFlags>();
+  auto name = std::make_shared<std::string>();
+  auto role = std::make_shared<std::string>("annotator");
+  auto hours = std::make_shared<int>(72);
+  auto* invite =
+      user->add_subcommand("invite", "Create a one-time invite; prints the token (open /#invite=TOKEN)");
+  invite->add_option("--project", f->project, "Curation project folder")->required();
+  invite->add_option("--name", *name, "Account name the invite creates")->required();
+  invite->add_option("--role", *role, "admin or annotator")->capture_default_str();
+  invite->add_option("--hours", *hours, "Hours until the invite expires")->capture_default_str();
+  invite->callback([=] {
+    set_action([=]() -> Status {
+      SP_ASSIGN_OR_RETURN(annotate::Role r, annotate::parse_role(*role));
+      SP_ASSIGN_OR_RETURN(auto store, open_store(*f));
+      auto created = store->create_invite(*name, r, *hours);
+      if (!created.is_ok()) return with_flag_names(created.status());
+      const std::string token = *created;
+      if (global_options().json)
+        std::printf("%s\n", nlohmann::json({{"name", *name}, {"token", token}}).dump().c_str());
+      else
+        std::printf("%s\n", token.c_str());
       return Status::ok();
     });
   });

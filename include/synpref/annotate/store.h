@@ -180,6 +180,12 @@ class Store {
   // not_found when the token is unknown or expired.
   Result<Session> session(std::string_view token) const;
   Status logout(std::string_view token);
+  // One-time invites: an admin creates one for a new account name and role and hands the token
+  // over; accepting it sets the password, creates the account and logs in. The token is stored
+  // only as a hash, works once and expires after `hours` (1-720). Errors: a bad or taken name
+  // (invalid_argument); accepting an unknown, used or expired token is not_found.
+  Result<std::string> create_invite(std::string_view name, Role role, int hours = 72);
+  Result<LoginResult> accept_invite(std::string_view token, std::string_view password);
 
   // ---- Queue.
   Result<AddItemsSummary> add_items(const curate::Project& project, const AddItemsOptions& options);

@@ -76,6 +76,29 @@ const App = (() => {
     name.focus();
   }
 
+  // A one-time invite link (/#invite=TOKEN): choose a password, the account is created, logged in.
+  function showInvite(token) {
+    document.getElementById("nav").hidden = true;
+    const root = clear();
+    const form = el("form", "card login");
+    form.id = "invite-form";
+    form.appendChild(el("h2", null, "Accept your invitation"));
+    const password = el("input"); password.id = "invite-password"; password.type = "password";
+    password.autocomplete = "new-password"; password.placeholder = "choose a password (8+)";
+    const submit = el("button", "primary", "Create account"); submit.id = "invite-submit"; submit.type = "submit";
+    form.append(password, submit);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const me = await api("POST", "/api/invite", { token, password: password.value });
+        history.replaceState(null, "", "/");
+        await signedIn(me);
+      } catch (e) { toast(e.message, true); }
+    });
+    root.appendChild(form);
+    password.focus();
+  }
+
   async function signedIn(me) {
     state.me = me;
     state.csrf = me.csrf;
@@ -325,6 +348,19 @@ const App = (() => {
       } catch (e) { toast(e.message, true); }
     });
     box.appendChild(form);
+    const invite = el("button", null, "Create a one-time invite link instead");
+    invite.type = "button";
+    invite.id = "invite-button";
+    const link = el("code", "invite-link");
+    link.id = "invite-link";
+    invite.addEventListener("click", async () => {
+      try {
+        const r = await api("POST", "/api/admin/invites", { name: name.value, role: role.value });
+        link.textContent = location.origin + r.link;
+      } catch (e) { toast(e.message, true); }
+    });
+    box.append(el("p", "hint", "Or invite by name and role (the new annotator sets their own password):"), invite,
+      document.createTextNode(" "), link);
     return box;
   }
 
@@ -396,6 +432,8 @@ const App = (() => {
     document.getElementById("nav-mine").addEventListener("click", showMine);
     document.getElementById("nav-admin").addEventListener("click", showAdmin);
     document.getElementById("nav-logout").addEventListener("click", logout);
+    const invite = /^#invite=([0-9a-f]{64})$/.exec(location.hash);
+    if (invite) return showInvite(invite[1]);
     try {
       await signedIn(await api("GET", "/api/me"));
     } catch (e) {
