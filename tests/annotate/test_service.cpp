@@ -532,7 +532,7 @@ TEST_F(ServiceTest, FiftyConcurrentAnnotatorsLoseNoLabel) {
     EXPECT_EQ(stored, acked[i].choice_by_item) << user.name;
     total += stored.size();
   }
-  EXPECT_GT(total, 100u);
+  EXPECT_GE(total, static_cast<size_t>(kAnnotators));  // everyone labeled (the queue holds 320 slots)
   for (const auto& [item_id, n] : non_skip_per_item) EXPECT_LE(n, 2) << "item " << item_id;
   const std::vector<LabelRecord> all = store->all_labels().value();
   EXPECT_EQ(all.size(), total);
