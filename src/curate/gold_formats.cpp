@@ -8,6 +8,9 @@
 //    shown first/second. The task's data (Label Studio) or the record's metadata/fields (Argilla)
 //    says whether the shown order was swapped: `swapped: true` means the rejected response was
 //    shown first. Without it, the first shown is the pair's chosen response.
+// Argilla exports come as a JSON list or JSON lines of records, or as one API page
+// ({"items": [records], "total": n}). With no `question` given, the first question whose answers
+// read as verdicts is used.
 // The pair id is read from, in order: Label Studio data.pair_id / data.id; Argilla
 // metadata.pair_id, fields.pair_id, external_id, id. The annotator is Label Studio's
 // completed_by (its email when exported expanded, else "label-studio:<user id>") or Argilla's
@@ -167,12 +170,19 @@ void read_argilla_record(const json& record, const std::string& where, const std
       }
       const std::string status = string_of(r, "status");
       const json values = r.value("values", json::object());
+      // The named question, or the first one whose answer reads as a verdict (then the first one).
       const json* value = nullptr;
-      for (const auto& [name, entry] : values.items())
-        if ((question.empty() || name == question) && entry.is_object() && entry.contains("value")) {
-          value = &entry["value"];
-          break;
+      if (values.is_object()) {
+        for (const auto& [name, entry] : values.items()) {
+          if (!question.empty() && name != question) continue;
+          if (!entry.is_object() || !entry.contains("value")) continue;
+          if (!value) value = &entry["value"];
+          if (!question.empty() || parse_answer(entry["value"]) != Answer::unknown) {
+            value = &entry["value"];
+            break;
+          }
         }
+      }
       if (!value) {
         if (status == "discarded" || status == "draft") ++out.skipped;
         else out.rejects.push_back({at, "field: no answer in `values`" + (question.empty() ? std::string() : " for `" + question + "`")});
@@ -181,9 +191,21 @@ void read_argilla_record(const json& record, const std::string& where, const std
       add(string_of(r, "user_id"), status, *value, at);
     }
   } else if (responses->is_object()) {  // SDK 2.x: {question: [{value, user_id}]}
+    // The named question, or the first one with an answer that reads as a verdict (then the first).
+    std::string chosen_question = question;
+    if (chosen_question.empty()) {
+      for (const auto& [name, list] : responses->items()) {
+        if (!list.is_array()) continue;
+        const bool verdicts = std::any_of(list.begin(), list.end(), [](const json& r) {
+          return r.is_object() && r.contains("value") && parse_answer(r["value"]) != Answer::unknown;
+        });
+        if (chosen_question.empty() || verdicts) chosen_question = name;
+        if (verdicts) break;
+      }
+    }
     bool any = false;
     for (const auto& [name, list] : responses->items()) {
-      if (!question.empty() && name != question) continue;
+      if (name != chosen_question) continue;
       if (!list.is_array()) continue;
       for (size_t i = 0; i < list.size(); ++i) {
         const std::string at = where + " response " + name + "[" + std::to_string(i) + "]";
@@ -217,6 +239,15 @@ Result<Reader> read_export(const std::string& path, const std::string& format, c
     if (all.is_discarded() || !all.is_array()) return data_error(path + ": not a JSON list (a " + format + " export)");
     for (size_t i = 0; i < all.size(); ++i) read_one(all[i], i, "record " + std::to_string(i));
     return out;
+  }
+  if (text[first] == '{') {
+    // One JSON document: an API page ({"items": [...], "total": n}, Argilla's record listing).
+    json page = json::parse(text.begin() + static_cast<std::ptrdiff_t>(first), text.end(), nullptr, false);
+    if (!page.is_discarded() && page.is_object() && page.contains("items") && page["items"].is_array()) {
+      const json& items = page["items"];
+      for (size_t i = 0; i < items.size(); ++i) read_one(items[i], i, "items[" + std::to_string(i) + "]");
+      return out;
+    }
   }
   // JSON lines.
   size_t pos = 0, line_no = 0;
@@ -257,7 +288,15 @@ Result<std::string> detect_gold_format(const std::string& path, const std::strin
       return head.find("\"annotations\"") != std::string::npos ? std::string("label-studio") : std::string("argilla");
     }
     const json j = json::parse(t, nullptr, false);
+    if (j.is_discarded() && t[first] == '{') {
+      // A JSON document over several lines: an API page ({"items": [...]}) of Argilla records.
+      SP_ASSIGN_OR_RETURN(std::string whole, io::read_file(path, uint64_t(1) << 30));
+      const json page = json::parse(whole, nullptr, false);
+      if (page.is_object() && page.contains("items")) return std::string("argilla");
+      return std::string("synpref");
+    }
     if (!j.is_object() || j.contains("verdict")) return std::string("synpref");
+    if (j.contains("items")) return std::string("argilla");
     if (j.contains("annotations")) return std::string("label-studio");
     if (j.contains("responses") || j.contains("fields")) return std::string("argilla");
     return std::string("synpref");
