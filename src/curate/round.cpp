@@ -236,6 +236,14 @@ Result<Retrieval> retrieve(Project& project, const RoundOptions& o, const std::s
     SP_ASSIGN_OR_RETURN(int64_t row, project.row_of(id));
     excluded.insert(row);
   }
+  // Pairs the label step cannot label (no attributes with an annotation guideline) are not retrieved.
+  std::unordered_set<std::string> labelable;
+  SP_ASSIGN_OR_RETURN(auto attributes, project.attributes());
+  for (const auto& [id, a] : attributes)
+    if (!a.annotation_guideline.empty()) labelable.insert(id);
+  SP_ASSIGN_OR_RETURN(auto refs, project.pair_refs(0, project.n_pairs()));
+  for (const PairRef& ref : refs)
+    if (!labelable.count(ref.id)) excluded.insert(ref.row);
   Retrieval r;
   r.index_kind = index->kind();
   r.index_size = index->size();
@@ -336,6 +344,10 @@ Result<RoundSummary> run_round(Project& project, judge::Client& client, const Ro
       SP_ASSIGN_OR_RETURN(label.targets, seed_targets(project, gold_ids, o.seed_pairs, o.seed));
       SP_ASSIGN_OR_RETURN(LabelStepSummary seeded, run_label_step(project, client, label));
       s.seed_labeled = seeded.labeled;
+      if (seeded.labeled == 0 && seeded.no_attributes > 0)
+        return invalid_argument(std::to_string(seeded.no_attributes) +
+                                " seed pairs have no attributes (with an annotation guideline): run curate "
+                                "attributes first");
       SP_ASSIGN_OR_RETURN(silver, project.members("silver"));
     }
     if (silver.empty())
