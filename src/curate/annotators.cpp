@@ -22,7 +22,8 @@ double draw(uint64_t seed, const std::string& annotator, const std::string& id, 
 
 Result<AnnotationSimSummary> simulate_annotators(const std::vector<std::string>& candidates,
                                                  const std::function<int(const std::string& id)>& truth,
-                                                 const AnnotationSimOptions& options, const std::string& path) {
+                                                 const AnnotationSimOptions& options,
+                                                 const std::string& path) {
   if (options.annotators.empty()) return invalid_argument("annotators must not be empty");
   if (options.budget < 0) return invalid_argument("budget must be >= 0");
   for (size_t i = 0; i < options.annotators.size(); ++i) {
@@ -38,7 +39,8 @@ Result<AnnotationSimSummary> simulate_annotators(const std::vector<std::string>&
   SP_ASSIGN_OR_RETURN(auto writer, io::Writer::open(path));
   for (const std::string& id : candidates) {
     if (summary.shown >= options.budget) break;
-    const SimAnnotator& a = options.annotators[static_cast<size_t>(summary.shown) % options.annotators.size()];
+    const SimAnnotator& a =
+        options.annotators[static_cast<size_t>(summary.shown) % options.annotators.size()];
     ++summary.shown;
     ++summary.shown_by_annotator[a.id];
     if (draw(options.seed, a.id, id, "cannot_determine") < a.cannot_determine) {
@@ -47,7 +49,8 @@ Result<AnnotationSimSummary> simulate_annotators(const std::vector<std::string>&
     }
     const int true_verdict = truth(id);
     if (true_verdict != 1 && true_verdict != -1)
-      return invalid_argument("truth of pair " + id + " must be +1 or -1, got " + std::to_string(true_verdict));
+      return invalid_argument("truth of pair " + id + " must be +1 or -1, got " +
+                              std::to_string(true_verdict));
     const bool right = draw(options.seed, a.id, id, "accuracy") < a.accuracy;
     const int verdict = right ? true_verdict : -true_verdict;
     summary.wrong += !right;

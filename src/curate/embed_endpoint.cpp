@@ -22,22 +22,28 @@ namespace {
 
 using nlohmann::json;
 
-bool retryable(const http::ClientResponse& r) { return r.status == 0 || r.status == 429 || r.status >= 500; }
+bool retryable(const http::ClientResponse& r) {
+  return r.status == 0 || r.status == 429 || r.status >= 500;
+}
 
 // Parses {"data": [{"index": i, "embedding": [...]}]} into `out` (n vectors, each of `dim` floats
 // when dim > 0). Errors name the field.
-Status parse_embeddings(const std::string& body, size_t n, int64_t dim, std::vector<std::vector<float>>& out) {
+Status parse_embeddings(const std::string& body, size_t n, int64_t dim,
+                        std::vector<std::vector<float>>& out) {
   auto j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return data_error("the response is not a JSON object");
   auto data = j.find("data");
   if (data == j.end() || !data->is_array()) return data_error("`data` must be a list");
   if (data->size() != n)
-    return data_error("`data` has " + std::to_string(data->size()) + " entries for " + std::to_string(n) + " inputs");
+    return data_error("`data` has " + std::to_string(data->size()) + " entries for " + std::to_string(n) +
+                      " inputs");
   out.assign(n, {});
   for (size_t i = 0; i < n; ++i) {
     const json& item = (*data)[i];
-    const size_t index = item.contains("index") && item["index"].is_number_unsigned() ? item["index"].get<size_t>() : i;
-    if (index >= n || !out[index].empty()) return data_error("`data[" + std::to_string(i) + "].index` is out of range or repeated");
+    const size_t index =
+        item.contains("index") && item["index"].is_number_unsigned() ? item["index"].get<size_t>() : i;
+    if (index >= n || !out[index].empty())
+      return data_error("`data[" + std::to_string(i) + "].index` is out of range or repeated");
     auto e = item.find("embedding");
     if (e == item.end() || !e->is_array() || e->empty())
       return data_error("`data[" + std::to_string(i) + "].embedding` must be a non-empty list of numbers");
@@ -46,8 +52,8 @@ Status parse_embeddings(const std::string& body, size_t n, int64_t dim, std::vec
       out[index].push_back(x.get<float>());
     }
     if (dim > 0 && static_cast<int64_t>(out[index].size()) != dim)
-      return data_error("`data[" + std::to_string(i) + "].embedding` has " + std::to_string(out[index].size()) +
-                        " floats, expected " + std::to_string(dim));
+      return data_error("`data[" + std::to_string(i) + "].embedding` has " +
+                        std::to_string(out[index].size()) + " floats, expected " + std::to_string(dim));
   }
   return Status::ok();
 }
@@ -74,7 +80,8 @@ class EndpointEmbedder final : public Embedder {
       std::vector<http::ClientRequest> requests;
       for (size_t r : pending) {
         json body = {{"model", options_.model}, {"input", json::array()}};
-        for (size_t i = r * batch; i < std::min(texts.size(), (r + 1) * batch); ++i) body["input"].push_back(texts[i]);
+        for (size_t i = r * batch; i < std::min(texts.size(), (r + 1) * batch); ++i)
+          body["input"].push_back(texts[i]);
         http::ClientRequest req;
         req.url = options_.base_url + "/embeddings";
         req.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -95,7 +102,7 @@ class EndpointEmbedder final : public Embedder {
             continue;
           }
           return io_error(where + ": " + (resp.status ? "HTTP " + std::to_string(resp.status) : resp.error) +
-                             " after " + std::to_string(attempt + 1) + " attempt(s)");
+                          " after " + std::to_string(attempt + 1) + " attempt(s)");
         }
         const size_t first = r * batch, count = std::min(texts.size(), (r + 1) * batch) - first;
         std::vector<std::vector<float>> got;
@@ -109,7 +116,8 @@ class EndpointEmbedder final : public Embedder {
         }
       }
       pending = std::move(again);
-      if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100 << std::min(attempt, 5)));
+      if (!pending.empty())
+        std::this_thread::sleep_for(std::chrono::milliseconds(100 << std::min(attempt, 5)));
     }
     return out;
   }
@@ -117,7 +125,8 @@ class EndpointEmbedder final : public Embedder {
   Status init() {
     if (!options_.api_key_env.empty()) {
       const char* key = std::getenv(options_.api_key_env.c_str());
-      if (!key || !*key) return invalid_argument("environment variable " + options_.api_key_env + " (api_key_env) is not set");
+      if (!key || !*key)
+        return invalid_argument("environment variable " + options_.api_key_env + " (api_key_env) is not set");
       key_ = key;
     }
     // The dimension, from one probe text.

@@ -94,7 +94,8 @@ void read_label_studio_task(const json& task, size_t index, const std::string& q
   const json data = task.value("data", json::object());
   std::string pair_id = string_of(data, "pair_id");
   if (pair_id.empty()) pair_id = string_of(data, "id");
-  if (pair_id.empty()) return out.rejects.push_back({where, "field: `data.pair_id` (or `data.id`) must name the pair"});
+  if (pair_id.empty())
+    return out.rejects.push_back({where, "field: `data.pair_id` (or `data.id`) must name the pair"});
   auto annotations = task.find("annotations");
   if (annotations == task.end() || !annotations->is_array())
     return out.rejects.push_back({where, "field: `annotations` must be a list"});
@@ -112,8 +113,10 @@ void read_label_studio_task(const json& task, size_t index, const std::string& q
     Verdict v{pair_id, "", string_of(ann, "updated_at"), at, Answer::unknown, swapped_of(data), ""};
     if (v.time.empty()) v.time = string_of(ann, "created_at");
     const json& by = ann.contains("completed_by") ? ann["completed_by"] : json();
-    if (by.is_object() && by.contains("email") && by["email"].is_string()) v.annotator = by["email"].get<std::string>();
-    else if (by.is_number_integer()) v.annotator = "label-studio:" + std::to_string(by.get<int64_t>());
+    if (by.is_object() && by.contains("email") && by["email"].is_string())
+      v.annotator = by["email"].get<std::string>();
+    else if (by.is_number_integer())
+      v.annotator = "label-studio:" + std::to_string(by.get<int64_t>());
     if (v.annotator.empty()) {
       out.rejects.push_back({at, "field: `completed_by` must name the annotator"});
       continue;
@@ -128,14 +131,16 @@ void read_label_studio_task(const json& task, size_t index, const std::string& q
       break;
     }
     if (v.raw.empty()) {
-      out.rejects.push_back({at, "field: no `choices` result" + (question.empty() ? std::string() : " from `" + question + "`")});
+      out.rejects.push_back({at, "field: no `choices` result" +
+                                     (question.empty() ? std::string() : " from `" + question + "`")});
       continue;
     }
     out.verdicts.push_back(std::move(v));
   }
 }
 
-void read_argilla_record(const json& record, const std::string& where, const std::string& question, Reader& out) {
+void read_argilla_record(const json& record, const std::string& where, const std::string& question,
+                         Reader& out) {
   if (!record.is_object()) return out.rejects.push_back({where, "json: a record must be an object"});
   const json metadata = record.value("metadata", json::object());
   const json fields = record.value("fields", json::object());
@@ -144,20 +149,23 @@ void read_argilla_record(const json& record, const std::string& where, const std
   if (pair_id.empty()) pair_id = string_of(record, "external_id");
   if (pair_id.empty()) pair_id = string_of(record, "id");
   if (pair_id.empty())
-    return out.rejects.push_back({where, "field: `metadata.pair_id` (or `external_id`, `id`) must name the pair"});
+    return out.rejects.push_back(
+        {where, "field: `metadata.pair_id` (or `external_id`, `id`) must name the pair"});
   const bool swapped = swapped_of(metadata) || swapped_of(fields);
   auto responses = record.find("responses");
   if (responses == record.end() || responses->is_null()) {
     ++out.skipped;  // not annotated yet
     return;
   }
-  auto add = [&](const std::string& user, const std::string& status, const json& value, const std::string& at) {
+  auto add = [&](const std::string& user, const std::string& status, const json& value,
+                 const std::string& at) {
     if (!status.empty() && status != "submitted") {
       ++out.skipped;  // discarded or draft: not a verdict
       return;
     }
     if (user.empty()) return out.rejects.push_back({at, "field: `user_id` must name the annotator"});
-    Verdict v{pair_id, "argilla:" + user, string_of(record, "updated_at"), at, parse_answer(value), swapped, value.dump()};
+    Verdict v{pair_id, "argilla:" + user, string_of(record, "updated_at"), at, parse_answer(value),
+              swapped, value.dump()};
     out.verdicts.push_back(std::move(v));
   };
   if (responses->is_array()) {  // server API: [{user_id, status, values: {question: {value}}}]
@@ -184,8 +192,11 @@ void read_argilla_record(const json& record, const std::string& where, const std
         }
       }
       if (!value) {
-        if (status == "discarded" || status == "draft") ++out.skipped;
-        else out.rejects.push_back({at, "field: no answer in `values`" + (question.empty() ? std::string() : " for `" + question + "`")});
+        if (status == "discarded" || status == "draft")
+          ++out.skipped;
+        else
+          out.rejects.push_back({at, "field: no answer in `values`" +
+                                         (question.empty() ? std::string() : " for `" + question + "`")});
         continue;
       }
       add(string_of(r, "user_id"), status, *value, at);
@@ -231,12 +242,15 @@ Result<Reader> read_export(const std::string& path, const std::string& format, c
   const size_t first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
   if (first == std::string::npos) return out;
   auto read_one = [&](const json& item, size_t index, const std::string& where) {
-    if (format == "label-studio") read_label_studio_task(item, index, question, out);
-    else read_argilla_record(item, where, question, out);
+    if (format == "label-studio")
+      read_label_studio_task(item, index, question, out);
+    else
+      read_argilla_record(item, where, question, out);
   };
   if (text[first] == '[') {
     json all = json::parse(text.begin() + static_cast<std::ptrdiff_t>(first), text.end(), nullptr, false);
-    if (all.is_discarded() || !all.is_array()) return data_error(path + ": not a JSON list (a " + format + " export)");
+    if (all.is_discarded() || !all.is_array())
+      return data_error(path + ": not a JSON list (a " + format + " export)");
     for (size_t i = 0; i < all.size(); ++i) read_one(all[i], i, "record " + std::to_string(i));
     return out;
   }
@@ -285,7 +299,8 @@ Result<std::string> detect_gold_format(const std::string& path, const std::strin
     if (t[first] == '[') {
       // A JSON list: Label Studio tasks have "annotations", Argilla records "responses"/"fields".
       SP_ASSIGN_OR_RETURN(std::string head, io::read_file(path, uint64_t(1) << 30));
-      return head.find("\"annotations\"") != std::string::npos ? std::string("label-studio") : std::string("argilla");
+      return head.find("\"annotations\"") != std::string::npos ? std::string("label-studio")
+                                                               : std::string("argilla");
     }
     const json j = json::parse(t, nullptr, false);
     if (j.is_discarded() && t[first] == '{') {
@@ -304,11 +319,12 @@ Result<std::string> detect_gold_format(const std::string& path, const std::strin
   return std::string("synpref");
 }
 
-Result<GoldImportSummary> import_tool_export(Project& project, const std::string& path, const std::string& format,
-                                             const GoldImportOptions& options) {
+Result<GoldImportSummary> import_tool_export(Project& project, const std::string& path,
+                                             const std::string& format, const GoldImportOptions& options) {
   GoldImportSummary summary;
   summary.format = format;
-  summary.rejects_path = options.rejects_path.empty() ? project.dir() + "/rejects-gold.jsonl" : options.rejects_path;
+  summary.rejects_path =
+      options.rejects_path.empty() ? project.dir() + "/rejects-gold.jsonl" : options.rejects_path;
   SP_ASSIGN_OR_RETURN(Reader reader, read_export(path, format, options.question));
   SP_ASSIGN_OR_RETURN(auto rejects, io::Writer::open(summary.rejects_path));
   summary.skipped = reader.skipped;
@@ -323,9 +339,10 @@ Result<GoldImportSummary> import_tool_export(Project& project, const std::string
     ++summary.lines;
     auto reject = [&](const std::string& reason) {
       ++summary.rejected;
-      rejects->append(reject_line(path, 0, reason.substr(0, reason.find(": ")) + ": " + v.where + ": " +
-                                               reason.substr(reason.find(": ") + 2),
-                                  v.raw));
+      rejects->append(reject_line(
+          path, 0,
+          reason.substr(0, reason.find(": ")) + ": " + v.where + ": " + reason.substr(reason.find(": ") + 2),
+          v.raw));
     };
     Label label;
     label.kind = "gold";
@@ -334,13 +351,27 @@ Result<GoldImportSummary> import_tool_export(Project& project, const std::string
     label.annotator = v.annotator;
     label.time = v.time;
     switch (v.answer) {
-      case Answer::chosen: label.verdict = 1; break;
-      case Answer::rejected: label.verdict = -1; break;
-      case Answer::tie: label.verdict = 0; break;
-      case Answer::first: label.verdict = v.swapped ? -1 : 1; break;
-      case Answer::second: label.verdict = v.swapped ? 1 : -1; break;
-      case Answer::cannot_determine: ++summary.cannot_determine; continue;
-      case Answer::unknown: reject("value: the answer is not a verdict (chosen, rejected, tie, cannot determine, response 1/2)"); continue;
+      case Answer::chosen:
+        label.verdict = 1;
+        break;
+      case Answer::rejected:
+        label.verdict = -1;
+        break;
+      case Answer::tie:
+        label.verdict = 0;
+        break;
+      case Answer::first:
+        label.verdict = v.swapped ? -1 : 1;
+        break;
+      case Answer::second:
+        label.verdict = v.swapped ? 1 : -1;
+        break;
+      case Answer::cannot_determine:
+        ++summary.cannot_determine;
+        continue;
+      case Answer::unknown:
+        reject("value: the answer is not a verdict (chosen, rejected, tie, cannot determine, response 1/2)");
+        continue;
     }
     if (!project.row_of(v.pair_id).is_ok()) {
       reject("unknown_id: no pair `" + v.pair_id + "` in the pool");

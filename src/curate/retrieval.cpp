@@ -80,8 +80,9 @@ struct VectorIndex::Impl {
     } else if (kind == "hnsw") {
       index = std::make_unique<faiss::IndexHNSWFlat>(dim, options.hnsw_m, faiss::METRIC_INNER_PRODUCT);
     } else {
-      int lists = options.ivf_lists > 0 ? options.ivf_lists
-                                        : std::max(1, static_cast<int>(4 * std::sqrt(static_cast<double>(n))));
+      int lists = options.ivf_lists > 0
+                      ? options.ivf_lists
+                      : std::max(1, static_cast<int>(4 * std::sqrt(static_cast<double>(n))));
       lists = static_cast<int>(std::min<int64_t>(lists, std::max<int64_t>(1, n / 39)));
       auto* quantizer = new faiss::IndexFlatIP(dim);
       auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, dim, lists, faiss::METRIC_INNER_PRODUCT);
@@ -117,7 +118,8 @@ Status check_options(const IndexOptions& o) {
   if (o.approximate != "hnsw" && o.approximate != "ivf")
     return invalid_argument("approximate must be \"hnsw\" or \"ivf\", not \"" + o.approximate + "\"");
   if (o.hnsw_m < 2) return invalid_argument("hnsw_m must be >= 2");
-  if (o.hnsw_ef_search < 1 || o.ivf_nprobe < 1) return invalid_argument("hnsw_ef_search and ivf_nprobe must be >= 1");
+  if (o.hnsw_ef_search < 1 || o.ivf_nprobe < 1)
+    return invalid_argument("hnsw_ef_search and ivf_nprobe must be >= 1");
   if (o.chunk_pairs < 1) return invalid_argument("chunk_pairs must be >= 1");
   if (!(o.attribute_weight >= 0)) return invalid_argument("attribute_weight must be >= 0");
   return Status::ok();
@@ -163,16 +165,19 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::open(const std::string& dir, c
     SP_ASSIGN_OR_RETURN(std::string text, io::read_file(impl->path("meta.json"), 1 << 20));
     auto meta = nlohmann::json::parse(text, nullptr, false);
     if (meta.is_discarded() || !meta.is_object() || !meta.contains("dim") || !meta.contains("embedder"))
-      return data_error(impl->path("meta.json") + ": not an index description (delete the folder to rebuild it)");
+      return data_error(impl->path("meta.json") +
+                        ": not an index description (delete the folder to rebuild it)");
     if (meta["dim"] != dim || meta["embedder"] != embedder) {
-      return invalid_argument(impl->path("meta.json") + ": index of " + meta["embedder"].dump() + " with dim " +
-                              meta["dim"].dump() + ", not of " + embedder + " with dim " + std::to_string(dim));
+      return invalid_argument(impl->path("meta.json") + ": index of " + meta["embedder"].dump() +
+                              " with dim " + meta["dim"].dump() + ", not of " + embedder + " with dim " +
+                              std::to_string(dim));
     }
   } else {
     SP_RETURN_IF_ERROR(impl->save_meta());
   }
   // Stored vectors and rows; a killed add leaves at most a torn tail, trimmed here.
-  SP_ASSIGN_OR_RETURN(impl->vectors, read_elements<float>(impl->path("vectors.f32"), static_cast<size_t>(dim)));
+  SP_ASSIGN_OR_RETURN(impl->vectors,
+                      read_elements<float>(impl->path("vectors.f32"), static_cast<size_t>(dim)));
   SP_ASSIGN_OR_RETURN(impl->rows, read_elements<int64_t>(impl->path("rows.i64"), 1));
   const size_t n = std::min(impl->rows.size(), impl->vectors.size() / static_cast<size_t>(dim));
   impl->rows.resize(n);
@@ -241,13 +246,16 @@ Status VectorIndex::save() const {
 Result<std::vector<std::vector<Neighbor>>> VectorIndex::search(
     std::span<const float> queries, int64_t k, const std::function<bool(int64_t row)>& exclude) const {
   const Impl& m = *impl_;
-  if (queries.size() % static_cast<size_t>(m.dim) != 0) return invalid_argument("queries must hold n * dim floats");
+  if (queries.size() % static_cast<size_t>(m.dim) != 0)
+    return invalid_argument("queries must hold n * dim floats");
   const int64_t n_queries = static_cast<int64_t>(queries.size()) / m.dim;
   std::vector<std::vector<Neighbor>> out(static_cast<size_t>(n_queries));
   const int64_t total = static_cast<int64_t>(m.rows.size());
   if (k < 1 || total == 0) return out;
-  if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(m.index.get())) hnsw->hnsw.efSearch = m.options.hnsw_ef_search;
-  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(m.index.get())) ivf->nprobe = static_cast<size_t>(m.options.ivf_nprobe);
+  if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(m.index.get()))
+    hnsw->hnsw.efSearch = m.options.hnsw_ef_search;
+  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(m.index.get()))
+    ivf->nprobe = static_cast<size_t>(m.options.ivf_nprobe);
   // Over-fetch, drop excluded rows, and widen the search for the queries still short of k.
   std::vector<int64_t> pending(static_cast<size_t>(n_queries));
   for (int64_t q = 0; q < n_queries; ++q) pending[static_cast<size_t>(q)] = q;
@@ -279,13 +287,27 @@ Result<std::vector<std::vector<Neighbor>>> VectorIndex::search(
   return out;
 }
 
-int64_t VectorIndex::size() const { return static_cast<int64_t>(impl_->rows.size()); }
-int64_t VectorIndex::dim() const { return impl_->dim; }
-bool VectorIndex::approximate() const { return impl_->kind != "flat"; }
-std::string VectorIndex::kind() const { return impl_->kind; }
-bool VectorIndex::contains(int64_t row) const { return impl_->row_set.count(row) != 0; }
-const std::vector<float>& VectorIndex::vectors() const { return impl_->vectors; }
-const std::vector<int64_t>& VectorIndex::rows() const { return impl_->rows; }
+int64_t VectorIndex::size() const {
+  return static_cast<int64_t>(impl_->rows.size());
+}
+int64_t VectorIndex::dim() const {
+  return impl_->dim;
+}
+bool VectorIndex::approximate() const {
+  return impl_->kind != "flat";
+}
+std::string VectorIndex::kind() const {
+  return impl_->kind;
+}
+bool VectorIndex::contains(int64_t row) const {
+  return impl_->row_set.count(row) != 0;
+}
+const std::vector<float>& VectorIndex::vectors() const {
+  return impl_->vectors;
+}
+const std::vector<int64_t>& VectorIndex::rows() const {
+  return impl_->rows;
+}
 
 // ---- The pool's index
 
@@ -293,7 +315,10 @@ namespace {
 
 std::string folder_name(const std::string& embedder) {
   std::string out;
-  for (char c : embedder) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '@' || c == '_') ? c : '_';
+  for (char c : embedder)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '@' || c == '_')
+               ? c
+               : '_';
   return out;
 }
 
@@ -321,8 +346,9 @@ Status update_pool_index(const Project& project, Embedder& embedder, VectorIndex
     flat.reserve(batch.size() * static_cast<size_t>(index.dim()));
     for (size_t i = 0; i < batch.size(); ++i) {
       if (static_cast<int64_t>(conv[i].size()) != embedder.dim())
-        return data_error(embedder.name() + ": vector of " + batch[i].id + " has " + std::to_string(conv[i].size()) +
-                          " floats, expected " + std::to_string(embedder.dim()));
+        return data_error(embedder.name() + ": vector of " + batch[i].id + " has " +
+                          std::to_string(conv[i].size()) + " floats, expected " +
+                          std::to_string(embedder.dim()));
       auto it = by_id.find(batch[i].id);
       const data::Attributes* attrs = it != by_id.end() ? &it->second : &batch[i].attributes;
       auto v = pair_vector(conv[i], attrs, options.attribute_weight);

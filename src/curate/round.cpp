@@ -83,7 +83,8 @@ Status validate(const RoundOptions& o) {
   if (o.embedding == "endpoint" && o.endpoint.base_url.empty())
     return invalid_argument("endpoint.base_url is required with embedding = endpoint");
   if (o.seed_pairs < 0) return invalid_argument("seed_pairs must be >= 0");
-  if (o.train.max_steps == 0) return invalid_argument("train.max_steps must be >= 1 (the round trains a fixed budget)");
+  if (o.train.max_steps == 0)
+    return invalid_argument("train.max_steps must be >= 1 (the round trains a fixed budget)");
   return Status::ok();
 }
 
@@ -106,7 +107,8 @@ Result<std::vector<std::string>> seed_targets(const Project& project, const std:
     if (!gold.count(ref.id)) order.emplace_back(hash64(ref.id, seed ^ 0x5eed), std::move(ref.id));
   std::sort(order.begin(), order.end());
   std::vector<std::string> out;
-  for (int64_t i = 0; i < n && i < static_cast<int64_t>(order.size()); ++i) out.push_back(order[size_t(i)].second);
+  for (int64_t i = 0; i < n && i < static_cast<int64_t>(order.size()); ++i)
+    out.push_back(order[size_t(i)].second);
   return out;
 }
 
@@ -256,7 +258,8 @@ Result<Retrieval> retrieve(Project& project, const RoundOptions& o, const std::s
       auto pos = position.find(g.row);
       SP_CHECK(pos != position.end());  // update_pool_index embedded every row
       std::span<const float> query(index->vectors().data() + pos->second * size_t(dim), size_t(dim));
-      SP_ASSIGN_OR_RETURN(auto hits, index->search(query, k, [&](int64_t row) { return excluded.count(row) != 0; }));
+      SP_ASSIGN_OR_RETURN(auto hits,
+                          index->search(query, k, [&](int64_t row) { return excluded.count(row) != 0; }));
       for (const Neighbor& n : hits[0]) {
         SP_ASSIGN_OR_RETURN(std::string id, project.id_at(n.row));
         line["neighbours"].push_back({{"id", id}, {"similarity", n.similarity}});
@@ -275,8 +278,12 @@ Result<Retrieval> retrieve(Project& project, const RoundOptions& o, const std::s
 json summary_json(const RoundSummary& s) {
   json weak = json::array();
   for (const Weakness& w : s.weaknesses)
-    weak.push_back({{"field", w.field}, {"value", w.value}, {"gold", w.gold}, {"correct", w.correct},
-                    {"accuracy", w.accuracy}, {"mean_p", w.mean_p}});
+    weak.push_back({{"field", w.field},
+                    {"value", w.value},
+                    {"gold", w.gold},
+                    {"correct", w.correct},
+                    {"accuracy", w.accuracy},
+                    {"mean_p", w.mean_p}});
   return {{"round", s.round},
           {"rm", s.rm_name},
           {"rm_dir", s.rm_dir},
@@ -305,7 +312,8 @@ Result<std::vector<std::string>> stored_targets(const Project& project, const st
   std::vector<std::string> out;
   if (!value) return out;
   auto j = json::parse(*value, nullptr, false);
-  if (j.is_discarded() || !j.is_array()) return data_error("project config `" + key + "` is not a list of ids");
+  if (j.is_discarded() || !j.is_array())
+    return data_error("project config `" + key + "` is not a list of ids");
   for (const auto& id : j) out.push_back(id.get<std::string>());
   return out;
 }
@@ -323,7 +331,8 @@ Result<RoundSummary> run_round(Project& project, judge::Client& client, const Ro
   std::error_code ec;
   fs::create_directories(round_dir, ec);
   if (ec) return io_error(round_dir + ": cannot create folder: " + ec.message());
-  SP_ASSIGN_OR_RETURN(int64_t run_id, project.begin_run("curate round", json{{"stage", o.stage}, {"round", s.round}}.dump()));
+  SP_ASSIGN_OR_RETURN(int64_t run_id,
+                      project.begin_run("curate round", json{{"stage", o.stage}, {"round", s.round}}.dump()));
   SP_ASSIGN_OR_RETURN(int64_t round_id, project.begin_round(run_id, o.stage));
   auto fail = [&](Status status) -> Status {
     (void)project.end_round(round_id, "failed", json{{"error", status.message()}}.dump());
@@ -351,7 +360,8 @@ Result<RoundSummary> run_round(Project& project, judge::Client& client, const Ro
       SP_ASSIGN_OR_RETURN(silver, project.members("silver"));
     }
     if (silver.empty())
-      return invalid_argument("the silver set is empty: label a seed set first (seed_pairs, or curate label)");
+      return invalid_argument(
+          "the silver set is empty: label a seed set first (seed_pairs, or curate label)");
     s.silver_before = static_cast<int64_t>(silver.size());
 
     // 1. Train on silver; the checkpoint with the best gold accuracy.
@@ -391,8 +401,8 @@ Result<RoundSummary> run_round(Project& project, judge::Client& client, const Ro
       SP_ASSIGN_OR_RETURN(auto w, io::Writer::open(s.retrieval_path));
       w->append(r.lines);
       SP_RETURN_IF_ERROR(w->close());
-      SP_RETURN_IF_ERROR(project.set_config(marker + "/index",
-                                            json{{"kind", r.index_kind}, {"size", r.index_size}}.dump()));
+      SP_RETURN_IF_ERROR(
+          project.set_config(marker + "/index", json{{"kind", r.index_kind}, {"size", r.index_size}}.dump()));
       SP_RETURN_IF_ERROR(project.set_config(targets_key, json(r.targets).dump()));
       targets = std::move(r.targets);
     }
@@ -415,8 +425,8 @@ Result<RoundSummary> run_round(Project& project, judge::Client& client, const Ro
     LabelStepOptions label = o.label;
     label.targets = targets;
     SP_ASSIGN_OR_RETURN(s.label, run_label_step(project, client, label, [&](size_t done, size_t total) {
-      if (progress) progress("label", done, total);
-    }));
+                          if (progress) progress("label", done, total);
+                        }));
     SP_ASSIGN_OR_RETURN(auto silver_after, project.members("silver"));
     s.silver_after = static_cast<int64_t>(silver_after.size());
 
@@ -426,10 +436,10 @@ Result<RoundSummary> run_round(Project& project, judge::Client& client, const Ro
     SP_ASSIGN_OR_RETURN(auto w, io::Writer::open(s.summary_path));
     w->append(summary.dump(2) + "\n");
     SP_RETURN_IF_ERROR(w->close());
-    SP_RETURN_IF_ERROR(project.add_usage(run_id, {JudgeUsage{"", s.label.usage.requests, s.label.usage.cached,
-                                                             s.label.usage.retries, s.label.usage.failures,
-                                                             s.label.usage.prompt_tokens,
-                                                             s.label.usage.completion_tokens, s.label.usage.cost_usd}}));
+    SP_RETURN_IF_ERROR(project.add_usage(
+        run_id, {JudgeUsage{"", s.label.usage.requests, s.label.usage.cached, s.label.usage.retries,
+                            s.label.usage.failures, s.label.usage.prompt_tokens,
+                            s.label.usage.completion_tokens, s.label.usage.cost_usd}}));
     SP_RETURN_IF_ERROR(project.end_round(round_id, "ok", summary.dump()));
     SP_RETURN_IF_ERROR(project.mark_step_done(marker, run_id));
     return project.end_run(run_id, "ok");

@@ -3,10 +3,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "gold_internal.h"
 #include "synpref/common/io.h"
 #include "synpref/common/text.h"
 #include "synpref/curate/steps.h"
-#include "gold_internal.h"
 
 namespace synpref::curate {
 
@@ -87,13 +87,13 @@ Status finish_gold_import(const std::string& path, GoldImportSummary& summary) {
   }
   if (summary.imported == 0) {
     return data_error(path + ": no usable gold label: " +
-                      (summary.lines == 0 ? std::string("the file holds no verdict")
-                                          : "none of its " + std::to_string(summary.lines) +
-                                                " entries was usable (" + std::to_string(summary.rejected) +
-                                                " rejected" +
-                                                (summary.rejects_path.empty() ? "" : ", listed in " + summary.rejects_path) +
-                                                ", " + std::to_string(summary.cannot_determine) +
-                                                " cannot-determine, " + std::to_string(summary.skipped) + " skipped)"));
+                      (summary.lines == 0
+                           ? std::string("the file holds no verdict")
+                           : "none of its " + std::to_string(summary.lines) + " entries was usable (" +
+                                 std::to_string(summary.rejected) + " rejected" +
+                                 (summary.rejects_path.empty() ? "" : ", listed in " + summary.rejects_path) +
+                                 ", " + std::to_string(summary.cannot_determine) + " cannot-determine, " +
+                                 std::to_string(summary.skipped) + " skipped)"));
   }
   return Status::ok();
 }

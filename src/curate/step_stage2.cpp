@@ -5,11 +5,11 @@
 #include <fstream>
 #include <unordered_map>
 
+#include "local_model.h"
 #include "synpref/common/hash.h"
 #include "synpref/common/io.h"
 #include "synpref/curate/steps.h"
 #include "synpref/score/scorer.h"
-#include "local_model.h"
 
 namespace synpref::curate {
 

@@ -78,7 +78,8 @@ TEST(GoldImport, LabelStudioExport) {
   auto other = import_gold_labels(*project, kFixtures + "label-studio-export.json", {.question = "rating"});
   ASSERT_FALSE(other.is_ok());
   EXPECT_EQ(other.status().code(), StatusCode::data_error);
-  EXPECT_NE(other.status().message().find("no usable gold label"), std::string::npos) << other.status().message();
+  EXPECT_NE(other.status().message().find("no usable gold label"), std::string::npos)
+      << other.status().message();
 }
 
 TEST(GoldImport, ArgillaSdkRecords) {
@@ -131,7 +132,9 @@ TEST(GoldImport, BrokenExportsAreCleanErrors) {
   EXPECT_EQ(project->labels_for("gold")->size(), 0u);
 }
 
-int truth_of(const std::string& id) { return hash64(id, 99) % 3 == 0 ? -1 : 1; }
+int truth_of(const std::string& id) {
+  return hash64(id, 99) % 3 == 0 ? -1 : 1;
+}
 
 TEST(SimulatedAnnotators, RatesBudgetAndDeterminism) {
   TempDir tmp;

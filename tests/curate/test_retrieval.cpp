@@ -90,7 +90,8 @@ std::vector<float> random_unit_vectors(size_t n, size_t dim, uint64_t seed) {
 
 // The k best rows by inner product, by brute force (ties by insertion order).
 std::vector<int64_t> brute_force(const std::vector<float>& vectors, const std::vector<int64_t>& rows,
-                                 const float* query, size_t dim, size_t k, const std::set<int64_t>& excluded) {
+                                 const float* query, size_t dim, size_t k,
+                                 const std::set<int64_t>& excluded) {
   std::vector<std::pair<double, size_t>> sims;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (excluded.count(rows[i])) continue;
@@ -133,7 +134,8 @@ TEST(VectorIndex, ExactSearchMatchesBruteForceAndPersists) {
       std::vector<int64_t> got;
       for (const Neighbor& nb : (*hits)[q]) got.push_back(nb.row);
       EXPECT_EQ(got, brute_force(vectors, rows, queries.data() + q * dim, dim, 8, excluded)) << "query " << q;
-      for (size_t j = 1; j < (*hits)[q].size(); ++j) EXPECT_GE((*hits)[q][j - 1].similarity, (*hits)[q][j].similarity);
+      for (size_t j = 1; j < (*hits)[q].size(); ++j)
+        EXPECT_GE((*hits)[q][j - 1].similarity, (*hits)[q][j].similarity);
     }
     ASSERT_TRUE((*index)->save().is_ok());
   }

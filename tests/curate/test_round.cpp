@@ -58,7 +58,9 @@ TEST(CurateRound, TrainsScoresRetrievesLabelsAndRecords) {
   synth.seed = 4;
   synth.noise = 0.3;
   synth.noise_categories = {"math", "safety"};
-  ASSERT_TRUE(data::write_synth(synth, tmp.file("pool.jsonl"), tmp.file("test.jsonl"), tmp.file("flipped.txt")).is_ok());
+  ASSERT_TRUE(
+      data::write_synth(synth, tmp.file("pool.jsonl"), tmp.file("test.jsonl"), tmp.file("flipped.txt"))
+          .is_ok());
   const std::set<std::string> flipped = read_lines(tmp.file("flipped.txt"));
   auto opened = Project::init(tmp.file("p"), {tmp.file("pool.jsonl")}, {});
   ASSERT_TRUE(opened.is_ok()) << opened.status().message();
@@ -108,7 +110,8 @@ TEST(CurateRound, TrainsScoresRetrievesLabelsAndRecords) {
       << no_attributes.status().message();
   auto attributes = run_attributes_step(project, **client, {});
   ASSERT_TRUE(attributes.is_ok()) << attributes.status().message();
-  ASSERT_GE(attributes->valid, project.n_pairs() - 5) << "judge-sim names the attributes of (almost) every pair";
+  ASSERT_GE(attributes->valid, project.n_pairs() - 5)
+      << "judge-sim names the attributes of (almost) every pair";
 
   o.train.model_init = "preset:qwen3-tiny";
   o.train.tokenizer_dir = tmp.file("tok");
@@ -197,7 +200,8 @@ TEST(CurateRound, TrainsScoresRetrievesLabelsAndRecords) {
   auto aggregates = project.labels_for("silver_aggregate");
   ASSERT_TRUE(aggregates.is_ok());
   for (const Label& l : *aggregates) labeled.insert(l.pair_id);
-  for (const std::string& id : neighbours) EXPECT_TRUE(labeled.count(id)) << id << " was retrieved but not labeled";
+  for (const std::string& id : neighbours)
+    EXPECT_TRUE(labeled.count(id)) << id << " was retrieved but not labeled";
   EXPECT_EQ(labeled.size(), 60 + neighbours.size()) << "seed and retrieved pairs are disjoint";
   EXPECT_EQ(s.label.labeled, s.retrieved);
   EXPECT_EQ(s.silver_after, int64_t(project.members("silver")->size()));

@@ -41,26 +41,29 @@ json round_json(const curate::RoundSummary& s) {
 
 void print_round(const curate::RoundSummary& s) {
   std::printf("round %d: RM %s (step %llu), gold accuracy %.3f (%lld/%lld)\n", s.round, s.rm_name.c_str(),
-              (unsigned long long)s.rm_step, s.gold_accuracy, (long long)s.gold_correct, (long long)s.gold_pairs);
+              (unsigned long long)s.rm_step, s.gold_accuracy, (long long)s.gold_correct,
+              (long long)s.gold_pairs);
   std::string field;
   for (const auto& w : s.weaknesses) {
     if (w.field != field) {
       field = w.field;
       std::printf("  %s:", field.c_str());
     }
-    std::printf(" %s %.2f (%lld)", w.value.empty() ? "(none)" : w.value.c_str(), w.accuracy, (long long)w.gold);
+    std::printf(" %s %.2f (%lld)", w.value.empty() ? "(none)" : w.value.c_str(), w.accuracy,
+                (long long)w.gold);
     if (&w == &s.weaknesses.back() || (&w + 1)->field != field) std::printf("\n");
   }
-  std::printf("  retrieved %lld pairs for %lld gold errors (index %s of %lld), labeled %lld; silver %lld -> %lld\n",
-              (long long)s.retrieved, (long long)s.queries_wrong, s.index_kind.c_str(), (long long)s.index_size,
-              (long long)s.label.labeled, (long long)s.silver_before, (long long)s.silver_after);
+  std::printf(
+      "  retrieved %lld pairs for %lld gold errors (index %s of %lld), labeled %lld; silver %lld -> %lld\n",
+      (long long)s.retrieved, (long long)s.queries_wrong, s.index_kind.c_str(), (long long)s.index_size,
+      (long long)s.label.labeled, (long long)s.silver_before, (long long)s.silver_after);
   std::printf("  summary: %s\n", s.summary_path.c_str());
 }
 
 void add_round(CLI::App* curate_cmd) {
   struct Flags {
     std::string dir, judges, embedding = "rm", embed_url, embed_model, embed_key_env, index = "hnsw",
-                                        stage = "stage1";
+                             stage = "stage1";
     std::vector<std::string> judge;
     int rounds = 1, k_max = 8, n = 3;
     int64_t seed_pairs = 0, exact_threshold = 50000;
@@ -83,7 +86,8 @@ void add_round(CLI::App* curate_cmd) {
   cmd->add_option("--n", flags->n, "Samples per judge")->capture_default_str();
   cmd->add_option("--rounds", flags->rounds, "Rounds to run (each resumes the next unfinished one)")
       ->capture_default_str();
-  cmd->add_option("--k-max", flags->k_max, "Neighbours of a gold pair the RM gets wrong")->capture_default_str();
+  cmd->add_option("--k-max", flags->k_max, "Neighbours of a gold pair the RM gets wrong")
+      ->capture_default_str();
   cmd->add_option("--seed-pairs", flags->seed_pairs, "Pairs to label first when the silver set is empty")
       ->capture_default_str();
   cmd->add_option("--stage", flags->stage, "Name of the rounds' stage")->capture_default_str();
@@ -109,7 +113,8 @@ void add_round(CLI::App* curate_cmd) {
   // Retrieval.
   cmd->add_option("--embedding", flags->embedding, "rm (the round's RM pooled hidden state) or endpoint")
       ->capture_default_str();
-  cmd->add_option("--embed-url", flags->embed_url, "OpenAI-compatible base URL (.../v1) for --embedding endpoint");
+  cmd->add_option("--embed-url", flags->embed_url,
+                  "OpenAI-compatible base URL (.../v1) for --embedding endpoint");
   cmd->add_option("--embed-model", flags->embed_model, "Embedding model name (e.g. jina-embeddings-v3)");
   cmd->add_option("--embed-key-env", flags->embed_key_env, "Environment variable holding the API key");
   cmd->add_option("--exact-threshold", flags->exact_threshold, "Exact search below this many pairs")
@@ -139,11 +144,12 @@ void add_round(CLI::App* curate_cmd) {
       SP_ASSIGN_OR_RETURN(auto client, open_judges(*project, flags->judges));
       json rounds = json::array();
       for (int r = 0; r < flags->rounds; ++r) {
-        auto summary = curate::run_round(*project, *client, o, [](const std::string& phase, size_t done, size_t total) {
-          if (global_options().quiet) return;
-          std::fprintf(stderr, "\r%-12s %zu/%zu   ", phase.c_str(), done, total);
-          std::fflush(stderr);
-        });
+        auto summary =
+            curate::run_round(*project, *client, o, [](const std::string& phase, size_t done, size_t total) {
+              if (global_options().quiet) return;
+              std::fprintf(stderr, "\r%-12s %zu/%zu   ", phase.c_str(), done, total);
+              std::fflush(stderr);
+            });
         if (!global_options().quiet) std::fprintf(stderr, "\n");
         if (!summary.is_ok()) return summary.status();
         if (global_options().json) {
@@ -152,13 +158,16 @@ void add_round(CLI::App* curate_cmd) {
           print_round(*summary);
         }
       }
-      if (global_options().json) std::printf("%s\n", json{{"command", "curate round"}, {"rounds", rounds}}.dump().c_str());
+      if (global_options().json)
+        std::printf("%s\n", json{{"command", "curate round"}, {"rounds", rounds}}.dump().c_str());
       return Status::ok();
     });
   });
 }
 
-void add_curate_round(CLI::App& app) { add_round(app.get_subcommand("curate")); }
+void add_curate_round(CLI::App& app) {
+  add_round(app.get_subcommand("curate"));
+}
 
 }  // namespace
 SYNPREF_COMMAND(720, add_curate_round);

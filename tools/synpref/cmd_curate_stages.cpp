@@ -418,7 +418,8 @@ void add_stage2(CLI::App* curate_cmd) {
   });
 }
 
-Status run_gold_import(const std::string& dir, const std::string& labels, const curate::GoldImportOptions& options) {
+Status run_gold_import(const std::string& dir, const std::string& labels,
+                       const curate::GoldImportOptions& options) {
   SP_ASSIGN_OR_RETURN(auto project, curate::Project::open(dir));
   RunRecord run{*project};
   SP_RETURN_IF_ERROR(run.begin("curate gold", {{"labels", labels}, {"format", options.format}}));
@@ -438,11 +439,12 @@ Status run_gold_import(const std::string& dir, const std::string& labels, const 
     if (!s.rejects_path.empty()) j["rejects"] = s.rejects_path;
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("gold (%s): %lld labels on %lld pairs imported from %lld entries; %lld cannot-determine "
-                "verdicts discarded, %lld skipped (cancelled/draft), %lld rejected%s%s\n",
-                s.format.c_str(), (long long)s.imported, (long long)s.pairs, (long long)s.lines,
-                (long long)s.cannot_determine, (long long)s.skipped, (long long)s.rejected,
-                s.rejects_path.empty() ? "" : " -> ", s.rejects_path.c_str());
+    std::printf(
+        "gold (%s): %lld labels on %lld pairs imported from %lld entries; %lld cannot-determine "
+        "verdicts discarded, %lld skipped (cancelled/draft), %lld rejected%s%s\n",
+        s.format.c_str(), (long long)s.imported, (long long)s.pairs, (long long)s.lines,
+        (long long)s.cannot_determine, (long long)s.skipped, (long long)s.rejected,
+        s.rejects_path.empty() ? "" : " -> ", s.rejects_path.c_str());
   }
   return Status::ok();
 }
@@ -471,9 +473,11 @@ void add_gold(CLI::App* curate_cmd) {
   add_common(import_cmd);
   auto action = [flags]() -> Status {
     if (flags->dir.empty() || flags->labels.empty())
-      return invalid_argument("curate gold needs a project folder and --labels FILE (or: curate gold import DIR FILE)");
-    return run_gold_import(flags->dir, flags->labels,
-                           {.rejects_path = flags->rejects, .format = flags->format, .question = flags->question});
+      return invalid_argument(
+          "curate gold needs a project folder and --labels FILE (or: curate gold import DIR FILE)");
+    return run_gold_import(
+        flags->dir, flags->labels,
+        {.rejects_path = flags->rejects, .format = flags->format, .question = flags->question});
   };
   import_cmd->callback([action] { set_action(action); });
   cmd->callback([cmd, action] {

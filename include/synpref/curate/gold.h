@@ -43,6 +43,7 @@ struct AnnotationSimSummary {
 // chosen response is truly better, -1 when the rejected one is. Errors name the option field.
 Result<AnnotationSimSummary> simulate_annotators(const std::vector<std::string>& candidates,
                                                  const std::function<int(const std::string& id)>& truth,
-                                                 const AnnotationSimOptions& options, const std::string& path);
+                                                 const AnnotationSimOptions& options,
+                                                 const std::string& path);
 
 }  // namespace synpref::curate

@@ -39,7 +39,7 @@ class Embedder {
   // One vector per record (its conversation), each dim() floats, in order. Errors name the record.
   virtual Result<std::vector<std::vector<float>>> embed(const std::vector<data::Record>& records) = 0;
   virtual const std::string& name() const = 0;  // "name@version": the index folder's key
-  virtual int64_t dim() const = 0;               // floats per vector
+  virtual int64_t dim() const = 0;              // floats per vector
 };
 
 // The reward model's own pooled hidden state (model::Model::pooled_hidden) of the pair's context as
@@ -65,7 +65,7 @@ Result<std::unique_ptr<Embedder>> open_endpoint_embedder(const EmbeddingEndpoint
 std::string conversation_text(const data::Record& record);
 
 struct IndexOptions {
-  int64_t exact_threshold = 50000;  // below: exact flat search; at or above: approximate
+  int64_t exact_threshold = 50000;   // below: exact flat search; at or above: approximate
   std::string approximate = "hnsw";  // "hnsw" or "ivf"
   int hnsw_m = 32;
   int hnsw_ef_search = 128;
@@ -104,8 +104,8 @@ class VectorIndex {
   Status save() const;
   int64_t size() const;
   int64_t dim() const;
-  bool approximate() const;   // HNSW/IVF rather than exact
-  std::string kind() const;   // "flat", "hnsw" or "ivf"
+  bool approximate() const;  // HNSW/IVF rather than exact
+  std::string kind() const;  // "flat", "hnsw" or "ivf"
   bool contains(int64_t row) const;
   const std::vector<float>& vectors() const;  // size() x dim(), in insertion order
   const std::vector<int64_t>& rows() const;

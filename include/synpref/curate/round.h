@@ -41,7 +41,7 @@ struct RoundOptions {
   // data (the silver set), eval_data (the gold set), out_dir, best_metric = eval_accuracy; an
   // eval_every of 0 becomes max_steps / 10 (at least 1) so that a checkpoint can be chosen.
   train::TrainOptions train;
-  LabelStepOptions label;  // judges, samples, aggregation (targets are set by the round)
+  LabelStepOptions label;        // judges, samples, aggregation (targets are set by the round)
   std::string embedding = "rm";  // "rm": the round's RM pooled hidden state; "endpoint"
   EmbeddingEndpointOptions endpoint;
   IndexOptions index;

@@ -184,14 +184,14 @@ struct GoldImportOptions {
 };
 
 struct GoldImportSummary {
-  int64_t lines = 0;         // non-empty lines read
-  int64_t imported = 0;      // labels recorded (re-imports included)
-  int64_t pairs = 0;         // distinct pairs now marked gold by this file
-  int64_t rejected = 0;      // lines in the rejects file
-  std::string rejects_path;  // "" when nothing was rejected
-  std::string format;        // the format read
+  int64_t lines = 0;             // non-empty lines read
+  int64_t imported = 0;          // labels recorded (re-imports included)
+  int64_t pairs = 0;             // distinct pairs now marked gold by this file
+  int64_t rejected = 0;          // lines in the rejects file
+  std::string rejects_path;      // "" when nothing was rejected
+  std::string format;            // the format read
   int64_t cannot_determine = 0;  // verdicts of "cannot determine": discarded (report section 3.1)
-  int64_t skipped = 0;       // tool formats: cancelled, discarded or draft annotations (not verdicts)
+  int64_t skipped = 0;           // tool formats: cancelled, discarded or draft annotations (not verdicts)
 };
 
 Result<GoldImportSummary> import_gold_labels(Project& project, const std::string& path,

@@ -87,8 +87,8 @@ class Model {
   // The pooled hidden state of each sequence: the final-norm output (hidden_size floats) at the
   // position the score head reads (the same forward pass as score_sequences). Reward models use it
   // as an embedding of the sequence (curation retrieval). Errors as score_sequences.
-  Result<std::vector<std::vector<float>>> pooled_hidden(const std::vector<std::span<const int32_t>>& sequences,
-                                                        const ScoreOptions& options = {}) const;
+  Result<std::vector<std::vector<float>>> pooled_hidden(
+      const std::vector<std::span<const int32_t>>& sequences, const ScoreOptions& options = {}) const;
 
   // Language-model logits at every position of one sequence: (T, vocab_size) row-major. Needs an LM
   // head (lm_head.weight, or tied embeddings). Used to verify the forward pass on trained weights.
