@@ -124,8 +124,9 @@ Status make_data(Ctx& c, StudyResult& r) {
 // ---- Training and evaluating one RM.
 
 Result<train::TrainSummary> train_rm(const Ctx& c, const std::string& out_dir, const std::string& data,
-                                     const std::string& model_init, uint64_t steps, double lr) {
+                                     const std::string& model_init, uint64_t steps, double lr, uint64_t seed = 0) {
   train::TrainOptions t = c.o.rm;
+  t.seed = c.o.rm.seed + seed;
   t.tokenizer_dir = c.tokenizer_dir;
   t.data = {data};
   t.eval_data = {};
@@ -140,16 +141,16 @@ Result<train::TrainSummary> train_rm(const Ctx& c, const std::string& out_dir, c
   return train::run_training(t);
 }
 
-// Percentile bootstrap of the mean of 0/1 outcomes (seeded; `n_boot` resamples).
-std::pair<double, double> bootstrap_ci(const std::vector<uint8_t>& correct, int n_boot, uint64_t seed) {
+// Percentile bootstrap of the mean of per-pair outcomes in [0, 1] (seeded; `n_boot` resamples).
+std::pair<double, double> bootstrap_ci(const std::vector<double>& correct, int n_boot, uint64_t seed) {
   if (correct.empty() || n_boot < 1) return {NAN, NAN};
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<size_t> pick(0, correct.size() - 1);
   std::vector<double> means(static_cast<size_t>(n_boot));
   for (auto& m : means) {
-    size_t hits = 0;
+    double hits = 0;
     for (size_t i = 0; i < correct.size(); ++i) hits += correct[pick(rng)];
-    m = double(hits) / double(correct.size());
+    m = hits / double(correct.size());
   }
   std::sort(means.begin(), means.end());
   auto at = [&](double q) { return means[std::min(means.size() - 1, static_cast<size_t>(q * double(means.size())))]; };
@@ -204,9 +205,6 @@ Result<HeldOut> evaluate(const Ctx& c, const Project& project, const std::string
   }
   c.say("  training " + name + " on " + std::to_string(h.train_pairs) + " pairs (" +
         std::to_string(h.train_noisy) + " wrongly oriented)");
-  SP_ASSIGN_OR_RETURN(train::TrainSummary ts, train_rm(c, dir + "/rm", data, "", 0, 0));
-  // Held-out accuracy from the inference engine, pair by pair.
-  SP_ASSIGN_OR_RETURN(auto scorer, open_local_scorer(ts.final_dir, c.o.rm.threads));
   std::vector<data::Record> test;
   SP_ASSIGN_OR_RETURN(auto stream, data::RecordStream::open({c.dir + "/test.jsonl"}, {}));
   for (data::Record record;;) {
@@ -215,21 +213,30 @@ Result<HeldOut> evaluate(const Ctx& c, const Project& project, const std::string
     test.push_back(record);
   }
   SP_RETURN_IF_ERROR(stream->close());
-  SP_ASSIGN_OR_RETURN(auto scores, scorer->score(test));
-  std::vector<uint8_t> correct(test.size());
-  std::map<std::string, std::pair<int64_t, int64_t>> by_category;
-  int64_t hits = 0;
+  // One RM per training seed; each held-out pair's outcome is the share of them that rank it right
+  // (averaging out the training noise of tiny RMs on small sets).
+  std::vector<double> correct(test.size(), 0.0);
+  const int n_seeds = std::max(1, c.o.eval_seeds);
+  for (int k = 0; k < n_seeds; ++k) {
+    SP_ASSIGN_OR_RETURN(train::TrainSummary ts,
+                        train_rm(c, dir + "/rm-" + std::to_string(k), data, "", 0, 0, 1000 * uint64_t(k)));
+    // Held-out accuracy from the inference engine, pair by pair.
+    SP_ASSIGN_OR_RETURN(auto scorer, open_local_scorer(ts.final_dir, c.o.rm.threads));
+    SP_ASSIGN_OR_RETURN(auto scores, scorer->score(test));
+    for (size_t i = 0; i < test.size(); ++i) correct[i] += (scores[i][0] > scores[i][1]) / double(n_seeds);
+  }
+  std::map<std::string, std::pair<double, int64_t>> by_category;
+  double hits = 0;
   for (size_t i = 0; i < test.size(); ++i) {
-    correct[i] = scores[i][0] > scores[i][1];
     hits += correct[i];
     auto& cat = by_category[test[i].attributes.task_category];
     cat.first += correct[i];
     ++cat.second;
   }
   h.test_pairs = static_cast<int64_t>(test.size());
-  h.accuracy = test.empty() ? NAN : double(hits) / double(test.size());
+  h.accuracy = test.empty() ? NAN : hits / double(test.size());
   std::tie(h.lo, h.hi) = bootstrap_ci(correct, c.o.bootstrap, hash64(name, c.o.seed));
-  for (const auto& [cat, counts] : by_category) h.by_category[cat] = double(counts.first) / double(counts.second);
+  for (const auto& [cat, counts] : by_category) h.by_category[cat] = counts.first / double(counts.second);
   SP_ASSIGN_OR_RETURN(auto w, io::Writer::open(result_path));
   w->append(held_out_json(h).dump(2) + "\n");
   SP_RETURN_IF_ERROR(w->close());
@@ -349,17 +356,24 @@ Status run_rounds(Ctx& c, Project& project, StudyResult& r) {
 Status run_stage2(Ctx& c, Project& project, StudyResult& r) {
   SP_ASSIGN_OR_RETURN(bool done, project.step_done("study/stage2"));
   if (!done) {
-    SP_CHECK(!r.rounds.empty());
-    const std::string best_dir = r.rounds.back().rm_dir;
-    // The gold RM: the best RM fine-tuned on the human-verified pairs.
+    // The best RM: trained on everything stage 1 curated (silver + gold, oriented by humans).
     SP_ASSIGN_OR_RETURN(auto verdicts, gold_verdicts(project));
     std::vector<std::string> gold_ids;
     for (const auto& [id, v] : verdicts) gold_ids.push_back(id);
-    const std::string gold_data = c.dir + "/stage2/gold.jsonl";
+    SP_ASSIGN_OR_RETURN(auto silver, project.members("silver"));
+    std::vector<std::string> curated = gold_ids;
+    for (const auto& id : silver)
+      if (!verdicts.count(id)) curated.push_back(id);
     std::error_code ec;
     fs::create_directories(c.dir + "/stage2", ec);
+    const std::string best_data = c.dir + "/stage2/curated.jsonl", gold_data = c.dir + "/stage2/gold.jsonl";
+    SP_RETURN_IF_ERROR(write_oriented_pairs(project, curated, verdicts, best_data).status());
     SP_RETURN_IF_ERROR(write_oriented_pairs(project, gold_ids, verdicts, gold_data).status());
-    c.say("stage 2: gold RM = the last round's RM fine-tuned on " + std::to_string(gold_ids.size()) + " gold pairs");
+    c.say("stage 2: best RM trained on the " + std::to_string(curated.size()) +
+          " curated pairs of stage 1; gold RM = it fine-tuned on " + std::to_string(gold_ids.size()) + " gold pairs");
+    SP_ASSIGN_OR_RETURN(train::TrainSummary best_ts, train_rm(c, c.dir + "/stage2/best-rm", best_data, "", 0, 0));
+    const std::string best_dir = best_ts.final_dir;
+    // The gold RM: the best RM fine-tuned on the human-verified pairs.
     SP_ASSIGN_OR_RETURN(train::TrainSummary gold_ts, train_rm(c, c.dir + "/stage2/gold-rm", gold_data, best_dir,
                                                               c.o.gold_finetune_steps, c.o.rm.lr / 3));
     SP_ASSIGN_OR_RETURN(auto best, open_local_scorer(best_dir, c.o.rm.threads));
@@ -491,9 +505,13 @@ Result<StudyResult> run_study(const StudyOptions& o, judge::Client& judges, cons
   SP_ASSIGN_OR_RETURN(auto project, Project::init(o.dir + "/project", {o.dir + "/pool.jsonl"}, {}, &init));
   r.pool_pairs = project->n_pairs();
   r.test_pairs = static_cast<int64_t>(o.test_pairs);
+  // Flipped pairs that init dropped as duplicates of an earlier pair are not in the project.
+  r.pool_flipped = 0;
   for (const std::string& id : c.flipped) {
-    SP_ASSIGN_OR_RETURN(auto attrs, project->attributes_of(id));
-    ++r.flipped_by_category[attrs ? attrs->task_category : ""];
+    if (!project->row_of(id).is_ok()) continue;
+    SP_ASSIGN_OR_RETURN(data::Record record, project->pair(id));
+    ++r.flipped_by_category[record.attributes.task_category];
+    ++r.pool_flipped;
   }
   SP_ASSIGN_OR_RETURN(bool attributes_done, project->step_done("study/attributes"));
   if (!attributes_done) {

@@ -14,12 +14,13 @@
 //      cannot-determine ones discarded;
 //   5. stage 1: `rounds` rounds (round.h), the silver set and the judge-rejected pairs recorded after
 //      each;
-//   6. stage 2: best RM = the last round's RM, gold RM = it fine-tuned on the gold set; the
+//   6. stage 2: best RM = trained on stage 1's curated set, gold RM = it fine-tuned on the gold set; the
 //      consistency filter over the whole pool (LLM labels asked for the undecided pairs);
 //   7. evaluation RMs, all with the same recipe (`rm`) trained from scratch and scored on the test
 //      set: per stage, raw (a random raw subset of the curated set's size), curated (silver or kept
 //      pairs plus gold, oriented by humans) and curated + flipped discards; and the ablation RMs.
-//      Accuracies carry percentile bootstrap 95% intervals over the test pairs.
+//      `eval_seeds` RMs per set (training seeds); a test pair's outcome is the share of them that
+//      rank it right. Accuracies carry percentile bootstrap 95% intervals over the test pairs.
 // Files: DIR/pool.jsonl, test.jsonl, flipped.txt, tokenizer/, project/ (the curation project),
 // sets/*.ids, eval/<name>/ (each RM and its result.json), study.json (the results).
 #pragma once
@@ -55,6 +56,7 @@ struct StudyOptions {
   train::TrainOptions rm;
   uint64_t gold_finetune_steps = 150;
   int bootstrap = 1000;
+  int eval_seeds = 2;  // evaluation RMs per set (training seeds), their outcomes averaged per test pair
 };
 
 // The synth options of the study's pool (what a judge-sim serving it must be given).
