@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "local_model.h"
 #include "synpref/common/hash.h"
 #include "synpref/common/io.h"
 #include "synpref/curate/steps.h"
@@ -101,7 +102,8 @@ struct Ctx {
 // ---- 1. Pool, test set, tokenizer.
 
 Status make_data(Ctx& c, StudyResult& r) {
-  const std::string pool = c.dir + "/pool.jsonl", test = c.dir + "/test.jsonl", flipped = c.dir + "/flipped.txt";
+  const std::string pool = c.dir + "/pool.jsonl", test = c.dir + "/test.jsonl",
+                    flipped = c.dir + "/flipped.txt";
   if (!fs::exists(flipped)) {
     SP_ASSIGN_OR_RETURN(auto report, data::write_synth(study_synth_options(c.o), pool, test, flipped));
     c.say("pool: " + std::to_string(report.train_pairs) + " pairs, " + std::to_string(report.flipped) +
@@ -124,7 +126,8 @@ Status make_data(Ctx& c, StudyResult& r) {
 // ---- Training and evaluating one RM.
 
 Result<train::TrainSummary> train_rm(const Ctx& c, const std::string& out_dir, const std::string& data,
-                                     const std::string& model_init, uint64_t steps, double lr, uint64_t seed = 0) {
+                                     const std::string& model_init, uint64_t steps, double lr,
+                                     uint64_t seed = 0) {
   train::TrainOptions t = c.o.rm;
   t.seed = c.o.rm.seed + seed;
   t.tokenizer_dir = c.tokenizer_dir;
@@ -153,14 +156,21 @@ std::pair<double, double> bootstrap_ci(const std::vector<double>& correct, int n
     m = hits / double(correct.size());
   }
   std::sort(means.begin(), means.end());
-  auto at = [&](double q) { return means[std::min(means.size() - 1, static_cast<size_t>(q * double(means.size())))]; };
+  auto at = [&](double q) {
+    return means[std::min(means.size() - 1, static_cast<size_t>(q * double(means.size())))];
+  };
   return {at(0.025), at(0.975)};
 }
 
 json held_out_json(const HeldOut& h) {
-  return {{"name", h.name},         {"train_pairs", h.train_pairs}, {"train_noisy", h.train_noisy},
-          {"test_pairs", h.test_pairs}, {"accuracy", h.accuracy},   {"lo", h.lo},
-          {"hi", h.hi},             {"by_category", h.by_category}};
+  return {{"name", h.name},
+          {"train_pairs", h.train_pairs},
+          {"train_noisy", h.train_noisy},
+          {"test_pairs", h.test_pairs},
+          {"accuracy", h.accuracy},
+          {"lo", h.lo},
+          {"hi", h.hi},
+          {"by_category", h.by_category}};
 }
 
 HeldOut held_out_from(const json& j) {
@@ -254,7 +264,8 @@ Status seed_and_gold(Ctx& c, Project& project, StudyResult& r) {
   SP_ASSIGN_OR_RETURN(bool seeded, project.step_done("study/seed"));
   if (!seeded) {
     c.say("seed: " + std::to_string(n_seed) + " random pairs labeled by the judges (no human gold yet)");
-    label.targets = std::vector<std::string>(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n_seed));
+    label.targets =
+        std::vector<std::string>(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n_seed));
     SP_RETURN_IF_ERROR(run_label_step(project, c.judges, label).status());
     SP_ASSIGN_OR_RETURN(auto silver, project.members("silver"));
     SP_RETURN_IF_ERROR(write_ids(c.dir + "/sets/llm-only.ids", silver));
@@ -271,8 +282,9 @@ Status seed_and_gold(Ctx& c, Project& project, StudyResult& r) {
   SP_ASSIGN_OR_RETURN(r.gold, simulate_annotators(candidates, truth, sim, c.dir + "/gold-verdicts.jsonl"));
   SP_ASSIGN_OR_RETURN(bool gold_done, project.step_done("study/gold"));
   if (!gold_done) {
-    c.say("gold: " + std::to_string(r.gold.shown) + " pairs shown to " + std::to_string(c.o.annotators.size()) +
-          " simulated annotators, " + std::to_string(r.gold.cannot_determine) + " cannot-determine (discarded)");
+    c.say("gold: " + std::to_string(r.gold.shown) + " pairs shown to " +
+          std::to_string(c.o.annotators.size()) + " simulated annotators, " +
+          std::to_string(r.gold.cannot_determine) + " cannot-determine (discarded)");
     SP_RETURN_IF_ERROR(import_gold_labels(project, c.dir + "/gold-verdicts.jsonl").status());
     SP_RETURN_IF_ERROR(project.mark_step_done("study/gold"));
   }
@@ -310,10 +322,12 @@ Result<RoundSummary> read_round_summary(const std::string& path) {
   s.silver_after = j.value("silver_after", int64_t(0));
   s.label.labeled = j.value("labeled", int64_t(0));
   s.label.agree = j.value("added_to_silver", int64_t(0));
-  if (j.contains("retrieved_by_category")) s.retrieved_by_category = j["retrieved_by_category"].get<std::map<std::string, int64_t>>();
+  if (j.contains("retrieved_by_category"))
+    s.retrieved_by_category = j["retrieved_by_category"].get<std::map<std::string, int64_t>>();
   for (const auto& w : j.value("weaknesses", json::array()))
     s.weaknesses.push_back({w.value("field", ""), w.value("value", ""), w.value("gold", int64_t(0)),
-                            w.value("correct", int64_t(0)), w.value("accuracy", 0.0), w.value("mean_p", 0.0)});
+                            w.value("correct", int64_t(0)), w.value("accuracy", 0.0),
+                            w.value("mean_p", 0.0)});
   s.summary_path = path;
   return s;
 }
@@ -339,13 +353,14 @@ Status run_rounds(Ctx& c, Project& project, StudyResult& r) {
     if (done >= c.o.rounds) break;
     c.say("stage 1, round " + std::to_string(done + 1) + ": train on silver, score gold, retrieve, label");
     SP_ASSIGN_OR_RETURN(RoundSummary s, run_round(project, c.judges, ro));
-    c.say("  gold accuracy " + std::to_string(s.gold_accuracy).substr(0, 5) + ", " + std::to_string(s.retrieved) +
-          " pairs retrieved for " + std::to_string(s.queries_wrong) + " gold errors, silver " +
-          std::to_string(s.silver_before) + " -> " + std::to_string(s.silver_after));
+    c.say("  gold accuracy " + std::to_string(s.gold_accuracy).substr(0, 5) + ", " +
+          std::to_string(s.retrieved) + " pairs retrieved for " + std::to_string(s.queries_wrong) +
+          " gold errors, silver " + std::to_string(s.silver_before) + " -> " +
+          std::to_string(s.silver_after));
   }
   for (int round = 1; round <= c.o.rounds; ++round) {
-    SP_ASSIGN_OR_RETURN(auto s, read_round_summary(project.dir() + "/rounds/stage1-round-" + std::to_string(round) +
-                                                   "/summary.json"));
+    SP_ASSIGN_OR_RETURN(auto s, read_round_summary(project.dir() + "/rounds/stage1-round-" +
+                                                   std::to_string(round) + "/summary.json"));
     r.rounds.push_back(std::move(s));
   }
   return Status::ok();
@@ -370,18 +385,26 @@ Status run_stage2(Ctx& c, Project& project, StudyResult& r) {
     SP_RETURN_IF_ERROR(write_oriented_pairs(project, curated, verdicts, best_data).status());
     SP_RETURN_IF_ERROR(write_oriented_pairs(project, gold_ids, verdicts, gold_data).status());
     c.say("stage 2: best RM trained on the " + std::to_string(curated.size()) +
-          " curated pairs of stage 1; gold RM = it fine-tuned on " + std::to_string(gold_ids.size()) + " gold pairs");
-    SP_ASSIGN_OR_RETURN(train::TrainSummary best_ts, train_rm(c, c.dir + "/stage2/best-rm", best_data, "", 0, 0));
+          " curated pairs of stage 1; gold RM = it fine-tuned on " + std::to_string(gold_ids.size()) +
+          " gold pairs");
+    SP_ASSIGN_OR_RETURN(train::TrainSummary best_ts,
+                        train_rm(c, c.dir + "/stage2/best-rm", best_data, "", 0, 0));
     const std::string best_dir = best_ts.final_dir;
     // The gold RM: the best RM fine-tuned on the human-verified pairs.
-    SP_ASSIGN_OR_RETURN(train::TrainSummary gold_ts, train_rm(c, c.dir + "/stage2/gold-rm", gold_data, best_dir,
-                                                              c.o.gold_finetune_steps, c.o.rm.lr / 3));
-    SP_ASSIGN_OR_RETURN(auto best, open_local_scorer(best_dir, c.o.rm.threads));
-    SP_ASSIGN_OR_RETURN(auto gold, open_local_scorer(gold_ts.final_dir, c.o.rm.threads));
+    SP_ASSIGN_OR_RETURN(
+        train::TrainSummary gold_ts,
+        train_rm(c, c.dir + "/stage2/gold-rm", gold_data, best_dir, c.o.gold_finetune_steps, c.o.rm.lr / 3));
+    // Both are HF "final" folders of the same shape: named by their role (the project keys scores by name).
+    SP_ASSIGN_OR_RETURN(std::string best_name, local_model_name(best_dir));
+    SP_ASSIGN_OR_RETURN(std::string gold_name, local_model_name(gold_ts.final_dir));
+    SP_ASSIGN_OR_RETURN(auto best, open_local_scorer(best_dir, c.o.rm.threads, "study-best-" + best_name));
+    SP_ASSIGN_OR_RETURN(auto gold,
+                        open_local_scorer(gold_ts.final_dir, c.o.rm.threads, "study-gold-" + gold_name));
     Stage2StepOptions so;
     SP_ASSIGN_OR_RETURN(Stage2StepSummary first, run_stage2_step(project, *best, *gold, so));
     if (!first.needs_llm_label.empty()) {
-      c.say("  " + std::to_string(first.needs_llm_label.size()) + " pairs the best RM is unsure of: LLM labels");
+      c.say("  " + std::to_string(first.needs_llm_label.size()) +
+            " pairs the best RM is unsure of: LLM labels");
       LabelStepOptions label;
       label.n = c.o.judge_samples;
       label.seed = c.o.seed;
@@ -390,7 +413,8 @@ Status run_stage2(Ctx& c, Project& project, StudyResult& r) {
       SP_RETURN_IF_ERROR(project.set_config("study/stage2_llm_labeled", std::to_string(labeled.labeled)));
       SP_ASSIGN_OR_RETURN(Stage2StepSummary second, run_stage2_step(project, *best, *gold, so));
       if (second.counts.undecided() > 0)
-        return internal_error("stage 2 left " + std::to_string(second.counts.undecided()) + " pairs undecided");
+        return internal_error("stage 2 left " + std::to_string(second.counts.undecided()) +
+                              " pairs undecided");
     }
     SP_RETURN_IF_ERROR(project.mark_step_done("study/stage2"));
   }
@@ -409,8 +433,8 @@ struct Sets {
 };
 
 // curated = `kept` (pool orientation) + gold (human orientation); with_flips adds `discards` swapped.
-TrainSet curated_set(const Sets& s, const std::vector<std::string>& kept, const std::vector<std::string>& discards,
-                     bool with_flips) {
+TrainSet curated_set(const Sets& s, const std::vector<std::string>& kept,
+                     const std::vector<std::string>& discards, bool with_flips) {
   TrainSet t;
   t.orientation = s.gold;
   for (const auto& [id, v] : s.gold) t.ids.push_back(id);
@@ -438,7 +462,8 @@ Status evaluate_all(Ctx& c, const Project& project, StudyResult& r) {
   SP_ASSIGN_OR_RETURN(sets.order, shuffled_ids(project, c.o.seed ^ 0x7a3ULL));
   r.variants = {"raw", "curated", "curated + flipped"};
   r.fig7.assign(3, {});
-  c.say("evaluation RMs (same recipe, from scratch) on " + std::to_string(c.o.test_pairs) + " clean held-out pairs");
+  c.say("evaluation RMs (same recipe, from scratch) on " + std::to_string(c.o.test_pairs) +
+        " clean held-out pairs");
   // Stage-1 rounds: silver + gold; discards = judge-rejected pairs.
   for (int round = 1; round <= c.o.rounds; ++round) {
     const std::string stage = "stage1-round-" + std::to_string(round);
@@ -448,7 +473,8 @@ Status evaluate_all(Ctx& c, const Project& project, StudyResult& r) {
     TrainSet curated = curated_set(sets, silver, rejected, false);
     SP_ASSIGN_OR_RETURN(auto raw, evaluate(c, project, stage + "-raw", raw_set(sets, curated.ids.size())));
     SP_ASSIGN_OR_RETURN(auto cur, evaluate(c, project, stage + "-curated", curated));
-    SP_ASSIGN_OR_RETURN(auto flip, evaluate(c, project, stage + "-curated-flipped", curated_set(sets, silver, rejected, true)));
+    SP_ASSIGN_OR_RETURN(auto flip, evaluate(c, project, stage + "-curated-flipped",
+                                            curated_set(sets, silver, rejected, true)));
     r.fig7[0].push_back(raw);
     r.fig7[1].push_back(cur);
     r.fig7[2].push_back(flip);
@@ -462,7 +488,8 @@ Status evaluate_all(Ctx& c, const Project& project, StudyResult& r) {
     TrainSet curated = curated_set(sets, kept, dropped, false);
     SP_ASSIGN_OR_RETURN(auto raw, evaluate(c, project, "stage2-raw", raw_set(sets, curated.ids.size())));
     SP_ASSIGN_OR_RETURN(auto cur, evaluate(c, project, "stage2-curated", curated));
-    SP_ASSIGN_OR_RETURN(auto flip, evaluate(c, project, "stage2-curated-flipped", curated_set(sets, kept, dropped, true)));
+    SP_ASSIGN_OR_RETURN(
+        auto flip, evaluate(c, project, "stage2-curated-flipped", curated_set(sets, kept, dropped, true)));
     r.fig7[0].push_back(raw);
     r.fig7[1].push_back(cur);
     r.fig7[2].push_back(flip);
@@ -471,8 +498,10 @@ Status evaluate_all(Ctx& c, const Project& project, StudyResult& r) {
   SP_ASSIGN_OR_RETURN(auto llm_only, read_ids(c.dir + "/sets/llm-only.ids"));
   r.ablation_steps = {"no curation", "LLM labels only", "+ human gold", "+ adaptive retrieval"};
   SP_ASSIGN_OR_RETURN(auto none, evaluate(c, project, "ablation-raw-pool", raw_set(sets, sets.order.size())));
-  SP_ASSIGN_OR_RETURN(auto llm, evaluate(c, project, "ablation-llm-only", curated_set(Sets{{}, {}}, llm_only, {}, false)));
-  SP_ASSIGN_OR_RETURN(auto with_gold, evaluate(c, project, "ablation-llm-gold", curated_set(sets, llm_only, {}, false)));
+  SP_ASSIGN_OR_RETURN(
+      auto llm, evaluate(c, project, "ablation-llm-only", curated_set(Sets{{}, {}}, llm_only, {}, false)));
+  SP_ASSIGN_OR_RETURN(auto with_gold,
+                      evaluate(c, project, "ablation-llm-gold", curated_set(sets, llm_only, {}, false)));
   r.ablation = {none, llm, with_gold, r.fig7[1][static_cast<size_t>(c.o.rounds - 1)]};
   return Status::ok();
 }
@@ -518,8 +547,8 @@ Result<StudyResult> run_study(const StudyOptions& o, judge::Client& judges, cons
     c.say("attributes: the first judge describes every pair (task category, objectivity, guideline)");
     SP_ASSIGN_OR_RETURN(auto a, run_attributes_step(*project, judges, {}));
     if (a.valid + a.already_done < r.pool_pairs * 9 / 10)
-      return data_error("the judges gave attributes for only " + std::to_string(a.valid + a.already_done) + " of " +
-                        std::to_string(r.pool_pairs) + " pairs (see " + a.rejects_path + ")");
+      return data_error("the judges gave attributes for only " + std::to_string(a.valid + a.already_done) +
+                        " of " + std::to_string(r.pool_pairs) + " pairs (see " + a.rejects_path + ")");
     SP_RETURN_IF_ERROR(project->mark_step_done("study/attributes"));
   }
   SP_RETURN_IF_ERROR(seed_and_gold(c, *project, r));
@@ -536,14 +565,21 @@ Result<StudyResult> run_study(const StudyOptions& o, judge::Client& judges, cons
   }
   for (size_t i = 0; i < r.ablation.size(); ++i)
     ablation.push_back({{"step", r.ablation_steps[i]}, {"result", held_out_json(r.ablation[i])}});
-  json out = {{"pool_pairs", r.pool_pairs},       {"pool_flipped", r.pool_flipped},
-              {"flipped_by_category", r.flipped_by_category},
-              {"gold", {{"shown", r.gold.shown}, {"decided", r.gold.decided},
-                        {"cannot_determine", r.gold.cannot_determine}, {"wrong", r.gold.wrong},
-                        {"imported_pairs", r.gold_imported}}},
-              {"stage2", {{"kept", r.stage2_kept}, {"dropped", r.stage2_dropped}, {"llm_labeled", r.stage2_llm_labeled}}},
-              {"stages", r.stages},               {"fig7", fig7},
-              {"ablation", ablation}};
+  json out = {
+      {"pool_pairs", r.pool_pairs},
+      {"pool_flipped", r.pool_flipped},
+      {"flipped_by_category", r.flipped_by_category},
+      {"gold",
+       {{"shown", r.gold.shown},
+        {"decided", r.gold.decided},
+        {"cannot_determine", r.gold.cannot_determine},
+        {"wrong", r.gold.wrong},
+        {"imported_pairs", r.gold_imported}}},
+      {"stage2",
+       {{"kept", r.stage2_kept}, {"dropped", r.stage2_dropped}, {"llm_labeled", r.stage2_llm_labeled}}},
+      {"stages", r.stages},
+      {"fig7", fig7},
+      {"ablation", ablation}};
   SP_ASSIGN_OR_RETURN(auto w, io::Writer::open(o.dir + "/study.json"));
   w->append(out.dump(2) + "\n");
   SP_RETURN_IF_ERROR(w->close());

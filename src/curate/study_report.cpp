@@ -18,7 +18,9 @@ std::string pct(double x) {
   return buf;
 }
 
-std::string interval(const HeldOut& h) { return pct(h.accuracy) + " [" + pct(h.lo) + ", " + pct(h.hi) + "]"; }
+std::string interval(const HeldOut& h) {
+  return pct(h.accuracy) + " [" + pct(h.lo) + ", " + pct(h.hi) + "]";
+}
 
 }  // namespace
 
@@ -31,7 +33,8 @@ Status write_study_report(const StudyResult& r, const StudyOptions& o, const std
                  std::to_string(r.test_pairs) +
                  " clean held-out pairs; intervals are 95% percentile bootstrap intervals over them.");
   report::Table pool{{"category", "flipped labels in the pool"}, {}};
-  for (const auto& [cat, n] : r.flipped_by_category) pool.rows.push_back({cat.empty() ? "(none)" : cat, std::to_string(n)});
+  for (const auto& [cat, n] : r.flipped_by_category)
+    pool.rows.push_back({cat.empty() ? "(none)" : cat, std::to_string(n)});
   page.table(pool);
 
   page.heading("Human verification (gold)");
@@ -41,8 +44,8 @@ Status write_study_report(const StudyResult& r, const StudyOptions& o, const std
                  " pairs in the gold set.");
 
   page.heading("Stage 1: rounds");
-  report::Table rounds{{"round", "gold accuracy", "gold errors", "retrieved", "labeled", "silver before", "silver after",
-                        "weakest category"},
+  report::Table rounds{{"round", "gold accuracy", "gold errors", "retrieved", "labeled", "silver before",
+                        "silver after", "weakest category"},
                        {}};
   for (const RoundSummary& s : r.rounds) {
     std::string weakest;
@@ -120,7 +123,8 @@ Status write_study_report(const StudyResult& r, const StudyOptions& o, const std
     fig8.value.push_back(h.accuracy);
     fig8.lo.push_back(h.lo);
     fig8.hi.push_back(h.hi);
-    t8.rows.push_back({r.ablation_steps[i], interval(h), std::to_string(h.train_pairs), std::to_string(h.train_noisy)});
+    t8.rows.push_back(
+        {r.ablation_steps[i], interval(h), std::to_string(h.train_pairs), std::to_string(h.train_noisy)});
   }
   page.chart("fig8", report::bar_chart_with_ci(fig8));
   page.table(t8);

@@ -310,25 +310,31 @@ Status run_curation_demo(const std::string& dir, const DemoModelOptions& model_o
   std::filesystem::create_directories(dir, ec);
   if (ec) return io_error(dir + ": cannot create folder: " + ec.message());
   SP_ASSIGN_OR_RETURN(auto judges, judge::Client::create(config));
-  std::printf("judges: judge-sim at %s (3 judges, accuracy 0.85/0.8/0.7); annotators: 2 simulated, gold budget %lld\n",
-              sim->base_url().c_str(), (long long)o.gold_budget);
+  std::printf(
+      "judges: judge-sim at %s (3 judges, accuracy 0.85/0.8/0.7); annotators: 2 simulated, gold budget "
+      "%lld\n",
+      sim->base_url().c_str(), (long long)o.gold_budget);
   std::fflush(stdout);
   SP_ASSIGN_OR_RETURN(curate::StudyResult r, curate::run_study(o, *judges, [](const std::string& line) {
                         std::printf("%s\n", line.c_str());
                         std::fflush(stdout);
                       }));
-  std::printf("\n   pool: %lld pairs, %lld labels flipped (", (long long)r.pool_pairs, (long long)r.pool_flipped);
+  std::printf("\n   pool: %lld pairs, %lld labels flipped (", (long long)r.pool_pairs,
+              (long long)r.pool_flipped);
   for (const auto& [cat, n] : r.flipped_by_category) std::printf(" %s %lld", cat.c_str(), (long long)n);
   std::printf(" )\n   gold: %lld shown, %lld cannot-determine discarded, %lld decided (%lld wrong)\n",
               (long long)r.gold.shown, (long long)r.gold.cannot_determine, (long long)r.gold.decided,
               (long long)r.gold.wrong);
   for (const auto& s : r.rounds)
-    std::printf("   stage 1 round %d: gold accuracy %.1f%%, %lld gold errors, %lld pairs retrieved, silver %lld -> %lld\n",
-                s.round, 100 * s.gold_accuracy, (long long)s.queries_wrong, (long long)s.retrieved,
-                (long long)s.silver_before, (long long)s.silver_after);
+    std::printf(
+        "   stage 1 round %d: gold accuracy %.1f%%, %lld gold errors, %lld pairs retrieved, silver %lld -> "
+        "%lld\n",
+        s.round, 100 * s.gold_accuracy, (long long)s.queries_wrong, (long long)s.retrieved,
+        (long long)s.silver_before, (long long)s.silver_after);
   std::printf("   stage 2: %lld kept, %lld discarded, %lld LLM-labeled\n\n", (long long)r.stage2_kept,
               (long long)r.stage2_dropped, (long long)r.stage2_llm_labeled);
-  std::printf("   Fig. 7: held-out accuracy [95%% bootstrap CI] on %lld clean pairs\n   %-14s", (long long)r.test_pairs, "stage");
+  std::printf("   Fig. 7: held-out accuracy [95%% bootstrap CI] on %lld clean pairs\n   %-14s",
+              (long long)r.test_pairs, "stage");
   for (const auto& v : r.variants) std::printf(" %-26s", v.c_str());
   std::printf("\n");
   for (size_t s = 0; s < r.stages.size(); ++s) {
@@ -353,16 +359,17 @@ Status run_curation_demo(const std::string& dir, const DemoModelOptions& model_o
   for (const auto& h : raw) raw_min = std::min(raw_min, h.accuracy), raw_max = std::max(raw_max, h.accuracy);
   c.check_true("raw roughly flat across stages (within 8 points)", raw_max - raw_min <= 0.08);
   bool monotone = true;
-  for (size_t i = 1; i < r.ablation.size(); ++i) monotone &= r.ablation[i].accuracy >= r.ablation[i - 1].accuracy;
+  for (size_t i = 1; i < r.ablation.size(); ++i)
+    monotone &= r.ablation[i].accuracy >= r.ablation[i - 1].accuracy;
   c.check_true("each ablation step non-negative", monotone);
-  c.check_true("cannot-determine gold verdicts discarded", r.gold.decided + r.gold.cannot_determine == r.gold.shown &&
-                                                               r.gold_imported <= r.gold.decided);
+  c.check_true("cannot-determine gold verdicts discarded",
+               r.gold.decided + r.gold.cannot_determine == r.gold.shown && r.gold_imported <= r.gold.decided);
   c.check_true("every pool pair decided by stage 2", r.stage2_kept + r.stage2_dropped == r.pool_pairs);
   return Status::ok();
 }
 
-Status run_demo(const std::string& dir, uint64_t pairs, const DemoModelOptions& model_options,
-                bool data_only, bool curation) {
+Status run_demo(const std::string& dir, uint64_t pairs, const DemoModelOptions& model_options, bool data_only,
+                bool curation) {
   Checker c;
   SP_RETURN_IF_ERROR(run_data_demo(dir + "/data", pairs, model_options.seed, c));
   if (!data_only) SP_RETURN_IF_ERROR(run_model_demo(dir + "/model", model_options, c));
@@ -394,7 +401,8 @@ void add_demo(CLI::App& app) {
   cmd->add_option("--threads", model->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--data-only", *data_only, "Run only the data pipeline part");
   cmd->add_flag("--no-curation", *no_curation, "Skip part 3 (the curation study)");
-  cmd->callback([=] { set_action([=] { return run_demo(*dir, *pairs, *model, *data_only, !*no_curation); }); });
+  cmd->callback(
+      [=] { set_action([=] { return run_demo(*dir, *pairs, *model, *data_only, !*no_curation); }); });
 }
 
 SYNPREF_COMMAND(10, add_demo);

@@ -65,9 +65,9 @@ data::SynthOptions study_synth_options(const StudyOptions& options);
 train::TrainOptions default_study_rm();
 
 struct HeldOut {
-  std::string name;            // the RM (eval/<name>)
-  int64_t train_pairs = 0;     // pairs it was trained on
-  int64_t train_noisy = 0;     // of those, with the wrong orientation (known from the synth truth)
+  std::string name;         // the RM (eval/<name>)
+  int64_t train_pairs = 0;  // pairs it was trained on
+  int64_t train_noisy = 0;  // of those, with the wrong orientation (known from the synth truth)
   int64_t test_pairs = 0;
   double accuracy = 0, lo = 0, hi = 0;  // 95% percentile bootstrap interval
   std::map<std::string, double> by_category;
@@ -78,15 +78,15 @@ struct StudyResult {
   std::map<std::string, int64_t> flipped_by_category;
   AnnotationSimSummary gold;
   int64_t gold_imported = 0;
-  std::vector<RoundSummary> rounds;          // as recorded in each round's summary.json
+  std::vector<RoundSummary> rounds;  // as recorded in each round's summary.json
   int64_t stage2_kept = 0, stage2_dropped = 0, stage2_llm_labeled = 0;
-  std::vector<std::string> stages;           // Fig. 7 x axis
-  std::vector<std::string> variants;         // "raw", "curated", "curated + flipped"
-  std::vector<std::vector<HeldOut>> fig7;    // [variant][stage]
-  std::vector<std::string> ablation_steps;   // Fig. 8 x axis
+  std::vector<std::string> stages;          // Fig. 7 x axis
+  std::vector<std::string> variants;        // "raw", "curated", "curated + flipped"
+  std::vector<std::vector<HeldOut>> fig7;   // [variant][stage]
+  std::vector<std::string> ablation_steps;  // Fig. 8 x axis
   std::vector<HeldOut> ablation;
   double seconds = 0;
-  std::string report_path;                   // DIR/report.html
+  std::string report_path;  // DIR/report.html
 };
 
 using StudyProgress = std::function<void(const std::string& line)>;
