@@ -479,11 +479,17 @@ Status evaluate_all(Ctx& c, const Project& project, StudyResult& r) {
     r.fig7[1].push_back(cur);
     r.fig7[2].push_back(flip);
   }
-  // Stage 2: kept + gold; discards = dropped pairs.
+  // Stage 2 scales the curated set up: stage 1's silver pairs, plus the pairs stage 2 keeps, plus
+  // gold; discards = the pairs stage 2 drops that stage 1 had not curated.
   {
     SP_ASSIGN_OR_RETURN(auto decisions, project.decisions("stage2"));
-    std::vector<std::string> kept, dropped;
-    for (const Decision& d : decisions) (d.keep ? kept : dropped).push_back(d.pair_id);
+    SP_ASSIGN_OR_RETURN(auto silver, project.members("silver"));
+    std::unordered_set<std::string> silver_set(silver.begin(), silver.end());
+    std::vector<std::string> kept = silver, dropped;
+    for (const Decision& d : decisions) {
+      if (silver_set.count(d.pair_id)) continue;
+      (d.keep ? kept : dropped).push_back(d.pair_id);
+    }
     r.stages.push_back("S2");
     TrainSet curated = curated_set(sets, kept, dropped, false);
     SP_ASSIGN_OR_RETURN(auto raw, evaluate(c, project, "stage2-raw", raw_set(sets, curated.ids.size())));

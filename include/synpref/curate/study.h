@@ -18,7 +18,8 @@
 //      consistency filter over the whole pool (LLM labels asked for the undecided pairs);
 //   7. evaluation RMs, all with the same recipe (`rm`) trained from scratch and scored on the test
 //      set: per stage, raw (a random raw subset of the curated set's size), curated (silver or kept
-//      pairs plus gold, oriented by humans) and curated + flipped discards; and the ablation RMs.
+//      pairs plus gold, oriented by humans; at stage 2, stage 1's silver plus the pairs stage 2
+//      keeps) and curated + flipped discards; and the ablation RMs.
 //      `eval_seeds` RMs per set (training seeds); a test pair's outcome is the share of them that
 //      rank it right. Accuracies carry percentile bootstrap 95% intervals over the test pairs.
 // Files: DIR/pool.jsonl, test.jsonl, flipped.txt, tokenizer/, project/ (the curation project),
