@@ -3,15 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <thread>
 
+#include "synpref/common/hash.h"
 #include "synpref/curate/retrieval.h"
 #include "synpref/curate/round.h"
-#include "test_util.h"
+#include "synpref/http/server.h"
+#include "test_project_util.h"
 
 namespace synpref::curate {
 namespace {
@@ -257,6 +262,93 @@ TEST(VectorIndex, BadOptionsNameTheField) {
   r = VectorIndex::open(tmp.file("i"), "e", 4, options);
   ASSERT_FALSE(r.is_ok());
   EXPECT_NE(r.status().message().find("chunk_pairs"), std::string::npos);
+}
+
+// An OpenAI-compatible /v1/embeddings server: 8 floats per text from a hash of the text, the data
+// list in reverse order (clients must follow `index`), a 503 on every 3rd request.
+class FakeEmbeddings {
+ public:
+  FakeEmbeddings() {
+    server_ = std::move(http::Server::create({}).value());
+    server_->route("POST", "/v1/embeddings", [this](const http::Request& r) { return handle(r); });
+    thread_ = std::thread([this] { (void)server_->run(); });
+  }
+  ~FakeEmbeddings() {
+    server_->stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1"; }
+  int requests() const { return requests_; }
+  static std::vector<float> vector_of(const std::string& text) {
+    std::vector<float> v(8);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(hash64(text, i) % 1000) / 1000.0f - 0.5f;
+    return v;
+  }
+
+ private:
+  http::Response handle(const http::Request& request) {
+    if (++requests_ % 3 == 0) return http::error_response(503, "overloaded", "try again");
+    auto body = nlohmann::json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || body.value("model", "") != "embed-test" || !body["input"].is_array())
+      return http::error_response(400, "bad_request", "model embed-test and a list input expected");
+    nlohmann::json data = nlohmann::json::array();
+    for (size_t i = body["input"].size(); i-- > 0;)
+      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", vector_of(body["input"][i])}});
+    return http::json_response(
+        nlohmann::json{{"object", "list"}, {"data", data}, {"model", "embed-test"}}.dump());
+  }
+  std::atomic<int> requests_{0};
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+};
+
+TEST(EndpointEmbedder, FollowsIndexesRetriesAndFeedsThePoolIndex) {
+  TempDir tmp;
+  FakeEmbeddings server;
+  std::string pool;
+  for (int i = 0; i < 30; ++i)
+    pool += synpref::testing::pool_line(i, i % 2 ? "math" : "chat", "p" + std::to_string(i));
+  synpref::testing::spit(tmp.file("pool.jsonl"), pool);
+  auto project = Project::init(tmp.file("p"), {tmp.file("pool.jsonl")}, {});
+  ASSERT_TRUE(project.is_ok()) << project.status().message();
+  EmbeddingEndpointOptions options;
+  options.base_url = server.url();
+  options.model = "embed-test";
+  options.batch = 4;
+  auto embedder = open_endpoint_embedder(options);
+  ASSERT_TRUE(embedder.is_ok()) << embedder.status().message();
+  EXPECT_EQ((*embedder)->dim(), 8);
+  IndexOptions index_options;
+  index_options.chunk_pairs = 10;
+  auto index = open_pool_index(**project, **embedder, index_options);
+  ASSERT_TRUE(index.is_ok()) << index.status().message();
+  ASSERT_TRUE(update_pool_index(**project, **embedder, **index, index_options).is_ok());
+  EXPECT_EQ((*index)->size(), 30);
+  EXPECT_TRUE(fs::exists(tmp.file("p/index/embed-test/index.faiss")));
+  // Each stored vector is pair_vector() of the server's vector for the pair's conversation text.
+  for (int64_t row : {0, 7, 29}) {
+    auto record = (*project)->pair_at(row);
+    ASSERT_TRUE(record.is_ok());
+    auto attrs = (*project)->attributes_of(record->id);
+    ASSERT_TRUE(attrs.is_ok());
+    auto expected = pair_vector(FakeEmbeddings::vector_of(conversation_text(*record)),
+                                attrs->has_value() ? &**attrs : nullptr, index_options.attribute_weight);
+    const size_t pos = static_cast<size_t>(std::find((*index)->rows().begin(), (*index)->rows().end(), row) -
+                                           (*index)->rows().begin());
+    std::vector<float> got((*index)->vectors().begin() + pos * expected.size(),
+                           (*index)->vectors().begin() + (pos + 1) * expected.size());
+    for (size_t j = 0; j < expected.size(); ++j) EXPECT_NEAR(got[j], expected[j], 1e-6) << row;
+  }
+  // A second update asks nothing more: the pool is indexed.
+  const int before = server.requests();
+  ASSERT_TRUE(update_pool_index(**project, **embedder, **index, index_options).is_ok());
+  EXPECT_EQ(server.requests(), before);
+  // A wrong model name is a clean error after the retries, naming the URL.
+  options.model = "other";
+  options.max_retries = 1;
+  auto bad = open_endpoint_embedder(options);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("/embeddings"), std::string::npos) << bad.status().message();
 }
 
 }  // namespace
