@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "gold_internal.h"
 #include "synpref/common/io.h"
 #include "synpref/common/text.h"
 #include "synpref/curate/steps.h"
@@ -52,6 +53,8 @@ Result<Label> parse_gold_line(std::string_view text, const Project& project) {
   return label;
 }
 
+}  // namespace
+
 std::string reject_line(const std::string& file, uint64_t line, const std::string& reason,
                         std::string_view raw) {
   const size_t colon = reason.find(": ");
@@ -63,12 +66,45 @@ std::string reject_line(const std::string& file, uint64_t line, const std::strin
   return r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-}  // namespace
+Status record_gold_batch(Project& project, std::vector<Label>& batch, GoldImportSummary& summary) {
+  if (batch.empty()) return Status::ok();
+  std::vector<std::string> ids;
+  ids.reserve(batch.size());
+  for (const auto& l : batch) ids.push_back(l.pair_id);
+  // Labels first: a kill between the two leaves labels whose membership a rerun restores.
+  SP_RETURN_IF_ERROR(project.add_labels(batch));
+  SP_RETURN_IF_ERROR(project.set_membership(ids, "gold", true));
+  summary.imported += static_cast<int64_t>(batch.size());
+  batch.clear();
+  return Status::ok();
+}
+
+Status finish_gold_import(const std::string& path, GoldImportSummary& summary) {
+  if (summary.rejected == 0) {
+    std::error_code ec;
+    std::filesystem::remove(summary.rejects_path, ec);
+    summary.rejects_path.clear();
+  }
+  if (summary.imported == 0) {
+    return data_error(path + ": no usable gold label: " +
+                      (summary.lines == 0
+                           ? std::string("the file holds no verdict")
+                           : "none of its " + std::to_string(summary.lines) + " entries was usable (" +
+                                 std::to_string(summary.rejected) + " rejected" +
+                                 (summary.rejects_path.empty() ? "" : ", listed in " + summary.rejects_path) +
+                                 ", " + std::to_string(summary.cannot_determine) + " cannot-determine, " +
+                                 std::to_string(summary.skipped) + " skipped)"));
+  }
+  return Status::ok();
+}
 
 Result<GoldImportSummary> import_gold_labels(Project& project, const std::string& path,
                                              const GoldImportOptions& options) {
   if (options.batch_lines < 1) return invalid_argument("batch_lines must be >= 1");
+  SP_ASSIGN_OR_RETURN(std::string format, detect_gold_format(path, options.format));
+  if (format != "synpref") return import_tool_export(project, path, format, options);
   GoldImportSummary summary;
+  summary.format = format;
   summary.rejects_path =
       options.rejects_path.empty() ? project.dir() + "/rejects-gold.jsonl" : options.rejects_path;
   SP_ASSIGN_OR_RETURN(auto source, io::open_source(path));
@@ -76,18 +112,7 @@ Result<GoldImportSummary> import_gold_labels(Project& project, const std::string
   SP_ASSIGN_OR_RETURN(auto rejects, io::Writer::open(summary.rejects_path));
   std::vector<Label> batch;
   std::set<std::string> pairs;
-  auto flush = [&]() -> Status {
-    if (batch.empty()) return Status::ok();
-    std::vector<std::string> ids;
-    ids.reserve(batch.size());
-    for (const auto& l : batch) ids.push_back(l.pair_id);
-    // Labels first: a kill between the two leaves labels whose membership a rerun restores.
-    SP_RETURN_IF_ERROR(project.add_labels(batch));
-    SP_RETURN_IF_ERROR(project.set_membership(ids, "gold", true));
-    summary.imported += static_cast<int64_t>(batch.size());
-    batch.clear();
-    return Status::ok();
-  };
+  auto flush = [&]() -> Status { return record_gold_batch(project, batch, summary); };
   for (;;) {
     SP_ASSIGN_OR_RETURN(auto line, reader.next());
     if (line.kind == io::LineReader::Kind::eof) break;
@@ -114,18 +139,7 @@ Result<GoldImportSummary> import_gold_labels(Project& project, const std::string
   SP_RETURN_IF_ERROR(flush());
   summary.pairs = static_cast<int64_t>(pairs.size());
   SP_RETURN_IF_ERROR(rejects->close());
-  if (summary.rejected == 0) {
-    std::error_code ec;
-    std::filesystem::remove(summary.rejects_path, ec);
-    summary.rejects_path.clear();
-  }
-  if (summary.imported == 0) {
-    return data_error(path + ": no usable gold label: " +
-                      (summary.lines == 0
-                           ? std::string("the file is empty")
-                           : "all " + std::to_string(summary.rejected) + " lines were rejected (listed in " +
-                                 summary.rejects_path + ")"));
-  }
+  SP_RETURN_IF_ERROR(finish_gold_import(path, summary));
   return summary;
 }
 

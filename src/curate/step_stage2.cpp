@@ -5,6 +5,7 @@
 #include <fstream>
 #include <unordered_map>
 
+#include "local_model.h"
 #include "synpref/common/hash.h"
 #include "synpref/common/io.h"
 #include "synpref/curate/steps.h"
@@ -89,6 +90,8 @@ class EndpointScorer final : public PairScorer {
   std::string name_;
 };
 
+}  // namespace
+
 // "<folder>@<12 hex>": the version changes whenever the config or a weight file changes size.
 Result<std::string> local_model_name(const std::string& model_dir) {
   fs::path dir = fs::path(model_dir);
@@ -107,6 +110,8 @@ Result<std::string> local_model_name(const std::string& model_dir) {
   if (base.empty()) base = dir.parent_path().filename().string();
   return base + "@" + hash128(fingerprint).hex().substr(0, 12);
 }
+
+namespace {
 
 // ---- Stage-2 run
 
@@ -237,10 +242,15 @@ Status write_pending_file(const Project& project, const Stage2StepOptions& optio
 }  // namespace
 
 Result<std::unique_ptr<PairScorer>> open_local_scorer(const std::string& model_dir, int n_threads) {
+  SP_ASSIGN_OR_RETURN(std::string name, local_model_name(model_dir));
+  return open_local_scorer(model_dir, n_threads, name);
+}
+
+Result<std::unique_ptr<PairScorer>> open_local_scorer(const std::string& model_dir, int n_threads,
+                                                      const std::string& name) {
   score::ScorerOptions options;
   options.model_dir = model_dir;
   options.n_threads = n_threads;
-  SP_ASSIGN_OR_RETURN(std::string name, local_model_name(model_dir));
   SP_ASSIGN_OR_RETURN(auto scorer, score::Scorer::open(options));
   return std::unique_ptr<PairScorer>(new LocalScorer(std::move(scorer), std::move(name)));
 }

@@ -238,6 +238,22 @@ Status check_ids(std::span<const int32_t> ids, int64_t vocab, const char* what, 
 
 Result<std::vector<std::vector<float>>> Model::score_groups(const std::vector<ScoreGroup>& groups,
                                                             const ScoreOptions& options) const {
+  return score_groups_hidden(groups, options, nullptr);
+}
+
+Result<std::vector<std::vector<float>>> Model::pooled_hidden(
+    const std::vector<std::span<const int32_t>>& sequences, const ScoreOptions& options) const {
+  std::vector<ScoreGroup> groups;
+  groups.reserve(sequences.size());
+  for (const auto& s : sequences) groups.push_back(ScoreGroup{{}, {s}});
+  std::vector<std::vector<float>> hidden;
+  SP_RETURN_IF_ERROR(score_groups_hidden(groups, options, &hidden).status());
+  return hidden;
+}
+
+Result<std::vector<std::vector<float>>> Model::score_groups_hidden(
+    const std::vector<ScoreGroup>& groups, const ScoreOptions& options,
+    std::vector<std::vector<float>>* pooled) const {
   Impl& m = *impl_;
   if (!m.has_score) {
     return invalid_argument(m.dir + ": " + m.config.architecture +
@@ -281,6 +297,16 @@ Result<std::vector<std::vector<float>>> Model::score_groups(const std::vector<Sc
 
   std::vector<std::vector<float>> result(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) result[g].assign(groups[g].responses.size(), 0.0f);
+  // pooled: one hidden state per (group, response), flattened in that order.
+  std::vector<size_t> pooled_base;
+  if (pooled) {
+    size_t n = 0;
+    for (const auto& g : groups) {
+      pooled_base.push_back(n);
+      n += g.responses.size();
+    }
+    pooled->assign(n, {});
+  }
   const std::optional<int64_t> pad = m.config.pad_token_id;
   const int64_t C = m.config.hidden_size;
 
@@ -340,7 +366,13 @@ Result<std::vector<std::vector<float>>> Model::score_groups(const std::vector<Sc
     float* hidden = m.out_rows.get(n_out * static_cast<size_t>(C) + n_out);
     float* scores = hidden + n_out * static_cast<size_t>(C);
     m.forward(batch, out_rows, options.prune_last_layer, hidden, scores);
-    for (size_t i = 0; i < n_out; ++i) result[out_index[i].first][out_index[i].second] = scores[i];
+    for (size_t i = 0; i < n_out; ++i) {
+      result[out_index[i].first][out_index[i].second] = scores[i];
+      if (pooled) {
+        const float* row = hidden + i * static_cast<size_t>(C);
+        (*pooled)[pooled_base[out_index[i].first] + out_index[i].second].assign(row, row + C);
+      }
+    }
     next = end;
   }
   return result;

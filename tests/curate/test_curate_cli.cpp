@@ -166,3 +166,30 @@ TEST(CurateCli, GoldImportRecordsHumanLabelsAndListsRejects) {
   EXPECT_EQ(bad.exit_code, 5);
   EXPECT_NE(bad.err.find("no usable gold label"), std::string::npos) << bad.err;
 }
+
+// `curate gold import DIR FILE` reads annotation-tool exports (format detected), prints what it
+// counted, and refuses a usage without a file.
+TEST(CurateCli, GoldImportReadsAnnotationToolExports) {
+  TempDir tmp;
+  std::string pool;
+  for (int i = 0; i < 10; ++i) pool += pool_line(i, "math", "pair-" + std::to_string(i));
+  spit(tmp.file("a.jsonl"), pool);
+  ASSERT_EQ(run_synpref("curate init " + tmp.file("p") + " --pool " + tmp.file("a.jsonl")).exit_code, 0);
+  const std::string fixtures = synpref::testing::source_path("tests/fixtures/curate/");
+  auto r =
+      run_synpref("--json curate gold import " + tmp.file("p") + " " + fixtures + "label-studio-export.json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = json::parse(r.out);
+  EXPECT_EQ(s["format"], "label-studio");
+  EXPECT_EQ(s["imported"], 6);
+  EXPECT_EQ(s["cannot_determine"], 1);
+  EXPECT_EQ(s["skipped"], 1);
+  EXPECT_EQ(s["rejected"], 2);
+  r = run_synpref("--json curate gold import " + tmp.file("p") + " " + fixtures +
+                  "argilla-records.json --format argilla");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["imported"], 3);
+  auto st = json::parse(run_synpref("--json curate status " + tmp.file("p")).out);
+  EXPECT_EQ(st["gold"], 7);  // pairs 0, 1, 2, 4, 5 (Label Studio) and 6, 7 (Argilla; pair 0 again)
+  EXPECT_EQ(run_synpref("curate gold " + tmp.file("p")).exit_code, 2) << "no --labels and no import";
+}

@@ -94,6 +94,27 @@ TEST_P(Invariance, ScoreDoesNotDependOnBatchCompanionsOrderOrThreads) {
   }
 }
 
+// The pooled hidden state (curation embeddings) is the row the score head reads: hidden_size
+// floats, the same bits whatever it is batched with, and different for different sequences.
+TEST_P(Invariance, PooledHiddenIsBatchInvariant) {
+  auto seqs = random_sequences(12, 1, 120, config_.vocab_size, 5);
+  auto model = load(2);
+  ASSERT_TRUE(model);
+  std::vector<std::span<const int32_t>> all(seqs.begin(), seqs.end());
+  auto together = model->pooled_hidden(all, {.max_tokens_per_batch = 200});
+  ASSERT_TRUE(together.is_ok()) << together.status().message();
+  ASSERT_EQ(together->size(), seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    auto alone = model->pooled_hidden({seqs[i]});
+    ASSERT_TRUE(alone.is_ok());
+    ASSERT_EQ((*alone)[0].size(), size_t(config_.hidden_size));
+    ASSERT_EQ((*together)[i].size(), size_t(config_.hidden_size));
+    EXPECT_EQ(std::memcmp((*alone)[0].data(), (*together)[i].data(), 4 * (*alone)[0].size()), 0)
+        << "sequence " << i;
+    if (i > 0 && seqs[i] != seqs[i - 1]) EXPECT_NE((*together)[i], (*together)[i - 1]);
+  }
+}
+
 TEST_P(Invariance, KernelBuildsGiveIdenticalScores) {
   const auto seqs = random_sequences(12, 1, 180, config_.vocab_size, 8);
   std::vector<float> first;

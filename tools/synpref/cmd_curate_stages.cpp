@@ -17,15 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-// The judge client for a project: the config's cache, or DIR/judge-cache.sqlite when it names
-// none (reruns must hit a cache to be free).
-Result<std::unique_ptr<judge::Client>> open_judges(const curate::Project& project,
-                                                   const std::string& config_path) {
-  SP_ASSIGN_OR_RETURN(judge::Config config, judge::load_config(config_path));
-  if (config.cache_path.empty()) config.cache_path = project.dir() + "/judge-cache.sqlite";
-  return judge::Client::create(config);
-}
-
 // Records a run with its judge spend (per client; curate status sums them).
 struct RunRecord {
   curate::Project& project;
@@ -427,40 +418,70 @@ void add_stage2(CLI::App* curate_cmd) {
   });
 }
 
+Status run_gold_import(const std::string& dir, const std::string& labels,
+                       const curate::GoldImportOptions& options) {
+  SP_ASSIGN_OR_RETURN(auto project, curate::Project::open(dir));
+  RunRecord run{*project};
+  SP_RETURN_IF_ERROR(run.begin("curate gold", {{"labels", labels}, {"format", options.format}}));
+  auto summary = curate::import_gold_labels(*project, labels, options);
+  SP_RETURN_IF_ERROR(run.end(summary.status(), nullptr));
+  if (!summary.is_ok()) return summary.status();
+  const auto& s = *summary;
+  if (global_options().json) {
+    json j = {{"command", "curate gold"},
+              {"format", s.format},
+              {"lines", s.lines},
+              {"imported", s.imported},
+              {"pairs", s.pairs},
+              {"rejected", s.rejected},
+              {"cannot_determine", s.cannot_determine},
+              {"skipped", s.skipped}};
+    if (!s.rejects_path.empty()) j["rejects"] = s.rejects_path;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf(
+        "gold (%s): %lld labels on %lld pairs imported from %lld entries; %lld cannot-determine "
+        "verdicts discarded, %lld skipped (cancelled/draft), %lld rejected%s%s\n",
+        s.format.c_str(), (long long)s.imported, (long long)s.pairs, (long long)s.lines,
+        (long long)s.cannot_determine, (long long)s.skipped, (long long)s.rejected,
+        s.rejects_path.empty() ? "" : " -> ", s.rejects_path.c_str());
+  }
+  return Status::ok();
+}
+
 void add_gold(CLI::App* curate_cmd) {
   struct Flags {
-    std::string dir, labels, rejects;
+    std::string dir, labels, rejects, format = "auto", question;
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = curate_cmd->add_subcommand(
-      "gold", "Import human-verified labels (JSONL: id, verdict 1|-1|0, annotator) into the gold set");
-  cmd->add_option("dir", flags->dir, "Project folder")->required();
-  cmd->add_option("--labels", flags->labels, "JSONL file of human verdicts (docs/curation.md)")->required();
-  cmd->add_option("--rejects", flags->rejects, "Where rejected lines go (default: DIR/rejects-gold.jsonl)");
-  cmd->callback([flags] {
-    set_action([flags]() -> Status {
-      SP_ASSIGN_OR_RETURN(auto project, curate::Project::open(flags->dir));
-      RunRecord run{*project};
-      SP_RETURN_IF_ERROR(run.begin("curate gold", {{"labels", flags->labels}}));
-      auto summary = curate::import_gold_labels(*project, flags->labels, {.rejects_path = flags->rejects});
-      SP_RETURN_IF_ERROR(run.end(summary.status(), nullptr));
-      if (!summary.is_ok()) return summary.status();
-      const auto& s = *summary;
-      if (global_options().json) {
-        json j = {{"command", "curate gold"},
-                  {"lines", s.lines},
-                  {"imported", s.imported},
-                  {"pairs", s.pairs},
-                  {"rejected", s.rejected}};
-        if (!s.rejects_path.empty()) j["rejects"] = s.rejects_path;
-        std::printf("%s\n", j.dump().c_str());
-      } else {
-        std::printf("gold: %lld labels on %lld pairs imported from %lld lines; %lld rejected%s%s\n",
-                    (long long)s.imported, (long long)s.pairs, (long long)s.lines, (long long)s.rejected,
-                    s.rejects_path.empty() ? "" : " -> ", s.rejects_path.c_str());
-      }
-      return Status::ok();
-    });
+      "gold",
+      "Import human-verified labels into the gold set: `curate gold DIR --labels FILE` or `curate gold "
+      "import DIR FILE` (synpref JSONL, Label Studio JSON export, Argilla records)");
+  cmd->add_option("dir", flags->dir, "Project folder");
+  cmd->add_option("--labels", flags->labels, "Human verdicts (docs/curation.md)");
+  auto add_common = [flags](CLI::App* c) {
+    c->add_option("--format", flags->format, "auto, synpref, label-studio or argilla")->capture_default_str();
+    c->add_option("--question", flags->question,
+                  "Label Studio control / Argilla question holding the verdict (default: the first one)");
+    c->add_option("--rejects", flags->rejects, "Where rejected entries go (default: DIR/rejects-gold.jsonl)");
+  };
+  add_common(cmd);
+  auto* import_cmd = cmd->add_subcommand("import", "Import a verdicts file or an annotation-tool export");
+  import_cmd->add_option("dir", flags->dir, "Project folder")->required();
+  import_cmd->add_option("file", flags->labels, "Verdicts file or export")->required();
+  add_common(import_cmd);
+  auto action = [flags]() -> Status {
+    if (flags->dir.empty() || flags->labels.empty())
+      return invalid_argument(
+          "curate gold needs a project folder and --labels FILE (or: curate gold import DIR FILE)");
+    return run_gold_import(
+        flags->dir, flags->labels,
+        {.rejects_path = flags->rejects, .format = flags->format, .question = flags->question});
+  };
+  import_cmd->callback([action] { set_action(action); });
+  cmd->callback([cmd, action] {
+    if (!cmd->got_subcommand("import")) set_action(action);
   });
 }
 

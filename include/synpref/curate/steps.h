@@ -121,6 +121,9 @@ class PairScorer {
 // An in-process Scorer over a Hugging Face reward-model folder. name = "<folder name>@<first 12
 // hex digits of XXH3 over config.json and the weight files' names and sizes>".
 Result<std::unique_ptr<PairScorer>> open_local_scorer(const std::string& model_dir, int n_threads);
+// The same under a given name (e.g. a round's RM named after its weights' content hash).
+Result<std::unique_ptr<PairScorer>> open_local_scorer(const std::string& model_dir, int n_threads,
+                                                      const std::string& name);
 // A fleet of reward servers (rm_endpoint.h); texts rendered with the chat template of
 // tokenizer_dir. name = "<model>@<name_version>".
 Result<std::unique_ptr<PairScorer>> open_endpoint_scorer(const RmEndpointOptions& options,
@@ -165,17 +168,30 @@ Result<Stage2Counts> merge_stage2_shards(Project& project, const std::string& st
 // line adds a label (kind "gold", source "human") and puts the pair in the gold set; re-importing
 // the same file is a no-op. Malformed lines, unknown ids and bad fields are counted and written to
 // the rejects file (never dropped silently); a file with no valid line is an error.
+//
+// Besides that format (`synpref`), exports of two annotation tools are read (gold.h):
+//  - `label-studio`: Label Studio's JSON export (a list of tasks: data, annotations[].result[] of
+//    type "choices", completed_by, was_cancelled);
+//  - `argilla`: Argilla record exports, JSON list or JSONL (responses as the server API lists them,
+//    [{user_id, status, values: {question: {value}}}], or as the 2.x SDK writes them,
+//    {question: [{value, user_id}]}).
+// `auto` tells them apart by the first non-blank byte and the first record's fields.
 struct GoldImportOptions {
   std::string rejects_path;  // "" = DIR/rejects-gold.jsonl
   int64_t batch_lines = 10000;
+  std::string format = "auto";  // "auto" | "synpref" | "label-studio" | "argilla"
+  std::string question;         // tool formats: the question / control name ("" = any with a verdict)
 };
 
 struct GoldImportSummary {
-  int64_t lines = 0;         // non-empty lines read
-  int64_t imported = 0;      // labels recorded (re-imports included)
-  int64_t pairs = 0;         // distinct pairs now marked gold by this file
-  int64_t rejected = 0;      // lines in the rejects file
-  std::string rejects_path;  // "" when nothing was rejected
+  int64_t lines = 0;             // non-empty lines read
+  int64_t imported = 0;          // labels recorded (re-imports included)
+  int64_t pairs = 0;             // distinct pairs now marked gold by this file
+  int64_t rejected = 0;          // lines in the rejects file
+  std::string rejects_path;      // "" when nothing was rejected
+  std::string format;            // the format read
+  int64_t cannot_determine = 0;  // verdicts of "cannot determine": discarded (report section 3.1)
+  int64_t skipped = 0;           // tool formats: cancelled, discarded or draft annotations (not verdicts)
 };
 
 Result<GoldImportSummary> import_gold_labels(Project& project, const std::string& path,

@@ -84,6 +84,12 @@ class Model {
   Result<std::vector<std::vector<float>>> score_groups(const std::vector<ScoreGroup>& groups,
                                                        const ScoreOptions& options = {}) const;
 
+  // The pooled hidden state of each sequence: the final-norm output (hidden_size floats) at the
+  // position the score head reads (the same forward pass as score_sequences). Reward models use it
+  // as an embedding of the sequence (curation retrieval). Errors as score_sequences.
+  Result<std::vector<std::vector<float>>> pooled_hidden(
+      const std::vector<std::span<const int32_t>>& sequences, const ScoreOptions& options = {}) const;
+
   // Language-model logits at every position of one sequence: (T, vocab_size) row-major. Needs an LM
   // head (lm_head.weight, or tied embeddings). Used to verify the forward pass on trained weights.
   Result<std::vector<float>> lm_logits(std::span<const int32_t> ids) const;
@@ -112,6 +118,10 @@ class Model {
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);
+  // score_groups, also copying each scored row's pooled hidden state when `pooled` is not null.
+  Result<std::vector<std::vector<float>>> score_groups_hidden(const std::vector<ScoreGroup>& groups,
+                                                              const ScoreOptions& options,
+                                                              std::vector<std::vector<float>>* pooled) const;
   std::unique_ptr<Impl> impl_;
 };
 
