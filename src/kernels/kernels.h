@@ -83,10 +83,15 @@ struct AttnArgs {
   int head_dim = 0;
   int n_rep = 1;
   float scale = 1.0f;  // head_dim^-0.5, applied to q.k as transformers does (after the dot product)
+  // Optional: the log-sum-exp of each query's scaled scores (m + log l), what the FlashAttention-2
+  // backward recomputes probabilities from. Own row i, head r at lse[i * lse_stride + r].
+  float* lse = nullptr;
+  int64_t lse_stride = 0;
 };
-// Keys per attention block. Part of the numerics (online-softmax rescaling points and the 64-wide
-// denominator partial sums), hence fixed for all ISAs and all batch shapes.
-inline constexpr int kAttnBlock = 64;
+// Keys per attention block. Part of the numerics (online-softmax rescaling points), hence fixed for
+// all ISAs and all batch shapes: 84 = 6 x 14 = 14 x 6 = 21 x 4 whole micro-tiles of keys for the
+// AVX-512, AVX2 and generic GEMM micro-kernels.
+inline constexpr int kAttnBlock = 84;
 
 struct KernelSet {
   const char* name;

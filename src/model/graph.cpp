@@ -17,8 +17,8 @@ namespace synpref::model {
 
 namespace {
 
-constexpr int64_t kAttnQueryRows = 32;  // own rows per attention task (does not affect results)
-constexpr int64_t kRowsPerTask = 16;    // row-parallel ops (does not affect results)
+constexpr int64_t kAttnQueryRows = 128;  // own rows per attention task (does not affect results)
+constexpr int64_t kRowsPerTask = 16;     // row-parallel ops (does not affect results)
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
