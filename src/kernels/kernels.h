@@ -3,9 +3,10 @@
 // Every kernel exists in three builds of one template source (kernels_impl.h): AVX-512, AVX2+FMA
 // and generic C++ (one lane), selected at run time (select_kernels). Each output element is computed
 // by the same sequence of IEEE operations in all three: products are accumulated with fused
-// multiply-add in a fixed order (k ascending for GEMM, d ascending for QK^T, key ascending for PV),
-// and the few reductions across lanes use fixed 16- or 64-wide partial sums reduced by the same
-// pairwise tree. Consequences, both tested (tests/model/test_kernels.cpp):
+// multiply-add in a fixed order (k ascending for GEMM, d ascending for QK^T, key ascending within an
+// attention block for PV), reductions across lanes use fixed 16-wide partial sums reduced by the same
+// pairwise tree, and attention keeps each query in one vector lane (no cross-lane reduction at all).
+// Consequences, both tested (tests/model/test_kernels.cpp):
 //   - a row's results never depend on how many rows are computed with it, on tile edges, or on the
 //     thread split (batch invariance of the whole model rests on this);
 //   - the three builds agree bitwise, and GEMM agrees bitwise with the naive scalar reference

@@ -17,7 +17,7 @@ namespace synpref::model {
 
 namespace {
 
-constexpr int64_t kAttnQueryRows = 128;  // own rows per attention task (does not affect results)
+constexpr int64_t kAttnQueryRows = 256;  // own rows per attention task (does not affect results)
 constexpr int64_t kRowsPerTask = 16;     // row-parallel ops (does not affect results)
 
 double now_seconds() {
