@@ -11,10 +11,12 @@
 //   attention_train_qwen3_0.6b  the same for the trainer's attention backward (kernels::
 //                               AttentionBackward from the saved output and log-sum-exp, one task per
 //                               kv head): 10 * head_dim * n_head * n(n+1)/2 FLOPs (S, dP, dQ, dK, dV)
-//   train_long_qwen3_0.6b       --param n=16384, layers=1: one training step (forward + backward) of
+//   train_long_qwen3_0.6b       --param n=16384, layers=2: one training step (forward + backward) of
 //                               a Qwen3-0.6B-shaped reward model on one pair sharing an (n - 256)-token
 //                               prompt, two 128-token responses: tokens/s, activations kept and the
-//                               process's peak RSS (run once per length to compare lengths)
+//                               process's peak RSS (run once per length to compare lengths). The last
+//                               layer is pruned (queries, attention and MLP for the scored rows only),
+//                               so layers=2 is the smallest model with full attention over n rows
 #include <chrono>
 #include <memory>
 #include <random>
@@ -172,7 +174,7 @@ Result<RunOnce> setup_train_long(Context& ctx) {
   if (n <= 2 * kResponse) return synpref::invalid_argument("train_long_qwen3_0.6b: n must exceed 256");
   SP_ASSIGN_OR_RETURN(model::ModelConfig c, model::preset_config(model::Family::qwen3, "qwen3-0.6b",
                                                                  model::HeadKind::score, std::nullopt));
-  c.n_layer = static_cast<int64_t>(ctx.param("layers", 1));
+  c.n_layer = static_cast<int64_t>(ctx.param("layers", 2));
   c.pad_token_id = std::nullopt;
   struct Long {
     std::unique_ptr<train::RewardModel> rm;
@@ -227,7 +229,7 @@ SYNPREF_WORKLOAD("attention_train_qwen3_0.6b",
                  "heads: GFLOP/s vs the GEMM",
                  setup_backward, 3);
 SYNPREF_WORKLOAD("train_long_qwen3_0.6b",
-                 "one training step on a long pair (--param n=16384, layers=1), Qwen3-0.6B shapes: tokens/s, "
+                 "one training step on a long pair (--param n=16384, layers=2), Qwen3-0.6B shapes: tokens/s, "
                  "activations, peak RSS",
                  setup_train_long, 1);
 SYNPREF_WORKLOAD("attention_qwen3_0.6b",
