@@ -33,7 +33,9 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
   }
   std::memset(dK, 0, static_cast<size_t>(n_keys * D) * sizeof(float));
   std::memset(dV, 0, static_cast<size_t>(n_keys * D) * sizeof(float));
-  // K and V as GEMM B operands (rows = keys); a block uses the first nk rows of the same panels.
+  // K and V as GEMM B operands (rows = keys); key block [j0, j0 + kb) is panels j0 / nr on (j0 is a
+  // multiple of kKeyBlock, itself a multiple of every build's panel width).
+  SP_CHECK(kKeyBlock % nr == 0);
   const int64_t key_panels = (n_keys + nr - 1) / nr;
   float* pk = packed_k_.get(static_cast<size_t>(key_panels * D * nr));
   float* pv = packed_v_.get(static_cast<size_t>(key_panels * D * nr));
