@@ -1,14 +1,20 @@
-// The attention backward pass on the GEMM micro-kernel (internal).
+// The attention backward pass on the GEMM micro-kernel (internal), FlashAttention-2 style.
 //
-// Same contract as ops::attention_backward<float> (the reference, tests/train/test_attention.cpp
-// compares them) for one key/value head g: for query blocks of up to kQueryBlock own rows and the
-// n_rep query heads sharing g,
-//   S  = Q K^T          (rows x visible keys)          GEMM
-//   P  = softmax(S * scale) under the causal mask      (recomputed; the forward keeps no P)
-//   dP = dO V^T                                        GEMM
-//   dS = P * (dP - rowsum(P * dP)) * scale
-//   dQ = dS K ; dK += dS^T Q ; dV += P^T dO            GEMMs
-// Each call runs on the calling thread; one instance (scratch) per worker thread.
+// Same contract as ops::attention_backward<float> (the reference, tests/kernels/test_attention.cpp
+// compares them) for one key/value head g. The probabilities are recomputed from the forward's
+// log-sum-exp (lse = m + log l per query, saved by kernels::attention) instead of being stored, and
+// the work is tiled in both directions: for query blocks of up to kQueryBlock own rows (x the n_rep
+// query heads sharing g) and key blocks of kKeyBlock keys,
+//   S  = Q K^T                                  GEMM
+//   P  = exp(S * scale - lse) under the causal mask
+//   dP = dO V^T                                 GEMM
+//   dS = P * (dP - Delta) * scale,  Delta = rowsum(dO * O) (once per query block)
+//   dQ += dS K ; dK += dS^T Q ; dV += P^T dO    GEMMs
+// so the scratch per call is O(kQueryBlock x kKeyBlock) plus the head's keys/values and their
+// gradients (n_keys x head_dim): memory linear in the sequence length. Without a saved lse/O, each
+// query block first reruns the forward kernel for them.
+// Each call runs on the calling thread; one instance (scratch) per worker thread. Results depend on
+// the arguments only (fixed block order), never on the thread that runs them.
 #pragma once
 
 #include <cstdint>
@@ -22,17 +28,23 @@ namespace synpref::kernels {
 class AttentionBackward {
  public:
   static constexpr int64_t kQueryBlock = 64;
+  static constexpr int64_t kKeyBlock = 256;  // a multiple of every build's panel width
 
   // Accumulates into the q/k/v columns of kv head g of dqkv_own (own rows) and the k/v columns of
   // dqkv_prefix (context rows). Layout and arguments as ops::attention_backward, for the own query
   // rows [q_begin, q_end) only (0 <= q_begin <= q_end <= n_own): the result equals the reference
   // with dout zero outside those rows, and keys past n_prefix + q_end are not touched.
+  // `out`: the forward's attention output (same layout as dout) and `lse` its log-sum-exp (own row
+  // i, query head h at lse[i * lse_stride + h]), both as kernels::attention wrote them, for rows
+  // [q_begin, q_end); null = recomputed here.
   void run(const KernelSet* ks, float* dqkv_own, float* dqkv_prefix, const float* dout, int64_t dout_stride,
            const float* qkv_own, const float* qkv_prefix, int64_t n_own, int64_t n_prefix, int64_t qkv_stride,
-           const ops::AttnDims& dims, float scale, int64_t g, int64_t q_begin, int64_t q_end);
+           const ops::AttnDims& dims, float scale, int64_t g, int64_t q_begin, int64_t q_end,
+           const float* out = nullptr, const float* lse = nullptr, int64_t lse_stride = 0);
 
  private:
-  FloatBuffer k_, v_, dk_, dv_, q_, dout_, s_, dp_, t_, dq_, packed_k_, packed_v_, packed_, a_buf_, scratch_;
+  FloatBuffer k_, v_, dk_, dv_, q_, dout_, o_, lse_, delta_, s_, dp_, t_, dq_, kt_, packed_k_, packed_v_,
+      packed_, a_buf_, scratch_, attn_scratch_;
 };
 
 }  // namespace synpref::kernels

@@ -3,9 +3,10 @@
 // Every kernel exists in three builds of one template source (kernels_impl.h): AVX-512, AVX2+FMA
 // and generic C++ (one lane), selected at run time (select_kernels). Each output element is computed
 // by the same sequence of IEEE operations in all three: products are accumulated with fused
-// multiply-add in a fixed order (k ascending for GEMM, d ascending for QK^T, key ascending for PV),
-// and the few reductions across lanes use fixed 16- or 64-wide partial sums reduced by the same
-// pairwise tree. Consequences, both tested (tests/model/test_kernels.cpp):
+// multiply-add in a fixed order (k ascending for GEMM, d ascending for QK^T, key ascending within an
+// attention block for PV), reductions across lanes use fixed 16-wide partial sums reduced by the same
+// pairwise tree, and attention keeps each query in one vector lane (no cross-lane reduction at all).
+// Consequences, both tested (tests/model/test_kernels.cpp):
 //   - a row's results never depend on how many rows are computed with it, on tile edges, or on the
 //     thread split (batch invariance of the whole model rests on this);
 //   - the three builds agree bitwise, and GEMM agrees bitwise with the naive scalar reference
@@ -83,10 +84,15 @@ struct AttnArgs {
   int head_dim = 0;
   int n_rep = 1;
   float scale = 1.0f;  // head_dim^-0.5, applied to q.k as transformers does (after the dot product)
+  // Optional: the log-sum-exp of each query's scaled scores (m + log l), what the FlashAttention-2
+  // backward recomputes probabilities from. Own row i, head r at lse[i * lse_stride + r].
+  float* lse = nullptr;
+  int64_t lse_stride = 0;
 };
-// Keys per attention block. Part of the numerics (online-softmax rescaling points and the 64-wide
-// denominator partial sums), hence fixed for all ISAs and all batch shapes.
-inline constexpr int kAttnBlock = 64;
+// Keys per attention block. Part of the numerics (online-softmax rescaling points), hence fixed for
+// all ISAs and all batch shapes: 84 = 6 x 14 = 14 x 6 = 21 x 4 whole micro-tiles of keys for the
+// AVX-512, AVX2 and generic GEMM micro-kernels.
+inline constexpr int kAttnBlock = 84;
 
 struct KernelSet {
   const char* name;

@@ -2,9 +2,8 @@
 //
 // Included by kernels_avx512.cpp, kernels_avx2.cpp and kernels_generic.cpp after simd.h and after
 // defining the blocking constants:
-//   kMR, kNV  GEMM micro-tile: kMR rows x (kNV * kLanes) columns of accumulators
-//   kRV, kJG  attention QK^T: kRV vectors of query rows x kJG keys of accumulators
-//   kRG, kDV  attention PV: kRG rows x kDV vectors along head_dim
+//   kMR, kNV  GEMM micro-tile: kMR rows x (kNV * kLanes) columns of accumulators (attention runs
+//             its QK^T and PV products on the same micro-tile)
 // Blocking never changes results: every output element is the same chain of IEEE operations (see
 // kernels.h), which is what makes the three builds agree bitwise.
 #pragma once
@@ -291,136 +290,158 @@ SP_INLINE float exp1(float x) {
 
 // ---------------------------------------------------------------- attention
 
-constexpr int kBK = kAttnBlock;
-constexpr int kRL = kRV * kLanes;          // query rows per vector chunk
-constexpr int kDpMultiple = kDV * kLanes;  // head_dim padding for the PV accumulators
+constexpr int kBK = kAttnBlock;  // keys per block: a multiple of every build's kMR (4, 6, 14)
+static_assert(kBK % kMR == 0, "attention key blocks are whole micro-tiles of keys");
 
+// Scratch of one call: query panels, the key/value block as A tiles, one panel of scores, the output
+// (transposed, per panel) and per-query state. Offsets in floats, each 64-byte aligned.
 struct AttnLayout {
-  int64_t rows, rows_padded, dp;
+  int64_t rows, panels, dt;  // query rows (positions x heads), panels of kNR queries, head_dim rounded to kMR
+  int64_t qp, kt, vt, sp, ot, mrow, lrow, pos, corr, total;
 };
 SP_INLINE AttnLayout attn_layout(int64_t n_query_rows, int head_dim, int n_rep) {
-  const int64_t rows = n_query_rows * n_rep;
-  return {rows, round_up(rows, kRL), round_up(head_dim, kDpMultiple)};
+  AttnLayout l{};
+  l.rows = n_query_rows * n_rep;
+  l.panels = (l.rows + kNR - 1) / kNR;
+  l.dt = round_up(head_dim, kMR);
+  const int64_t mp = l.panels * kNR;
+  int64_t at = 0;
+  auto take = [&](int64_t n) {
+    const int64_t o = at;
+    at += round_up(n, 16);
+    return o;
+  };
+  l.qp = take(l.panels * head_dim * kNR);
+  l.kt = take(int64_t{kBK} * head_dim);
+  l.vt = take(l.dt * kBK);
+  l.sp = take(int64_t{kBK} * kNR);
+  l.ot = take(l.panels * l.dt * kNR);
+  l.mrow = take(mp);
+  l.lrow = take(mp);
+  l.pos = take(mp);
+  l.corr = take(mp);
+  l.total = at + 16;  // + room to align the base to 64 bytes
+  return l;
 }
 
 size_t attention_scratch_floats(int64_t n_query_rows, int head_dim, int n_rep) {
-  const AttnLayout l = attn_layout(n_query_rows, head_dim, n_rep);
-  return static_cast<size_t>(l.rows_padded * (head_dim + l.dp + 2 * kBK + 3) + kBK * (l.dp + head_dim) + 64);
+  return static_cast<size_t>(attn_layout(n_query_rows, head_dim, n_rep).total);
 }
 
-// st (kJG keys, kRL rows) = K rows (kJG, D) . qt (D, rows): fma over d ascending, rows in lanes.
-SP_INLINE void qk_chunk(const float* const* krows, int d_dim, const float* qt, int64_t rows_p, float* st) {
-  V acc[kJG][kRV];
-#pragma GCC unroll 8
-  for (int j = 0; j < kJG; ++j)
-#pragma GCC unroll 8
-    for (int u = 0; u < kRV; ++u) acc[j][u] = vzero();
-  for (int d = 0; d < d_dim; ++d) {
-    V q[kRV];
-#pragma GCC unroll 8
-    for (int u = 0; u < kRV; ++u) q[u] = vload(qt + d * rows_p + u * kLanes);
-#pragma GCC unroll 8
-    for (int j = 0; j < kJG; ++j) {
-      const V k = vset1(krows[j][d]);
-#pragma GCC unroll 8
-      for (int u = 0; u < kRV; ++u) acc[j][u] = vfma(k, q[u], acc[j][u]);
+// Keys j0 .. j0 + nj of the block as GEMM A operands: kt = K (kBK keys, D) in tiles of kMR keys
+// (k-major over d), vt = V^T (dt, kBK) in tiles of kMR head dims (k-major over keys). Keys past nj
+// and head dims past D are zero.
+SP_INLINE void pack_kv_block(const AttnArgs& a, int64_t j0, int64_t nj, int64_t dt, float* kt, float* vt) {
+  const int d_dim = a.head_dim;
+  for (int64_t j = 0; j < kBK; ++j) {
+    const int64_t p = j0 + j;
+    float* kdst = kt + (j / kMR) * kMR * d_dim + j % kMR;
+    if (j >= nj) {
+      for (int d = 0; d < d_dim; ++d) kdst[d * kMR] = 0.0f;
+      for (int64_t t = 0; t < dt / kMR; ++t)
+        for (int i = 0; i < kMR; ++i) vt[t * kMR * kBK + j * kMR + i] = 0.0f;
+      continue;
     }
-  }
-#pragma GCC unroll 8
-  for (int j = 0; j < kJG; ++j)
-#pragma GCC unroll 8
-    for (int u = 0; u < kRV; ++u) vstore(st + j * rows_p + u * kLanes, acc[j][u]);
-}
-
-// o (kRG rows, Dp) = o * corr + sum_j pt[j][row] * vrows[j]: fma over keys ascending.
-SP_INLINE void pv_group(float* o, int64_t dp, const float* pt, int64_t rows_p, const float* corr,
-                        const float* const* vrows, int64_t nj) {
-  for (int64_t d0 = 0; d0 < dp / kLanes; d0 += kDV) {
-    V acc[kRG][kDV];
-#pragma GCC unroll 8
-    for (int i = 0; i < kRG; ++i) {
-      const V c = vset1(corr[i]);
-#pragma GCC unroll 8
-      for (int u = 0; u < kDV; ++u) acc[i][u] = vmul(vload(o + i * dp + (d0 + u) * kLanes), c);
-    }
-    for (int64_t j = 0; j < nj; ++j) {
-      V v[kDV];
-#pragma GCC unroll 8
-      for (int u = 0; u < kDV; ++u) v[u] = vload(vrows[j] + (d0 + u) * kLanes);
-#pragma GCC unroll 8
-      for (int i = 0; i < kRG; ++i) {
-        const V pa = vset1(pt[j * rows_p + i]);
-#pragma GCC unroll 8
-        for (int u = 0; u < kDV; ++u) acc[i][u] = vfma(pa, v[u], acc[i][u]);
+    const float* krow =
+        p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
+    const float* vrow =
+        p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
+    for (int d = 0; d < d_dim; ++d) kdst[d * kMR] = krow[d];
+    for (int64_t t = 0; t < dt / kMR; ++t) {
+      float* vdst = vt + t * kMR * kBK + j * kMR;
+      const int64_t d0 = t * kMR;
+      if (d0 + kMR <= d_dim) {
+        for (int i = 0; i < kMR; ++i) vdst[i] = vrow[d0 + i];
+      } else {
+        for (int i = 0; i < kMR; ++i) vdst[i] = d0 + i < d_dim ? vrow[d0 + i] : 0.0f;
       }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < kRG; ++i)
-#pragma GCC unroll 8
-      for (int u = 0; u < kDV; ++u) vstore(o + i * dp + (d0 + u) * kLanes, acc[i][u]);
   }
 }
 
-// Flash-style causal attention with online softmax over key blocks of kBK (see AttnArgs). Query
-// rows (n_rep heads x positions) sit in vector lanes: q is transposed once per call, keys are
-// broadcast straight from their rows. A row chunk visits only key blocks at or before its last
-// position (fully masked blocks are skipped); memory is O(rows * head_dim).
-// Per row r and block: s_j = (q_r . k_j) * scale, -inf where key j is after r; m' = max(m, max_j s_j);
-// c = exp(m - m'); p_j = exp(s_j - m'); l[j mod kBK] = fma(l[j mod kBK], c, p_j); o = o*c + sum_j p_j v_j.
-// Finally out = o / tree_sum(l). Masked keys give p = 0 and c = 1 for rows they hide entirely, which
-// leaves o and l unchanged exactly: a row's bits never depend on which rows share its call.
-void attention(const AttnArgs& a, float* scratch) {
+// Softmax step of one panel of scores (keys in rows, kNR queries in lanes), keys [0, njp) of the
+// block at j0: s = st * scale, -inf where the key follows the query; m' = max(m, max_j s);
+// c = exp(m - m'); p_j = exp(s_j - m') (in place); l = fma(l, c, sum_j p_j) with the block sum
+// taken over j ascending. Writes m', l and c (corr) of the panel's queries.
+SP_INLINE void attn_panel_softmax(float* st, int64_t njp, int64_t j0, bool full_view, float scale_f,
+                                  const float* pos, float* mrow, float* lrow, float* corr) {
+  const V scale = vset1(scale_f), minus_inf = vset1(-__builtin_inff());
+  for (int u = 0; u < kNV; ++u) {
+    const V pv = vload(pos + u * kLanes);
+    V bmax = minus_inf;
+    for (int64_t j = 0; j < njp; ++j) {
+      float* sp = st + j * kNR + u * kLanes;
+      V x = vmul(vload(sp), scale);
+      if (!full_view) x = vselect(vlt(pv, vset1(static_cast<float>(j0 + j))), minus_inf, x);
+      vstore(sp, x);
+      bmax = vmax(bmax, x);
+    }
+    const V m_old = vload(mrow + u * kLanes);
+    const V m_new = vmax(m_old, bmax);
+    const V c = vexp(vsub(m_old, m_new));
+    V lblk = vzero();
+    for (int64_t j = 0; j < njp; ++j) {
+      float* sp = st + j * kNR + u * kLanes;
+      const V p = vexp(vsub(vload(sp), m_new));
+      vstore(sp, p);
+      lblk = vadd(lblk, p);
+    }
+    vstore(mrow + u * kLanes, m_new);
+    vstore(lrow + u * kLanes, vfma(vload(lrow + u * kLanes), c, lblk));
+    vstore(corr + u * kLanes, c);
+  }
+}
+
+// Flash-style causal attention (FlashAttention-2 forward) on the GEMM micro-kernel, see AttnArgs.
+// Queries (n_rep heads x positions, position-major) form GEMM B panels of kNR queries; each key block
+// of kBK keys (aligned to position 0) is packed once as A tiles, and per panel:
+//   S^T (kBK, kNR) = K_blk Q_panel^T        micro_tile, chain over d ascending
+//   online softmax in place (queries in lanes, see attn_panel_softmax)
+//   O^T (dt, kNR) = O^T * c + V_blk^T P^T   rescale, then micro_tile (chain over the block's keys
+//                                           ascending, added to O^T)
+// Panels whose last query precedes the block are skipped, and a panel reads only the keys up to its
+// last query (trailing masked keys would add exact zeros). Finally out = O / l (and lse = m + log l).
+// Every query's numbers are its own column of these products: they never depend on which queries
+// share the call, on the ISA, or on the thread split. Memory is O(queries x head_dim).
+void attention(const AttnArgs& a, float* scratch_in) {
   const int d_dim = a.head_dim;
   const int n_rep = a.n_rep;
   const AttnLayout lay = attn_layout(a.q_end - a.q_begin, d_dim, n_rep);
-  const int64_t rows = lay.rows, rows_p = lay.rows_padded, dp = lay.dp;
-  float* qt = scratch;                // (D, rows_p): queries, transposed
-  float* st = qt + d_dim * rows_p;    // (kBK, rows_p): scores, then probabilities
-  float* lsum = st + kBK * rows_p;    // (kBK, rows_p): softmax denominators per key lane
-  float* mrow = lsum + kBK * rows_p;  // (rows_p)
-  float* corr = mrow + rows_p;        // (rows_p)
-  float* pos = corr + rows_p;         // (rows_p): position of each row (float: exact below 2^24)
-  float* o = pos + rows_p;            // (rows_p, Dp)
-  float* vb = o + rows_p * dp;        // (kBK, Dp): value block, zero-padded
-  float* kb = vb + kBK * dp;          // (kBK, D): key block
-
+  float* scratch = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch_in) + 63) & ~uintptr_t{63});
+  float* qp = scratch + lay.qp;      // (panels, D, kNR): queries as B panels
+  float* kt = scratch + lay.kt;      // (kBK, D) keys as A tiles
+  float* vt = scratch + lay.vt;      // (dt, kBK) values^T as A tiles
+  float* st = scratch + lay.sp;      // (kBK, kNR) scores, then probabilities, of one panel
+  float* ot = scratch + lay.ot;      // (panels, dt, kNR) output^T
+  float* mrow = scratch + lay.mrow;  // per query: running max, denominator, position, correction
+  float* lrow = scratch + lay.lrow;
+  float* pos = scratch + lay.pos;
+  float* corr = scratch + lay.corr;
+  const int64_t rows = lay.rows, dt = lay.dt;
   const int64_t first_pos = a.n_prefix + a.q_begin;
   const int64_t last_pos = a.n_prefix + a.q_end - 1;
-  for (int64_t r = 0; r < rows_p; ++r) {
-    const bool real = r < rows;
-    const float* src = real ? a.q + (a.q_begin + r / n_rep) * a.q_stride + (r % n_rep) * d_dim : nullptr;
-    for (int d = 0; d < d_dim; ++d) qt[d * rows_p + r] = real ? src[d] : 0.0f;
-    // Padding rows see every key (finite, ignored): no -inf - -inf anywhere.
-    pos[r] = static_cast<float>(real ? first_pos + r / n_rep : last_pos);
-    mrow[r] = -__builtin_inff();
-    corr[r] = 1.0f;
+  for (int64_t m = 0; m < lay.panels * kNR; ++m) {
+    const bool real = m < rows;
+    const float* src = real ? a.q + (a.q_begin + m / n_rep) * a.q_stride + (m % n_rep) * d_dim : nullptr;
+    float* dst = qp + (m / kNR) * d_dim * kNR + m % kNR;
+    for (int d = 0; d < d_dim; ++d) dst[d * kNR] = real ? src[d] : 0.0f;
+    // Padding queries see every key (finite, ignored): no -inf - -inf anywhere.
+    pos[m] = static_cast<float>(real ? first_pos + m / n_rep : last_pos);
+    mrow[m] = -__builtin_inff();
+    lrow[m] = 0.0f;
   }
-  for (int64_t i = 0; i < rows_p * dp; ++i) o[i] = 0.0f;
-  for (int64_t i = 0; i < kBK * rows_p; ++i) lsum[i] = 0.0f;
+  for (int64_t i = 0; i < lay.panels * dt * kNR; ++i) ot[i] = 0.0f;
 
-  const V scale = vset1(a.scale), minus_inf = vset1(-__builtin_inff());
+  GemmArgs s_out{};  // S^T panel: full tiles straight into st
+  s_out.c = st;
+  s_out.ldc = kNR;
+  GemmArgs o_out{};  // O^T panel += tile
+  o_out.ldc = kNR;
+  o_out.accumulate = true;
   for (int64_t j0 = 0; j0 <= last_pos; j0 += kBK) {
     const int64_t nj = min64(kBK, last_pos + 1 - j0);
-    // The block's key and value rows are copied into contiguous buffers (values zero-padded to Dp):
-    // in place they sit one qkv row apart, a power-of-two stride that maps them to the same few
-    // cache sets, and the copy lets many cache misses overlap.
-    const float* krows[kBK];
-    const float* vrows[kBK];
-    for (int64_t j = 0; j < kBK; ++j) {
-      const int64_t p = j0 + (j < nj ? j : 0);  // rows past nj: any valid row (their scores are masked)
-      const float* krow =
-          p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
-      for (int d = 0; d < d_dim; ++d) kb[j * d_dim + d] = krow[d];
-      krows[j] = kb + j * d_dim;
-      const float* vrow =
-          p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
-      float* dst = vb + j * dp;
-      for (int d = 0; d < d_dim; ++d) dst[d] = vrow[d];
-      for (int64_t d = d_dim; d < dp; ++d) dst[d] = 0.0f;
-      vrows[j] = dst;
-    }
-    // Prefetch the next block's key/value rows (no hardware prefetcher follows a qkv-row stride);
-    // they arrive while this block computes.
+    pack_kv_block(a, j0, nj, dt, kt, vt);
+    // Prefetch the next block's key/value rows (no hardware prefetcher follows a qkv-row stride).
     const int64_t next_nj = min64(kBK, last_pos + 1 - (j0 + kBK));
     for (int64_t j = 0; j < next_nj; ++j) {
       const int64_t p = j0 + kBK + j;
@@ -433,52 +454,42 @@ void attention(const AttnArgs& a, float* scratch) {
         __builtin_prefetch(vrow + d, 0, 2);
       }
     }
-    // Row chunks whose last row precedes the block are entirely masked: skip them.
-    const int64_t r_first = j0 > first_pos ? (j0 - first_pos) * n_rep : 0;
-    const int64_t c_first = r_first / kRL * kRL;
-    for (int64_t c0 = c_first; c0 < rows_p; c0 += kRL) {
-      float* stc = st + c0;
-      for (int64_t j = 0; j < kBK; j += kJG) qk_chunk(krows + j, d_dim, qt + c0, rows_p, stc + j * rows_p);
-      // Scale, mask, block max (rows in lanes). The first row of the chunk has the smallest position:
-      // when it sees the whole block, nothing is masked.
-      const bool full_view = nj == kBK && pos[c0] >= static_cast<float>(j0 + kBK - 1);
-      for (int u = 0; u < kRV; ++u) {
-        const V pv = vload(pos + c0 + u * kLanes);
-        V bmax = minus_inf;
-        for (int64_t j = 0; j < kBK; ++j) {
-          float* sp = stc + j * rows_p + u * kLanes;
-          V x = vmul(vload(sp), scale);
-          if (!full_view) {
-            x = vselect(vlt(pv, vset1(static_cast<float>(j0 + j))), minus_inf, x);  // key after the row
-            if (j >= nj) x = minus_inf;
-          }
-          vstore(sp, x);
-          bmax = vmax(bmax, x);
-        }
-        float* mr = mrow + c0 + u * kLanes;
-        const V m_old = vload(mr);
-        const V m_new = vmax(m_old, bmax);
-        const V c = vexp(vsub(m_old, m_new));
-        for (int64_t j = 0; j < kBK; ++j) {
-          float* sp = stc + j * rows_p + u * kLanes;
-          float* lp = lsum + j * rows_p + c0 + u * kLanes;
-          const V p = vexp(vsub(vload(sp), m_new));
-          vstore(sp, p);
-          vstore(lp, vfma(vload(lp), c, p));
-        }
-        vstore(mr, m_new);
-        vstore(corr + c0 + u * kLanes, c);
+    // Panels whose last query precedes the block see none of it.
+    const int64_t m_first = j0 > first_pos ? (j0 - first_pos) * n_rep : 0;
+    for (int64_t panel = m_first / kNR; panel < lay.panels; ++panel) {
+      const int64_t q0 = panel * kNR;
+      const float panel_last = pos[min64(q0 + kNR, rows) - 1];
+      const int64_t njp = min64(nj, static_cast<int64_t>(panel_last) + 1 - j0);
+      const uint8_t* qpanel = reinterpret_cast<const uint8_t*>(qp + panel * d_dim * kNR);
+      const int64_t key_tiles = (njp + kMR - 1) / kMR;
+      for (int64_t t = 0; t < key_tiles; ++t) {
+        const float* ktile = kt + t * kMR * d_dim;
+        const uint8_t* pf = reinterpret_cast<const uint8_t*>(t + 1 < key_tiles ? ktile + kMR * d_dim : vt);
+        micro_tile<WType::f32>(ktile, qpanel, d_dim, st, true, pf, kMR * 4, &s_out, t * kMR, 0);
       }
-      for (int64_t r = c0; r < c0 + kRL; r += kRG)
-        pv_group(o + r * dp, dp, st + r, rows_p, corr + r, vrows, nj);
+      const bool full_view = njp == kBK && pos[q0] >= static_cast<float>(j0 + kBK - 1);
+      attn_panel_softmax(st, njp, j0, full_view, a.scale, pos + q0, mrow + q0, lrow + q0, corr + q0);
+      float* opanel = ot + panel * dt * kNR;
+      V c[kNV];
+      for (int u = 0; u < kNV; ++u) c[u] = vload(corr + q0 + u * kLanes);
+      for (int64_t d = 0; d < dt; ++d)
+        for (int u = 0; u < kNV; ++u)
+          vstore(opanel + d * kNR + u * kLanes, vmul(vload(opanel + d * kNR + u * kLanes), c[u]));
+      o_out.c = opanel;
+      const uint8_t* ppanel = reinterpret_cast<const uint8_t*>(st);
+      for (int64_t t = 0; t < dt / kMR; ++t) {
+        const float* vtile = vt + t * kMR * kBK;
+        const uint8_t* pf = reinterpret_cast<const uint8_t*>(t + 1 < dt / kMR ? vtile + kMR * kBK : kt);
+        micro_tile<WType::f32>(vtile, ppanel, njp, st, true, pf, kMR * 4, &o_out, t * kMR, 0);
+      }
     }
   }
-  alignas(64) float lanes[kBK];
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int j = 0; j < kBK; ++j) lanes[j] = lsum[j * rows_p + r];
-    const float l = tree_sum(lanes, kBK);
-    float* dst = a.out + (a.q_begin + r / n_rep) * a.out_stride + (r % n_rep) * d_dim;
-    for (int d = 0; d < d_dim; ++d) dst[d] = o[r * dp + d] / l;
+  for (int64_t m = 0; m < rows; ++m) {
+    const float l = lrow[m];
+    const float* o = ot + (m / kNR) * dt * kNR + m % kNR;
+    float* dst = a.out + (a.q_begin + m / n_rep) * a.out_stride + (m % n_rep) * d_dim;
+    for (int d = 0; d < d_dim; ++d) dst[d] = o[d * kNR] / l;
+    if (a.lse) a.lse[(a.q_begin + m / n_rep) * a.lse_stride + m % n_rep] = mrow[m] + __builtin_logf(l);
   }
 }
 

@@ -17,8 +17,8 @@ namespace synpref::model {
 
 namespace {
 
-constexpr int64_t kAttnQueryRows = 32;  // own rows per attention task (does not affect results)
-constexpr int64_t kRowsPerTask = 16;    // row-parallel ops (does not affect results)
+constexpr int64_t kAttnQueryRows = 256;  // own rows per attention task (does not affect results)
+constexpr int64_t kRowsPerTask = 16;     // row-parallel ops (does not affect results)
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -92,7 +92,7 @@ void Graph::forward(const PackedRows& b, GraphWeights& w, const ActivationPlan& 
       tail_layer(b, w, plan, *pruned);
       break;
     }
-    attention(b, a.qkv, a.att, nullptr);
+    attention(b, a.qkv, a.att, nullptr, a.lse);
     // x_mid = x_in + att @ Wo^T (+ b)
     if (a.x_mid != a.x_in) {
       rows_parallel(T, [&](int64_t r0, int64_t r1) {
@@ -187,7 +187,7 @@ void Graph::tail_layer(const PackedRows& b, GraphWeights& w, const ActivationPla
   const int64_t l = config_.n_layer - 1;
   const LayerBuffers& a = plan.layers[static_cast<size_t>(l)];
   const int64_t U = tail.size(), C = config_.hidden_size, Qd = config_.q_dim();
-  attention(b, a.qkv, a.att, &tail.rows);
+  attention(b, a.qkv, a.att, &tail.rows, a.lse);
   for (int64_t u = 0; u < U; ++u) {
     const int64_t row = tail.rows[static_cast<size_t>(u)].row;
     std::memcpy(plan.tail_att + u * Qd, a.att + row * Qd, static_cast<size_t>(Qd) * sizeof(float));
@@ -197,7 +197,8 @@ void Graph::tail_layer(const PackedRows& b, GraphWeights& w, const ActivationPla
   mlp(l, w, plan, plan.tail_gate_up, plan.tail_mid, plan.tail_out, U);
 }
 
-void Graph::attention(const PackedRows& b, const float* qkv, float* att, const std::vector<QueryRow>* only) {
+void Graph::attention(const PackedRows& b, const float* qkv, float* att, const std::vector<QueryRow>* only,
+                      float* lse) {
   const int64_t D = config_.head_dim, Hq = config_.n_head, Hkv = config_.n_head_kv, n_rep = Hq / Hkv;
   const int64_t qn = (Hq + 2 * Hkv) * D, Qd = Hq * D;
   // Tasks: (sequence, kv head, query chunk), or one per (listed row, kv head).
@@ -264,6 +265,10 @@ void Graph::attention(const PackedRows& b, const float* qkv, float* att, const s
     a.head_dim = static_cast<int>(D);
     a.n_rep = static_cast<int>(n_rep);
     a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));  // transformers: head_dim**-0.5
+    if (lse) {
+      a.lse = lse + seq.row0 * Hq + t.kv_head * n_rep;
+      a.lse_stride = Hq;
+    }
     ks_->attention(a, thread_scratch_[static_cast<size_t>(thread)].data());
   });
   attention_seconds += now_seconds() - t0;

@@ -67,6 +67,8 @@ struct LayerBuffers {
   float* x_mid = nullptr;    // (T, C) residual stream after attention (may be x_in)
   float* gate_up = nullptr;  // (mlp rows, 2F) MLP pre-activations (see ActivationPlan::mlp_chunk_rows)
   float* x_out = nullptr;    // (T, C) residual stream leaving the layer (may be x_mid)
+  float* lse =
+      nullptr;  // (T, Hq) attention log-sum-exp per query head (training's backward); null = not kept
 };
 
 struct ActivationPlan {
@@ -118,7 +120,9 @@ class Graph {
             GraphWeights& w, float* hidden, float* scores);
 
   // Attention of every query row of every sequence, or (only != null) of the listed rows alone.
-  void attention(const PackedRows& b, const float* qkv, float* att, const std::vector<QueryRow>* only);
+  // With lse, also the log-sum-exp of each computed row's query heads (lse[row * Hq + head]).
+  void attention(const PackedRows& b, const float* qkv, float* att, const std::vector<QueryRow>* only,
+                 float* lse = nullptr);
   // fn(r0, r1) over [0, rows) in fixed blocks of rows, in parallel.
   void rows_parallel(int64_t rows, const std::function<void(int64_t, int64_t)>& fn);
 

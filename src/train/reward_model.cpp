@@ -238,13 +238,13 @@ struct RewardModel::Impl {
     return graph->final_row(plan, pruned(), b.score_rows, s);
   }
   void forward(const PackedBatch& b, const ModelView& P, bool keep);
-  void attention_backward(const PackedBatch& b, const float* qkv, const float* datt, float* dqkv,
+  void attention_backward(const PackedBatch& b, const LayerActs& A, const float* datt, float* dqkv,
                           const std::vector<QueryRow>* only);
   void backward(const PackedBatch& b, const ModelView& P, const ModelView& G, const float* dscores);
 };
 
 void RewardModel::Impl::plan_activations(int64_t T, bool keep) {
-  const int64_t attn_part = C() + (config.qk_norm ? qkv_n() : 0) + qkv_n() + q_dim();
+  const int64_t attn_part = C() + (config.qk_norm ? qkv_n() : 0) + qkv_n() + q_dim() + Hq();
   const int64_t per_layer = attn_part + C() + 2 * F();
   const int64_t L = config.n_layer;
   auto layer_floats = [&](int64_t l) { return prune_last_layer && l == L - 1 ? attn_part : per_layer; };
@@ -261,6 +261,7 @@ void RewardModel::Impl::plan_activations(int64_t T, bool keep) {
     if (config.qk_norm) a.qkv_raw = cursor, cursor += T * qkv_n();
     a.qkv = cursor, cursor += T * qkv_n();
     a.att = cursor, cursor += T * q_dim();
+    a.lse = cursor, cursor += T * Hq();
     if (!full) return;
     a.x_mid = cursor, cursor += T * C();
     a.gate_up = cursor, cursor += T * 2 * F();
@@ -301,8 +302,9 @@ void RewardModel::Impl::plan_tail(const PackedBatch& b) {
 // Tasks (group, kv head): a context's key/value gradients receive the contributions of its own
 // queries and of every response continuing it, in sequence order, inside one task. With `only`,
 // the listed query rows alone (ascending), one at a time.
-void RewardModel::Impl::attention_backward(const PackedBatch& b, const float* qkv, const float* datt,
+void RewardModel::Impl::attention_backward(const PackedBatch& b, const LayerActs& A, const float* datt,
                                            float* dqkv, const std::vector<QueryRow>* only) {
+  const float* qkv = A.qkv;
   const int64_t qn = qkv_n();
   const ops::AttnDims dims{Hq(), Hkv(), D()};
   const int64_t n_tasks = static_cast<int64_t>(b.groups.size()) * Hkv();
@@ -316,7 +318,8 @@ void RewardModel::Impl::attention_backward(const PackedBatch& b, const float* qk
         attn_backward[static_cast<size_t>(thread)].run(
             k, dqkv + seq.row0 * qn, parent ? dqkv + parent->row0 * qn : nullptr, datt + seq.row0 * q_dim(),
             q_dim(), qkv + seq.row0 * qn, parent ? qkv + parent->row0 * qn : nullptr, seq.n_rows,
-            parent ? parent->n_rows : 0, qn, dims, attn_scale(), g, q_begin, q_end);
+            parent ? parent->n_rows : 0, qn, dims, attn_scale(), g, q_begin, q_end,
+            A.att + seq.row0 * q_dim(), A.lse + seq.row0 * Hq(), Hq());
       };
       if (!only) {
         run(0, seq.n_rows);
@@ -392,7 +395,7 @@ void RewardModel::Impl::backward_tail(const PackedBatch& b, const LayerView& W, 
     std::memcpy(datt + row * Qd, datt_tail + u * Qd, static_cast<size_t>(Qd) * sizeof(float));
   }
   zero(dqkv, T * qkv_n());
-  attention_backward(b, A.qkv, datt, dqkv, &tail.rows);
+  attention_backward(b, A, datt, dqkv, &tail.rows);
 }
 
 void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const ModelView& G,
@@ -458,7 +461,7 @@ void RewardModel::Impl::backward(const PackedBatch& b, const ModelView& P, const
       // ---- attention: x_mid = x_in + att Wo^T + bo.
       gemm->linear_backward(datt_buf, GL.w_o, GL.b_o, dx_buf, A.att, W.w_o, T, q_dim(), Cd, false);
       zero(dqkv_buf, T * qn);
-      attention_backward(b, A.qkv, datt_buf, dqkv_buf, nullptr);
+      attention_backward(b, A, datt_buf, dqkv_buf, nullptr);
     }
     rows_parallel(T, [&](int64_t r0, int64_t r1) {
       for (int64_t t = r0; t < r1; ++t) {

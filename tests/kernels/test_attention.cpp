@@ -1,6 +1,7 @@
 // The GEMM-based attention backward against the reference op (ops::attention_backward, itself
 // checked by finite differences in test_ops.cpp), on shapes with remainders: query blocks, key
-// panels, head dims not a multiple of the vector width, GQA ratios, with and without a shared context.
+// blocks and panels, head dims not a multiple of the vector width, GQA ratios, with and without a
+// shared context; from the saved forward output and log-sum-exp and with them recomputed.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -20,7 +21,7 @@ TEST(AttentionBackward, MatchesReferenceAcrossShapes) {
   AttentionBackward fast;
   int cases = 0;
   for (auto [n_own, n_prefix] : std::vector<std::pair<int64_t, int64_t>>{
-           {1, 0}, {5, 0}, {1, 7}, {63, 0}, {64, 1}, {65, 37}, {130, 100}}) {
+           {1, 0}, {5, 0}, {1, 7}, {63, 0}, {64, 1}, {65, 37}, {130, 100}, {300, 230}}) {
     for (auto [hq, hkv, d] :
          std::vector<std::tuple<int64_t, int64_t, int64_t>>{{2, 1, 8}, {4, 2, 16}, {3, 3, 40}, {6, 2, 64}}) {
       // All query rows; only the last (the scored row of the model's last layer); a middle range.
@@ -46,28 +47,66 @@ TEST(AttentionBackward, MatchesReferenceAcrossShapes) {
         for (auto* v : {&d_own_ref, &d_pre_ref})
           for (auto& x : *v) x = 0.5f * nd(rng);
         std::vector<float> d_own = d_own_ref, d_pre = d_pre_ref;
+        std::vector<float> d_own_saved = d_own_ref, d_pre_saved = d_pre_ref;
         const float scale = 1.0f / std::sqrt(static_cast<float>(d));
         const float* pre = n_prefix > 0 ? prefix.data() : nullptr;
+        // The forward's output and log-sum-exp, as the trainer saves them.
+        std::vector<float> att(static_cast<size_t>(n_own * out_w)), lse(static_cast<size_t>(n_own * hq));
+        std::vector<float> fwd_scratch(
+            ks->attention_scratch_floats(n_own, static_cast<int>(d), static_cast<int>(hq / hkv)));
+        for (int64_t g = 0; g < hkv; ++g) {
+          const int64_t n_rep = hq / hkv;
+          AttnArgs a;
+          a.k_prefix = pre ? pre + (hq + g) * d : nullptr;
+          a.v_prefix = pre ? pre + (hq + hkv + g) * d : nullptr;
+          a.n_prefix = n_prefix;
+          a.k_own = own.data() + (hq + g) * d;
+          a.v_own = own.data() + (hq + hkv + g) * d;
+          a.kv_stride = W;
+          a.q = own.data() + g * n_rep * d;
+          a.q_stride = W;
+          a.out = att.data() + g * n_rep * d;
+          a.out_stride = out_w;
+          a.q_begin = 0;
+          a.q_end = n_own;
+          a.head_dim = static_cast<int>(d);
+          a.n_rep = static_cast<int>(n_rep);
+          a.scale = scale;
+          a.lse = lse.data() + g * n_rep;
+          a.lse_stride = hq;
+          ks->attention(a, fwd_scratch.data());
+        }
         for (int64_t g = 0; g < hkv; ++g) {
           ops::attention_backward<float>(d_own_ref.data(), n_prefix > 0 ? d_pre_ref.data() : nullptr,
                                          dout_ref.data(), out_w, own.data(), pre, n_own, n_prefix, W, dims,
                                          scale, g, g + 1);
           fast.run(ks, d_own.data(), n_prefix > 0 ? d_pre.data() : nullptr, dout.data(), out_w, own.data(),
                    pre, n_own, n_prefix, W, dims, scale, g, q_begin, q_end);
+          fast.run(ks, d_own_saved.data(), n_prefix > 0 ? d_pre_saved.data() : nullptr, dout.data(), out_w,
+                   own.data(), pre, n_own, n_prefix, W, dims, scale, g, q_begin, q_end, att.data(),
+                   lse.data(), hq);
         }
-        double max_ref = 0, max_diff = 0;
+        double max_ref = 0, max_diff = 0, max_diff_saved = 0;
         for (size_t i = 0; i < d_own.size(); ++i) {
           max_ref = std::max(max_ref, static_cast<double>(std::abs(d_own_ref[i])));
           max_diff = std::max(max_diff, static_cast<double>(std::abs(d_own[i] - d_own_ref[i])));
+          max_diff_saved =
+              std::max(max_diff_saved, static_cast<double>(std::abs(d_own_saved[i] - d_own_ref[i])));
         }
         for (size_t i = 0; i < d_pre.size(); ++i) {
           max_ref = std::max(max_ref, static_cast<double>(std::abs(d_pre_ref[i])));
           max_diff = std::max(max_diff, static_cast<double>(std::abs(d_pre[i] - d_pre_ref[i])));
+          max_diff_saved =
+              std::max(max_diff_saved, static_cast<double>(std::abs(d_pre_saved[i] - d_pre_ref[i])));
         }
         EXPECT_LE(max_diff, 2e-5 * max_ref);
+        EXPECT_LE(max_diff_saved, 2e-5 * max_ref);
+        // The saved forward rows are the ones the recomputation produces: the same bits.
+        EXPECT_EQ(d_own_saved, d_own);
+        EXPECT_EQ(d_pre_saved, d_pre);
         ++cases;
       }
     }
   }
-  EXPECT_EQ(cases, 84);
+  EXPECT_EQ(cases, 96);
 }

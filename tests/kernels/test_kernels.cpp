@@ -274,9 +274,11 @@ kernels::AttnArgs attn_args(const AttnCase& c, AttnData& d, float* out, int64_t 
 }  // namespace
 
 TEST(Kernels, AttentionMatchesReferenceInvariantToQuerySplits) {
+  // Short cases, and long ones spanning many 84-key blocks and query panels (every build: the last
+  // two are tens of blocks long).
   const AttnCase cases[] = {{8, 2, 0, 1},    {8, 2, 0, 70},    {16, 1, 5, 3},    {32, 2, 63, 2},
                             {32, 4, 64, 65}, {64, 2, 65, 130}, {128, 2, 0, 200}, {20, 3, 130, 17},
-                            {128, 1, 1, 64}, {64, 4, 200, 1}};
+                            {128, 1, 1, 64}, {64, 4, 200, 1},  {128, 2, 0, 900}, {72, 2, 500, 600}};
   uint32_t seed = 100;
   for (const AttnCase& c : cases) {
     SCOPED_TRACE("D " + std::to_string(c.head_dim) + " rep " + std::to_string(c.n_rep) + " prefix " +
@@ -284,24 +286,39 @@ TEST(Kernels, AttentionMatchesReferenceInvariantToQuerySplits) {
     AttnData d = make_attn(c, seed);
     seed += 3;
     const size_t out_n = static_cast<size_t>(c.n_own * c.n_rep * c.head_dim);
-    std::vector<float> ref(out_n);
-    kernels::reference::attention_ref(attn_args(c, d, ref.data(), 0, c.n_own));
-    std::vector<float> first;
+    const size_t lse_n = static_cast<size_t>(c.n_own * c.n_rep);
+    std::vector<float> ref(out_n), ref_lse(lse_n);
+    kernels::AttnArgs ref_args = attn_args(c, d, ref.data(), 0, c.n_own);
+    ref_args.lse = ref_lse.data();
+    ref_args.lse_stride = c.n_rep;
+    kernels::reference::attention_ref(ref_args);
+    // Query splits: the whole range at once, the engine's chunking, odd sizes, one row per call.
+    std::vector<int64_t> splits{c.n_own, int64_t{256}, int64_t{37}, int64_t{7}};
+    if (c.n_own <= 200) splits.push_back(1);
+    std::vector<float> first, first_lse;
     for (const KernelSet* ks : all_sets()) {
-      for (int64_t split : {c.n_own, int64_t{32}, int64_t{7}, int64_t{1}}) {
-        std::vector<float> out(out_n, NAN);
+      for (int64_t split : splits) {
+        std::vector<float> out(out_n, NAN), lse(lse_n, NAN);
         std::vector<float> scratch(ks->attention_scratch_floats(split, c.head_dim, c.n_rep));
         for (int64_t q0 = 0; q0 < c.n_own; q0 += split) {
-          ks->attention(attn_args(c, d, out.data(), q0, std::min(c.n_own, q0 + split)), scratch.data());
+          kernels::AttnArgs a = attn_args(c, d, out.data(), q0, std::min(c.n_own, q0 + split));
+          a.lse = lse.data();
+          a.lse_stride = c.n_rep;
+          ks->attention(a, scratch.data());
         }
         for (size_t i = 0; i < out_n; ++i) {
           ASSERT_NEAR(out[i], ref[i], 2e-6 * std::max(1.0f, std::fabs(ref[i])))
               << ks->name << " split " << split << " i " << i;
         }
-        if (first.empty()) first = out;
+        for (size_t i = 0; i < lse_n; ++i)
+          ASSERT_NEAR(lse[i], ref_lse[i], 2e-6 * std::max(1.0f, std::fabs(ref_lse[i])))
+              << ks->name << " lse " << i;
+        if (first.empty()) first = out, first_lse = lse;
         for (size_t i = 0; i < out_n; ++i) {
           ASSERT_TRUE(bits_equal(out[i], first[i])) << ks->name << " split " << split << " element " << i;
         }
+        for (size_t i = 0; i < lse_n; ++i)
+          ASSERT_TRUE(bits_equal(lse[i], first_lse[i])) << ks->name << " split " << split << " lse " << i;
       }
     }
   }

@@ -4,9 +4,8 @@
 #include "kernels/simd.h"
 
 namespace {
-constexpr int kMR = 6, kNV = 2;                    // GEMM micro-tile
-constexpr int kRV = 2, kJG = 4, kRG = 4, kDV = 2;  // attention register blocking
-constexpr int64_t kKC = 256;                       // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
+constexpr int kMR = 6, kNV = 2;  // GEMM micro-tile
+constexpr int64_t kKC = 256;     // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
 }  // namespace
 
 #include "kernels/kernels_impl.h"

@@ -4,9 +4,8 @@
 #include "kernels/simd.h"
 
 namespace {
-constexpr int kMR = 14, kNV = 2;                   // GEMM micro-tile (28 + 2 + 1 of 32 zmm)
-constexpr int kRV = 4, kJG = 4, kRG = 4, kDV = 4;  // attention register blocking
-constexpr int64_t kKC = 192;                       // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
+constexpr int kMR = 14, kNV = 2;  // GEMM micro-tile (28 + 2 + 1 of 32 zmm)
+constexpr int64_t kKC = 192;      // GEMM K slice: one panel slice (kKC x kNR floats) fits L1
 }  // namespace
 
 #include "kernels/kernels_impl.h"

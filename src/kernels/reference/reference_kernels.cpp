@@ -67,6 +67,7 @@ void attention_ref(const kernels::AttnArgs& a) {
       }
       double sum = 0;
       for (auto& s : scores) sum += (s = std::exp(s - mx));
+      if (a.lse) a.lse[i * a.lse_stride + h] = static_cast<float>(mx + std::log(sum));
       float* out = a.out + i * a.out_stride + h * d_dim;
       for (int d = 0; d < d_dim; ++d) {
         double acc = 0;
