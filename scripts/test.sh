@@ -46,7 +46,7 @@ if [[ "$FUZZ_SECONDS" != 0 ]]; then
   step "fuzzing (${FUZZ_SECONDS}s per target)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNPREF_FUZZ=ON \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-    -DSYNPREF_TESTS=OFF -DSYNPREF_TOOLS=OFF -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;encode;kernels;model" >/dev/null
+    -DSYNPREF_TESTS=OFF -DSYNPREF_TOOLS=OFF -DSYNPREF_SUBSYSTEMS="common;data;tokenizer;chat;encode;kernels;model;score;http;serve" >/dev/null
   cmake --build build-fuzz -j"$JOBS"
   for target in build-fuzz/fuzz/fuzz_*; do
     [[ -x "$target" ]] || continue
