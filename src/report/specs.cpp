@@ -65,7 +65,9 @@ std::string bar_chart_with_ci(const BarChart& chart) {
   }
 
   json layers = json::array();
-  layers.push_back({{"name", "bars"}, {"mark", "bar"}, {"encoding", {{"y", y}, {"tooltip", tooltip}}}});
+  // A y domain that starts above zero would let bars run below the x axis: clip them to the plot.
+  const json bar_mark = {{"type", "bar"}, {"clip", chart.y_min != chart.y_max}};
+  layers.push_back({{"name", "bars"}, {"mark", bar_mark}, {"encoding", {{"y", y}, {"tooltip", tooltip}}}});
   if (intervals) {
     // Dark error bars over coloured bars (the layer's own colour overrides the shared group colour).
     layers.push_back({{"name", "intervals"},
