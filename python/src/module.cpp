@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings.h"
+#include "synpref/common/status_name.h"
 #include "synpref/encode/rm_input.h"
 
 namespace synpref::python {
@@ -27,28 +28,6 @@ PyObject* new_error(py::module_& m, const char* name, const char* doc, py::tuple
   if (!cls) throw py::error_already_set();
   m.add_object(name, py::handle(cls));
   return cls;
-}
-
-const char* code_name(StatusCode code) {
-  switch (code) {
-    case StatusCode::ok:
-      return "ok";
-    case StatusCode::invalid_argument:
-      return "invalid_argument";
-    case StatusCode::not_found:
-      return "not_found";
-    case StatusCode::io_error:
-      return "io_error";
-    case StatusCode::data_error:
-      return "data_error";
-    case StatusCode::unsupported:
-      return "unsupported";
-    case StatusCode::internal:
-      return "internal";
-    case StatusCode::interrupted:
-      return "interrupted";
-  }
-  return "internal";
 }
 
 }  // namespace
@@ -75,7 +54,7 @@ void raise(const Status& status) {
       break;
   }
   py::object error = py::reinterpret_borrow<py::object>(cls)(status.message());
-  error.attr("code") = code_name(status.code());
+  error.attr("code") = status_code_name(status.code());
   PyErr_SetObject(cls, error.ptr());
   throw py::error_already_set();
 }

@@ -320,6 +320,10 @@ Result<std::vector<std::string>> stored_targets(const Project& project, const st
 
 }  // namespace
 
+std::string round_summary_json(const RoundSummary& summary) {
+  return summary_json(summary).dump();
+}
+
 Result<RoundSummary> run_round(Project& project, judge::Client& client, const RoundOptions& o,
                                const RoundProgress& progress) {
   SP_RETURN_IF_ERROR(validate(o));

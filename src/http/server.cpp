@@ -5,6 +5,8 @@
 // like every other failure.
 #include "synpref/http/server.h"
 
+#include "synpref/common/status_name.h"
+
 #include <httplib.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -22,28 +24,6 @@
 namespace synpref::http {
 
 namespace {
-
-std::string_view code_name(StatusCode code) {
-  switch (code) {
-    case StatusCode::ok:
-      return "ok";
-    case StatusCode::invalid_argument:
-      return "invalid_argument";
-    case StatusCode::not_found:
-      return "not_found";
-    case StatusCode::io_error:
-      return "io_error";
-    case StatusCode::data_error:
-      return "data_error";
-    case StatusCode::unsupported:
-      return "unsupported";
-    case StatusCode::internal:
-      return "internal";
-    case StatusCode::interrupted:
-      return "interrupted";
-  }
-  return "internal";
-}
 
 std::string_view reason_code(int status) {
   switch (status) {
@@ -133,7 +113,7 @@ Response error_response(int status, std::string_view code, std::string_view mess
 }
 
 Response error_response(const Status& status) {
-  return error_response(http_status(status.code()), code_name(status.code()), status.message());
+  return error_response(http_status(status.code()), status_code_name(status.code()), status.message());
 }
 
 struct Server::Impl {

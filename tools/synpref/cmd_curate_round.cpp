@@ -16,29 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-json round_json(const curate::RoundSummary& s) {
-  json weak = json::array();
-  for (const auto& w : s.weaknesses)
-    weak.push_back({{"field", w.field}, {"value", w.value}, {"gold", w.gold}, {"accuracy", w.accuracy}});
-  return {{"round", s.round},
-          {"rm", s.rm_name},
-          {"rm_dir", s.rm_dir},
-          {"rm_step", s.rm_step},
-          {"gold_pairs", s.gold_pairs},
-          {"gold_accuracy", s.gold_accuracy},
-          {"weaknesses", weak},
-          {"queries_wrong", s.queries_wrong},
-          {"retrieved", s.retrieved},
-          {"retrieved_by_category", s.retrieved_by_category},
-          {"index", {{"kind", s.index_kind}, {"size", s.index_size}}},
-          {"labeled", s.label.labeled},
-          {"added_to_silver", s.silver_after - s.silver_before},
-          {"silver_before", s.silver_before},
-          {"silver_after", s.silver_after},
-          {"usage", usage_json(project_usage(s.label.usage))},
-          {"summary", s.summary_path}};
-}
-
 void print_round(const curate::RoundSummary& s) {
   std::printf("round %d: RM %s (step %llu), gold accuracy %.3f (%lld/%lld)\n", s.round, s.rm_name.c_str(),
               (unsigned long long)s.rm_step, s.gold_accuracy, (long long)s.gold_correct,
@@ -153,7 +130,7 @@ void add_round(CLI::App* curate_cmd) {
         if (!global_options().quiet) std::fprintf(stderr, "\n");
         if (!summary.is_ok()) return summary.status();
         if (global_options().json) {
-          rounds.push_back(round_json(*summary));
+          rounds.push_back(json::parse(curate::round_summary_json(*summary)));
         } else {
           print_round(*summary);
         }

@@ -80,6 +80,10 @@ struct RoundSummary {
   std::string summary_path, retrieval_path;
 };
 
+// The summary as the JSON object written to the round's summary.json (and printed by
+// `synpref curate round --json`).
+std::string round_summary_json(const RoundSummary& summary);
+
 using RoundProgress = std::function<void(const std::string& phase, size_t done, size_t total)>;
 
 // Runs the next unfinished round of options.stage (see the top of this file).
