@@ -3,14 +3,14 @@
 #   0. dependency rules between subsystems (scripts/check-deps.py)
 #   1. optimized build + the whole CTest suite (unit, golden, reference-oracle and black-box tests)
 #   2. clang-format check
-#   3. ASan+UBSan build + the suite again (label 'slow' excluded there; they run in step 1)
-#   4. libFuzzer targets, each for FUZZ_SECONDS (default 60)
+#   3. ASan+UBSan build + the suite again (labels 'slow' and 'browser' excluded there; they run in step 1)
+#   4. libFuzzer targets, each for FUZZ_SECONDS (default 30; seven targets)
 # Usage: bash scripts/test.sh            (FUZZ_SECONDS=0 skips fuzzing; SKIP_SANITIZE=1 skips step 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=$(nproc)
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 export CI=${CI:-1}  # no progress bars in logs
 
 bash scripts/setup.sh
@@ -39,7 +39,7 @@ if [[ "${SKIP_SANITIZE:-0}" != 1 ]]; then
   cmake --build build-asan -j"$JOBS"
   step "tests (ASan+UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$JOBS" -LE slow --timeout 3600
+    ctest --test-dir build-asan --output-on-failure -j"$JOBS" -LE "slow|browser" --timeout 3600
 fi
 
 if [[ "$FUZZ_SECONDS" != 0 ]]; then
