@@ -222,7 +222,8 @@ TEST(CurateRound, TrainsScoresRetrievesLabelsAndRecords) {
   EXPECT_NE(r2->rm_name, s.rm_name);
   std::istringstream lines2(synpref::testing::slurp(r2->retrieval_path));
   while (std::getline(lines2, line)) {
-    for (const json& nb : json::parse(line)["neighbours"]) {
+    const json row = json::parse(line);  // named: a range-for over a temporary's member dangles
+    for (const json& nb : row["neighbours"]) {
       EXPECT_FALSE(labeled.count(nb["id"].get<std::string>())) << "round 2 re-retrieved a labeled pair";
     }
   }
