@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libsimdjson-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   zlib1g-dev libzstd-dev libxxhash-dev libpcre2-dev libicu-dev libcpp-httplib-dev
   libsqlite3-dev libcurl4-openssl-dev wrk libfaiss-dev libargon2-dev
-  pybind11-dev python3-dev python3-pytest
+  pybind11-dev python3-dev python3-pytest python3-venv python3-pip python3-setuptools python3-wheel python3-requests
   chromium
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-jinja2 python3-numpy
