@@ -10,7 +10,11 @@ Cohen's kappa from the two raters' contingency table: (p_o - p_e) / (1 - p_e).
 
 Prints the golden JSON: python3 tests/oracles/agreement_reference.py > tests/fixtures/annotate/agreement_golden.json
 Run with --check to recompute Krippendorff's (2011) and Cohen's published examples.
+Run with --pandalm FILE (tests/annotate/data/pandalm/testset-v1.jsonl.gz) to print the statistics of
+PandaLM's three-annotator test set: python3 tests/oracles/agreement_reference.py --pandalm \
+  tests/annotate/data/pandalm/testset-v1.jsonl.gz > tests/annotate/data/pandalm/agreement_reference.json
 """
+import gzip
 import json
 import random
 import sys
@@ -68,9 +72,32 @@ def check_published():
     print("Cohen's kappa, Wikipedia 2x2 (published 0.4):", round(kappa(xa, xb), 3))
 
 
+def pandalm(path):
+    """PandaLM's labels as published (0 tie, 1 response 1 better, 2 response 2 better), unmapped."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        records = [json.loads(line) for line in f]
+    raters = ["annotator1", "annotator2", "annotator3"]
+    labels = {r: [rec[r] for rec in records] for r in raters}
+    kappas = {f"{a}-{b}": kappa(labels[a], labels[b]) for i, a in enumerate(raters) for b in raters[i + 1:]}
+    majority = {"0": 0, "1": 0, "2": 0}
+    for rec in records:
+        values = [rec[r] for r in raters]
+        top = max(set(values), key=values.count)
+        if values.count(top) >= 2:
+            majority[str(top)] += 1
+    json.dump({"generator": "tests/oracles/agreement_reference.py --pandalm", "records": len(records),
+               "unanimous": sum(1 for rec in records if len({rec[r] for r in raters}) == 1),
+               "alpha": alpha_nominal([[rec[r] for r in raters] for rec in records]), "kappa": kappas,
+               "majority": majority}, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
 def main():
     if "--check" in sys.argv:
         check_published()
+        return
+    if "--pandalm" in sys.argv:
+        pandalm(sys.argv[sys.argv.index("--pandalm") + 1])
         return
     rng = random.Random(20261206)
     cases = []
