@@ -359,9 +359,20 @@ SP_INLINE void copy_kv_block(const AttnArgs& a, int64_t j0, int64_t nj, float* k
 // Then per row i of C (kNR floats apart): C = acc, or with `cs` (the online softmax's correction per
 // query lane) C = C * cs + acc: the same two roundings as rescaling C first and adding acc after.
 // `pf`: bytes the next tile reads first, one line per k step into L1 (null: none).
+// With `se` (scores, QK^T): C = s = acc * scale, -inf where the key (row i, position key0 + i) follows
+// the query (lane position), and se->bmax = vmax(se->bmax, s) per row in order: the first pass of
+// the online softmax, done while the tile is in registers.
+struct ScoreEpilogue {
+  V scale;
+  V pos[kNV];  // query positions of the panel's lanes
+  float key0;  // position of the tile's first key
+  bool masked;
+  V bmax[kNV];
+};
+
 template <int MR>
 SP_INLINE void attn_tile(const float* a, int64_t a_ks, int64_t a_is, const float* bp, int64_t kc, float* c,
-                         const V* cs, const char* pf) {
+                         const V* cs, const char* pf, ScoreEpilogue* se = nullptr) {
   V acc[MR][kNV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
@@ -379,6 +390,21 @@ SP_INLINE void attn_tile(const float* a, int64_t a_ks, int64_t a_is, const float
 #pragma GCC unroll 16
       for (int v = 0; v < kNV; ++v) acc[i][v] = vfma(av, b[v], acc[i][v]);
     }
+  }
+  if (se) {
+    const V minus_inf = vset1(-__builtin_inff());
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V key = vset1(se->key0 + static_cast<float>(i));
+#pragma GCC unroll 16
+      for (int v = 0; v < kNV; ++v) {
+        V x = vmul(acc[i][v], se->scale);
+        if (se->masked) x = vselect(vlt(se->pos[v], key), minus_inf, x);
+        vstore(c + i * kNR + v * kLanes, x);
+        se->bmax[v] = vmax(se->bmax[v], x);
+      }
+    }
+    return;
   }
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
@@ -422,25 +448,16 @@ SP_INLINE HeadDimTiles head_dim_tiles(int d_dim) {
   return t;
 }
 
-// Softmax step of one panel of scores (keys in rows, kNR queries in lanes), keys [0, njp) of the
-// block at j0: s = st * scale, -inf where the key follows the query; m' = max(m, max_j s);
-// c = exp(m - m'); p_j = exp(s_j - m') (in place); l = fma(l, c, sum_j p_j) with the block sum
-// taken over j ascending. Writes m', l and c (corr) of the panel's queries.
-SP_INLINE void attn_panel_softmax(float* st, int64_t njp, int64_t j0, bool full_view, float scale_f,
-                                  const float* pos, float* mrow, float* lrow, float* corr) {
-  const V scale = vset1(scale_f), minus_inf = vset1(-__builtin_inff());
+// Second pass of the online softmax for one panel (keys in rows, kNR queries in lanes), keys
+// [0, njp) of the block, whose scaled and masked scores s and their maximum per query (`bmax`, from
+// the QK^T tiles' ScoreEpilogue) are known: m' = max(m, bmax); c = exp(m - m'); p_j = exp(s_j - m')
+// (in place); l = fma(l, c, sum_j p_j) with the block sum taken over j ascending. Writes m', l and
+// c (corr) of the panel's queries.
+SP_INLINE void attn_panel_softmax(float* st, int64_t njp, const V* bmax, float* mrow, float* lrow,
+                                  float* corr) {
   for (int u = 0; u < kNV; ++u) {
-    const V pv = vload(pos + u * kLanes);
-    V bmax = minus_inf;
-    for (int64_t j = 0; j < njp; ++j) {
-      float* sp = st + j * kNR + u * kLanes;
-      V x = vmul(vload(sp), scale);
-      if (!full_view) x = vselect(vlt(pv, vset1(static_cast<float>(j0 + j))), minus_inf, x);
-      vstore(sp, x);
-      bmax = vmax(bmax, x);
-    }
     const V m_old = vload(mrow + u * kLanes);
-    const V m_new = vmax(m_old, bmax);
+    const V m_new = vmax(m_old, bmax[u]);
     const V c = vexp(vsub(m_old, m_new));
     V lblk = vzero();
     for (int64_t j = 0; j < njp; ++j) {
@@ -520,13 +537,22 @@ void attention(const AttnArgs& a, float* scratch_in) {
       const int64_t njp = min64(nj, static_cast<int64_t>(panel_last) + 1 - j0);
       const float* qpanel = qp + panel * d_dim * kNR;
       const int64_t key_tiles = (njp + kMR - 1) / kMR;
+      // Scores of the panel's queries, scaled, masked where the key follows the query (and past njp:
+      // those keys follow every query), and their maximum per query.
+      ScoreEpilogue se;
+      se.scale = vset1(a.scale);
+      se.masked = !(njp == kBK && pos[q0] >= static_cast<float>(j0 + kBK - 1));
+      for (int u = 0; u < kNV; ++u) {
+        se.pos[u] = vload(pos + q0 + u * kLanes);
+        se.bmax[u] = vset1(-__builtin_inff());
+      }
       for (int64_t t = 0; t < key_tiles; ++t) {
         const float* ktile = kb + t * kMR * d_dim;
         const char* pf = reinterpret_cast<const char*>(t + 1 < key_tiles ? ktile + kMR * d_dim : vb);
-        attn_tile<kMR>(ktile, 1, d_dim, qpanel, d_dim, st + t * kMR * kNR, nullptr, pf);
+        se.key0 = static_cast<float>(j0 + t * kMR);
+        attn_tile<kMR>(ktile, 1, d_dim, qpanel, d_dim, st + t * kMR * kNR, nullptr, pf, &se);
       }
-      const bool full_view = njp == kBK && pos[q0] >= static_cast<float>(j0 + kBK - 1);
-      attn_panel_softmax(st, njp, j0, full_view, a.scale, pos + q0, mrow + q0, lrow + q0, corr + q0);
+      attn_panel_softmax(st, njp, se.bmax, mrow + q0, lrow + q0, corr + q0);
       float* opanel = ot + panel * d_dim * kNR;
       V c[kNV];
       for (int u = 0; u < kNV; ++u) c[u] = vload(corr + q0 + u * kLanes);
