@@ -566,12 +566,20 @@ void attention(const AttnArgs& a, float* scratch_in) {
       }
     }
   }
+  // out = O / l: divided in place a panel row at a time (queries in lanes), then scattered to the rows.
+  for (int64_t panel = 0; panel < lay.panels; ++panel) {
+    float* opanel = ot + panel * d_dim * kNR;
+    V l[kNV];
+    for (int u = 0; u < kNV; ++u) l[u] = vload(lrow + panel * kNR + u * kLanes);
+    for (int d = 0; d < d_dim; ++d)
+      for (int u = 0; u < kNV; ++u)
+        vstore(opanel + d * kNR + u * kLanes, vdiv(vload(opanel + d * kNR + u * kLanes), l[u]));
+  }
   for (int64_t m = 0; m < rows; ++m) {
-    const float l = lrow[m];
     const float* o = ot + (m / kNR) * d_dim * kNR + m % kNR;
     float* dst = a.out + (a.q_begin + m / n_rep) * a.out_stride + (m % n_rep) * d_dim;
-    for (int d = 0; d < d_dim; ++d) dst[d] = o[d * kNR] / l;
-    if (a.lse) a.lse[(a.q_begin + m / n_rep) * a.lse_stride + m % n_rep] = mrow[m] + __builtin_logf(l);
+    for (int d = 0; d < d_dim; ++d) dst[d] = o[d * kNR];
+    if (a.lse) a.lse[(a.q_begin + m / n_rep) * a.lse_stride + m % n_rep] = mrow[m] + __builtin_logf(lrow[m]);
   }
 }
 
