@@ -458,11 +458,11 @@ SP_INLINE void attn_panel_softmax(float* st, int64_t njp, const V* bmax, float* 
   for (int u = 0; u < kNV; ++u) {
     const V m_old = vload(mrow + u * kLanes);
     const V m_new = vmax(m_old, bmax[u]);
-    const V c = vexp(vsub(m_old, m_new));
+    const V c = vexp_nonpos(vsub(m_old, m_new));
     V lblk = vzero();
     for (int64_t j = 0; j < njp; ++j) {
       float* sp = st + j * kNR + u * kLanes;
-      const V p = vexp(vsub(vload(sp), m_new));
+      const V p = vexp_nonpos(vsub(vload(sp), m_new));
       vstore(sp, p);
       lblk = vadd(lblk, p);
     }
