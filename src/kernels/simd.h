@@ -302,7 +302,7 @@ SP_INLINE V vexp(V x) {
   p = vfma(p, r, vset1(5.0000001201e-1f));
   V r2 = vmul(r, r);
   p = vfma(p, r2, vadd(r, vset1(1.0f)));
-  V y = vmul(p, vpow2i(n));
+  V y = vscale2(p, n);
   y = vselect(over, vset1(__builtin_inff()), y);
   return vselect(under, vzero(), y);
 }
