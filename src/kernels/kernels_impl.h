@@ -516,19 +516,6 @@ void attention(const AttnArgs& a, float* scratch_in) {
   for (int64_t j0 = 0; j0 <= last_pos; j0 += kBK) {
     const int64_t nj = min64(kBK, last_pos + 1 - j0);
     copy_kv_block(a, j0, nj, kb, vb);
-    // Prefetch the next block's key/value rows (no hardware prefetcher follows a qkv-row stride).
-    const int64_t next_nj = min64(kBK, last_pos + 1 - (j0 + kBK));
-    for (int64_t j = 0; j < next_nj; ++j) {
-      const int64_t p = j0 + kBK + j;
-      const float* krow =
-          p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
-      const float* vrow =
-          p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
-      for (int d = 0; d < d_dim; d += 16) {
-        __builtin_prefetch(krow + d, 0, 2);
-        __builtin_prefetch(vrow + d, 0, 2);
-      }
-    }
     // Panels whose last query precedes the block see none of it.
     const int64_t m_first = j0 > first_pos ? (j0 - first_pos) * n_rep : 0;
     for (int64_t panel = m_first / kNR; panel < lay.panels; ++panel) {
