@@ -293,17 +293,17 @@ SP_INLINE float exp1(float x) {
 constexpr int kBK = kAttnBlock;  // keys per block: a multiple of every build's kMR (4, 6, 14)
 static_assert(kBK % kMR == 0, "attention key blocks are whole micro-tiles of keys");
 
-// Scratch of one call: query panels, the key/value block as A tiles, one panel of scores, the output
-// (transposed, per panel) and per-query state. Offsets in floats, each 64-byte aligned.
+// Scratch of one call: query panels, the key/value block (rows copied as they are), one panel of
+// scores, the output (transposed, per panel) and per-query state. Offsets in floats, each 64-byte
+// aligned.
 struct AttnLayout {
-  int64_t rows, panels, dt;  // query rows (positions x heads), panels of kNR queries, head_dim rounded to kMR
-  int64_t qp, kt, vt, sp, ot, mrow, lrow, pos, corr, total;
+  int64_t rows, panels;  // query rows (positions x heads), panels of kNR queries
+  int64_t qp, kb, vb, sp, ot, mrow, lrow, pos, corr, total;
 };
 SP_INLINE AttnLayout attn_layout(int64_t n_query_rows, int head_dim, int n_rep) {
   AttnLayout l{};
   l.rows = n_query_rows * n_rep;
   l.panels = (l.rows + kNR - 1) / kNR;
-  l.dt = round_up(head_dim, kMR);
   const int64_t mp = l.panels * kNR;
   int64_t at = 0;
   auto take = [&](int64_t n) {
@@ -312,10 +312,10 @@ SP_INLINE AttnLayout attn_layout(int64_t n_query_rows, int head_dim, int n_rep) 
     return o;
   };
   l.qp = take(l.panels * head_dim * kNR);
-  l.kt = take(int64_t{kBK} * head_dim);
-  l.vt = take(l.dt * kBK);
+  l.kb = take(int64_t{kBK} * head_dim);
+  l.vb = take(int64_t{kBK} * head_dim);
   l.sp = take(int64_t{kBK} * kNR);
-  l.ot = take(l.panels * l.dt * kNR);
+  l.ot = take(l.panels * head_dim * kNR);
   l.mrow = take(mp);
   l.lrow = take(mp);
   l.pos = take(mp);
@@ -328,61 +328,141 @@ size_t attention_scratch_floats(int64_t n_query_rows, int head_dim, int n_rep) {
   return static_cast<size_t>(attn_layout(n_query_rows, head_dim, n_rep).total);
 }
 
-// Keys j0 .. j0 + nj of the block as GEMM A operands: kt = K (kBK keys, D) in tiles of kMR keys
-// (k-major over d), vt = V^T (dt, kBK) in tiles of kMR head dims (k-major over keys). Keys past nj
-// and head dims past D are zero.
-SP_INLINE void pack_kv_block(const AttnArgs& a, int64_t j0, int64_t nj, int64_t dt, float* kt, float* vt) {
+// Keys j0 .. j0 + nj of the block, copied row by row (kb, vb: kBK rows of D floats, contiguous, so
+// the block stays in cache for all panels; the qkv rows themselves are a whole qkv row apart). Key
+// rows past nj are zero (the last key tile may read them; their scores are never used).
+SP_INLINE void copy_kv_block(const AttnArgs& a, int64_t j0, int64_t nj, float* kb, float* vb) {
   const int d_dim = a.head_dim;
-  for (int64_t j = 0; j < kBK; ++j) {
+  for (int64_t j = 0; j < nj; ++j) {
     const int64_t p = j0 + j;
-    float* kdst = kt + (j / kMR) * kMR * d_dim + j % kMR;
-    if (j >= nj) {
-      for (int d = 0; d < d_dim; ++d) kdst[d * kMR] = 0.0f;
-      for (int64_t t = 0; t < dt / kMR; ++t)
-        for (int i = 0; i < kMR; ++i) vt[t * kMR * kBK + j * kMR + i] = 0.0f;
-      continue;
-    }
     const float* krow =
         p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
     const float* vrow =
         p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
-    for (int d = 0; d < d_dim; ++d) kdst[d * kMR] = krow[d];
-    for (int64_t t = 0; t < dt / kMR; ++t) {
-      float* vdst = vt + t * kMR * kBK + j * kMR;
-      const int64_t d0 = t * kMR;
-      if (d0 + kMR <= d_dim) {
-        for (int i = 0; i < kMR; ++i) vdst[i] = vrow[d0 + i];
-      } else {
-        for (int i = 0; i < kMR; ++i) vdst[i] = d0 + i < d_dim ? vrow[d0 + i] : 0.0f;
+    int d = 0;
+    for (; d + kLanes <= d_dim; d += kLanes) {
+      vstore(kb + j * d_dim + d, vload(krow + d));
+      vstore(vb + j * d_dim + d, vload(vrow + d));
+    }
+    if (d < d_dim) {
+      vstore_n(kb + j * d_dim + d, vload_n(krow + d, d_dim - d), d_dim - d);
+      vstore_n(vb + j * d_dim + d, vload_n(vrow + d, d_dim - d), d_dim - d);
+    }
+  }
+  for (int64_t j = nj; j < round_up(nj, kMR) && j < kBK; ++j)
+    for (int d = 0; d < d_dim; ++d) kb[j * d_dim + d] = 0.0f;
+}
+
+// One tile of an attention product, the GEMM micro-kernel's register blocking for MR rows:
+// acc(i, :) = sum_k a(i, k) * bp[k][:], one fma chain over k ascending from zero, where a(i, k) is
+// a[k * a_ks + i * a_is] (keys as rows: a_ks = 1, a_is = D; values transposed: a_ks = D, a_is = 1).
+// Then per row i of C (kNR floats apart): C = acc, or with `cs` (the online softmax's correction per
+// query lane) C = C * cs + acc: the same two roundings as rescaling C first and adding acc after.
+// `pf`: bytes the next tile reads first, one line per k step into L1 (null: none).
+// With `se` (scores, QK^T): C = s = acc * scale, -inf where the key (row i, position key0 + i) follows
+// the query (lane position), and se->bmax = vmax(se->bmax, s) per row in order: the first pass of
+// the online softmax, done while the tile is in registers.
+struct ScoreEpilogue {
+  V scale;
+  V pos[kNV];  // query positions of the panel's lanes
+  float key0;  // position of the tile's first key
+  bool masked;
+  V bmax[kNV];
+};
+
+template <int MR>
+SP_INLINE void attn_tile(const float* a, int64_t a_ks, int64_t a_is, const float* bp, int64_t kc, float* c,
+                         const V* cs, const char* pf, ScoreEpilogue* se = nullptr) {
+  V acc[MR][kNV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < kNV; ++v) acc[i][v] = vzero();
+  for (int64_t k = 0; k < kc; ++k) {
+    V b[kNV];
+#pragma GCC unroll 16
+    for (int v = 0; v < kNV; ++v) b[v] = vload(bp + k * kNR + v * kLanes);
+    if (pf) __builtin_prefetch(pf + k * 64, 0, 3);
+    const float* ak = a + k * a_ks;
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V av = vset1(ak[i * a_is]);
+#pragma GCC unroll 16
+      for (int v = 0; v < kNV; ++v) acc[i][v] = vfma(av, b[v], acc[i][v]);
+    }
+  }
+  if (se) {
+    const V minus_inf = vset1(-__builtin_inff());
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V key = vset1(se->key0 + static_cast<float>(i));
+#pragma GCC unroll 16
+      for (int v = 0; v < kNV; ++v) {
+        V x = vmul(acc[i][v], se->scale);
+        if (se->masked) x = vselect(vlt(se->pos[v], key), minus_inf, x);
+        vstore(c + i * kNR + v * kLanes, x);
+        se->bmax[v] = vmax(se->bmax[v], x);
       }
+    }
+    return;
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < kNV; ++v) {
+      float* cp = c + i * kNR + v * kLanes;
+      vstore(cp, cs ? vadd(vmul(vload(cp), cs[v]), acc[i][v]) : acc[i][v]);
+    }
+}
+
+// attn_tile for a run-time row count 1 <= rows <= kMR.
+template <int R = kMR>
+SP_INLINE void attn_tile_rows(int rows, const float* a, int64_t a_ks, int64_t a_is, const float* bp,
+                              int64_t kc, float* c, const V* cs, const char* pf) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      attn_tile<R>(a, a_ks, a_is, bp, kc, c, cs, pf);
+    } else {
+      attn_tile_rows<R - 1>(rows, a, a_ks, a_is, bp, kc, c, cs, pf);
     }
   }
 }
 
-// Softmax step of one panel of scores (keys in rows, kNR queries in lanes), keys [0, njp) of the
-// block at j0: s = st * scale, -inf where the key follows the query; m' = max(m, max_j s);
-// c = exp(m - m'); p_j = exp(s_j - m') (in place); l = fma(l, c, sum_j p_j) with the block sum
-// taken over j ascending. Writes m', l and c (corr) of the panel's queries.
-SP_INLINE void attn_panel_softmax(float* st, int64_t njp, int64_t j0, bool full_view, float scale_f,
-                                  const float* pos, float* mrow, float* lrow, float* corr) {
-  const V scale = vset1(scale_f), minus_inf = vset1(-__builtin_inff());
+// Head dimensions as PV row tiles: `full` whole kMR tiles, then up to two short ones. A remainder
+// shorter than kMR / 2 is merged with the last whole tile into two tiles of about equal size (a tile
+// of few rows keeps too few fma chains in flight). Tiles do not change results (one chain per element).
+struct HeadDimTiles {
+  int full = 0;
+  int tail[2] = {0, 0};
+};
+SP_INLINE HeadDimTiles head_dim_tiles(int d_dim) {
+  HeadDimTiles t;
+  t.full = d_dim / kMR;
+  const int rem = d_dim % kMR;
+  t.tail[0] = rem;
+  if (rem > 0 && rem < kMR / 2 && t.full > 0) {
+    --t.full;
+    t.tail[0] = (kMR + rem) / 2;
+    t.tail[1] = kMR + rem - t.tail[0];
+  }
+  return t;
+}
+
+// Second pass of the online softmax for one panel (keys in rows, kNR queries in lanes), keys
+// [0, njp) of the block, whose scaled and masked scores s and their maximum per query (`bmax`, from
+// the QK^T tiles' ScoreEpilogue) are known: m' = max(m, bmax); c = exp(m - m'); p_j = exp(s_j - m')
+// (in place); l = fma(l, c, sum_j p_j) with the block sum taken over j ascending. Writes m', l and
+// c (corr) of the panel's queries.
+SP_INLINE void attn_panel_softmax(float* st, int64_t njp, const V* bmax, float* mrow, float* lrow,
+                                  float* corr) {
   for (int u = 0; u < kNV; ++u) {
-    const V pv = vload(pos + u * kLanes);
-    V bmax = minus_inf;
-    for (int64_t j = 0; j < njp; ++j) {
-      float* sp = st + j * kNR + u * kLanes;
-      V x = vmul(vload(sp), scale);
-      if (!full_view) x = vselect(vlt(pv, vset1(static_cast<float>(j0 + j))), minus_inf, x);
-      vstore(sp, x);
-      bmax = vmax(bmax, x);
-    }
     const V m_old = vload(mrow + u * kLanes);
-    const V m_new = vmax(m_old, bmax);
-    const V c = vexp(vsub(m_old, m_new));
+    const V m_new = vmax(m_old, bmax[u]);
+    const V c = vexp_nonpos(vsub(m_old, m_new));
     V lblk = vzero();
     for (int64_t j = 0; j < njp; ++j) {
       float* sp = st + j * kNR + u * kLanes;
-      const V p = vexp(vsub(vload(sp), m_new));
+      const V p = vexp_nonpos(vsub(vload(sp), m_new));
       vstore(sp, p);
       lblk = vadd(lblk, p);
     }
@@ -394,11 +474,11 @@ SP_INLINE void attn_panel_softmax(float* st, int64_t njp, int64_t j0, bool full_
 
 // Flash-style causal attention (FlashAttention-2 forward) on the GEMM micro-kernel, see AttnArgs.
 // Queries (n_rep heads x positions, position-major) form GEMM B panels of kNR queries; each key block
-// of kBK keys (aligned to position 0) is packed once as A tiles, and per panel:
-//   S^T (kBK, kNR) = K_blk Q_panel^T        micro_tile, chain over d ascending
+// of kBK keys (aligned to position 0) is copied once (rows as they are), and per panel:
+//   S^T (kBK, kNR) = K_blk Q_panel^T        attn_tile per kMR keys, chain over d ascending
 //   online softmax in place (queries in lanes, see attn_panel_softmax)
-//   O^T (dt, kNR) = O^T * c + V_blk^T P^T   rescale, then micro_tile (chain over the block's keys
-//                                           ascending, added to O^T)
+//   O^T (D, kNR) = O^T * c + V_blk^T P^T    attn_tile per head-dim tile: chain over the block's keys
+//                                           ascending, then added to the rescaled O^T
 // Panels whose last query precedes the block are skipped, and a panel reads only the keys up to its
 // last query (trailing masked keys would add exact zeros). Finally out = O / l (and lse = m + log l).
 // Every query's numbers are its own column of these products: they never depend on which queries
@@ -409,17 +489,18 @@ void attention(const AttnArgs& a, float* scratch_in) {
   const AttnLayout lay = attn_layout(a.q_end - a.q_begin, d_dim, n_rep);
   float* scratch = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch_in) + 63) & ~uintptr_t{63});
   float* qp = scratch + lay.qp;      // (panels, D, kNR): queries as B panels
-  float* kt = scratch + lay.kt;      // (kBK, D) keys as A tiles
-  float* vt = scratch + lay.vt;      // (dt, kBK) values^T as A tiles
+  float* kb = scratch + lay.kb;      // (kBK, D) keys of the block
+  float* vb = scratch + lay.vb;      // (kBK, D) values of the block
   float* st = scratch + lay.sp;      // (kBK, kNR) scores, then probabilities, of one panel
-  float* ot = scratch + lay.ot;      // (panels, dt, kNR) output^T
+  float* ot = scratch + lay.ot;      // (panels, D, kNR) output^T
   float* mrow = scratch + lay.mrow;  // per query: running max, denominator, position, correction
   float* lrow = scratch + lay.lrow;
   float* pos = scratch + lay.pos;
   float* corr = scratch + lay.corr;
-  const int64_t rows = lay.rows, dt = lay.dt;
+  const int64_t rows = lay.rows;
   const int64_t first_pos = a.n_prefix + a.q_begin;
   const int64_t last_pos = a.n_prefix + a.q_end - 1;
+  const HeadDimTiles dtiles = head_dim_tiles(d_dim);
   for (int64_t m = 0; m < lay.panels * kNR; ++m) {
     const bool real = m < rows;
     const float* src = real ? a.q + (a.q_begin + m / n_rep) * a.q_stride + (m % n_rep) * d_dim : nullptr;
@@ -430,66 +511,62 @@ void attention(const AttnArgs& a, float* scratch_in) {
     mrow[m] = -__builtin_inff();
     lrow[m] = 0.0f;
   }
-  for (int64_t i = 0; i < lay.panels * dt * kNR; ++i) ot[i] = 0.0f;
+  for (int64_t i = 0; i < lay.panels * d_dim * kNR; ++i) ot[i] = 0.0f;
 
-  GemmArgs s_out{};  // S^T panel: full tiles straight into st
-  s_out.c = st;
-  s_out.ldc = kNR;
-  GemmArgs o_out{};  // O^T panel += tile
-  o_out.ldc = kNR;
-  o_out.accumulate = true;
   for (int64_t j0 = 0; j0 <= last_pos; j0 += kBK) {
     const int64_t nj = min64(kBK, last_pos + 1 - j0);
-    pack_kv_block(a, j0, nj, dt, kt, vt);
-    // Prefetch the next block's key/value rows (no hardware prefetcher follows a qkv-row stride).
-    const int64_t next_nj = min64(kBK, last_pos + 1 - (j0 + kBK));
-    for (int64_t j = 0; j < next_nj; ++j) {
-      const int64_t p = j0 + kBK + j;
-      const float* krow =
-          p < a.n_prefix ? a.k_prefix + p * a.kv_stride : a.k_own + (p - a.n_prefix) * a.kv_stride;
-      const float* vrow =
-          p < a.n_prefix ? a.v_prefix + p * a.kv_stride : a.v_own + (p - a.n_prefix) * a.kv_stride;
-      for (int d = 0; d < d_dim; d += 16) {
-        __builtin_prefetch(krow + d, 0, 2);
-        __builtin_prefetch(vrow + d, 0, 2);
-      }
-    }
+    copy_kv_block(a, j0, nj, kb, vb);
     // Panels whose last query precedes the block see none of it.
     const int64_t m_first = j0 > first_pos ? (j0 - first_pos) * n_rep : 0;
     for (int64_t panel = m_first / kNR; panel < lay.panels; ++panel) {
       const int64_t q0 = panel * kNR;
       const float panel_last = pos[min64(q0 + kNR, rows) - 1];
       const int64_t njp = min64(nj, static_cast<int64_t>(panel_last) + 1 - j0);
-      const uint8_t* qpanel = reinterpret_cast<const uint8_t*>(qp + panel * d_dim * kNR);
+      const float* qpanel = qp + panel * d_dim * kNR;
       const int64_t key_tiles = (njp + kMR - 1) / kMR;
-      for (int64_t t = 0; t < key_tiles; ++t) {
-        const float* ktile = kt + t * kMR * d_dim;
-        const uint8_t* pf = reinterpret_cast<const uint8_t*>(t + 1 < key_tiles ? ktile + kMR * d_dim : vt);
-        micro_tile<WType::f32>(ktile, qpanel, d_dim, st, true, pf, kMR * 4, &s_out, t * kMR, 0);
+      // Scores of the panel's queries, scaled, masked where the key follows the query (and past njp:
+      // those keys follow every query), and their maximum per query.
+      ScoreEpilogue se;
+      se.scale = vset1(a.scale);
+      se.masked = !(njp == kBK && pos[q0] >= static_cast<float>(j0 + kBK - 1));
+      for (int u = 0; u < kNV; ++u) {
+        se.pos[u] = vload(pos + q0 + u * kLanes);
+        se.bmax[u] = vset1(-__builtin_inff());
       }
-      const bool full_view = njp == kBK && pos[q0] >= static_cast<float>(j0 + kBK - 1);
-      attn_panel_softmax(st, njp, j0, full_view, a.scale, pos + q0, mrow + q0, lrow + q0, corr + q0);
-      float* opanel = ot + panel * dt * kNR;
+      for (int64_t t = 0; t < key_tiles; ++t) {
+        const float* ktile = kb + t * kMR * d_dim;
+        const char* pf = reinterpret_cast<const char*>(t + 1 < key_tiles ? ktile + kMR * d_dim : vb);
+        se.key0 = static_cast<float>(j0 + t * kMR);
+        attn_tile<kMR>(ktile, 1, d_dim, qpanel, d_dim, st + t * kMR * kNR, nullptr, pf, &se);
+      }
+      attn_panel_softmax(st, njp, se.bmax, mrow + q0, lrow + q0, corr + q0);
+      float* opanel = ot + panel * d_dim * kNR;
       V c[kNV];
       for (int u = 0; u < kNV; ++u) c[u] = vload(corr + q0 + u * kLanes);
-      for (int64_t d = 0; d < dt; ++d)
-        for (int u = 0; u < kNV; ++u)
-          vstore(opanel + d * kNR + u * kLanes, vmul(vload(opanel + d * kNR + u * kLanes), c[u]));
-      o_out.c = opanel;
-      const uint8_t* ppanel = reinterpret_cast<const uint8_t*>(st);
-      for (int64_t t = 0; t < dt / kMR; ++t) {
-        const float* vtile = vt + t * kMR * kBK;
-        const uint8_t* pf = reinterpret_cast<const uint8_t*>(t + 1 < dt / kMR ? vtile + kMR * kBK : kt);
-        micro_tile<WType::f32>(vtile, ppanel, njp, st, true, pf, kMR * 4, &o_out, t * kMR, 0);
+      int d0 = 0;
+      for (int t = 0; t < dtiles.full; ++t, d0 += kMR)
+        attn_tile<kMR>(vb + d0, d_dim, 1, st, njp, opanel + d0 * kNR, c, nullptr);
+      for (int x : dtiles.tail) {
+        if (x == 0) continue;
+        attn_tile_rows(x, vb + d0, d_dim, 1, st, njp, opanel + d0 * kNR, c, nullptr);
+        d0 += x;
       }
     }
   }
+  // out = O / l: divided in place a panel row at a time (queries in lanes), then scattered to the rows.
+  for (int64_t panel = 0; panel < lay.panels; ++panel) {
+    float* opanel = ot + panel * d_dim * kNR;
+    V l[kNV];
+    for (int u = 0; u < kNV; ++u) l[u] = vload(lrow + panel * kNR + u * kLanes);
+    for (int d = 0; d < d_dim; ++d)
+      for (int u = 0; u < kNV; ++u)
+        vstore(opanel + d * kNR + u * kLanes, vdiv(vload(opanel + d * kNR + u * kLanes), l[u]));
+  }
   for (int64_t m = 0; m < rows; ++m) {
-    const float l = lrow[m];
-    const float* o = ot + (m / kNR) * dt * kNR + m % kNR;
+    const float* o = ot + (m / kNR) * d_dim * kNR + m % kNR;
     float* dst = a.out + (a.q_begin + m / n_rep) * a.out_stride + (m % n_rep) * d_dim;
-    for (int d = 0; d < d_dim; ++d) dst[d] = o[d * kNR] / l;
-    if (a.lse) a.lse[(a.q_begin + m / n_rep) * a.lse_stride + m % n_rep] = mrow[m] + __builtin_logf(l);
+    for (int d = 0; d < d_dim; ++d) dst[d] = o[d * kNR];
+    if (a.lse) a.lse[(a.q_begin + m / n_rep) * a.lse_stride + m % n_rep] = mrow[m] + __builtin_logf(lrow[m]);
   }
 }
 

@@ -85,6 +85,11 @@ SP_INLINE V vpow2i(V n) {
   __m512i i = _mm512_cvtps_epi32(n.v);
   return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23))};
 }
+// p * 2^n for integral n in [-126, 127]: one rounding of the exact product, the same bits as
+// vmul(p, vpow2i(n)) (including subnormal results), in one instruction.
+SP_INLINE V vscale2(V p, V n) {
+  return {_mm512_scalef_ps(p.v, n.v)};
+}
 SP_INLINE M vlt(V a, V b) {
   return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ)};
 }
@@ -159,6 +164,9 @@ SP_INLINE V vround(V a) {
 SP_INLINE V vpow2i(V n) {
   __m256i i = _mm256_cvtps_epi32(n.v);
   return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23))};
+}
+SP_INLINE V vscale2(V p, V n) {
+  return {_mm256_mul_ps(p.v, vpow2i(n).v)};
 }
 SP_INLINE M vlt(V a, V b) {
   return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)};
@@ -257,6 +265,9 @@ SP_INLINE V vpow2i(V n) {
   const int32_t i = n.v == n.v ? static_cast<int32_t>(n.v) : 0;  // NaN: p is NaN anyway
   return {bits_to_float(static_cast<uint32_t>(i + 127) << 23)};
 }
+SP_INLINE V vscale2(V p, V n) {
+  return {p.v * vpow2i(n).v};
+}
 SP_INLINE M vlt(V a, V b) {
   return {a.v < b.v};
 }
@@ -291,9 +302,29 @@ SP_INLINE V vexp(V x) {
   p = vfma(p, r, vset1(5.0000001201e-1f));
   V r2 = vmul(r, r);
   p = vfma(p, r2, vadd(r, vset1(1.0f)));
-  V y = vmul(p, vpow2i(n));
+  V y = vscale2(p, n);
   y = vselect(over, vset1(__builtin_inff()), y);
   return vselect(under, vzero(), y);
+}
+
+// vexp for x <= 0 or NaN (the online softmax's exp(s - max)): the same bits as vexp there, with the
+// overflow branch dropped (min(88, x) = x and x > 88 is false) and the scaling in one step.
+SP_INLINE V vexp_nonpos(V x) {
+  const V lo = vset1(-87.0f);
+  const M under = vlt(x, lo);
+  V xc = vmax(lo, x);  // NaN stays NaN (x86 max returns the 2nd operand)
+  V n = vround(vmul(xc, vset1(1.44269504088896341f)));
+  V r = vfma(n, vset1(-0.693359375f), xc);
+  r = vfma(n, vset1(2.12194440e-4f), r);
+  V p = vset1(1.9875691500e-4f);
+  p = vfma(p, r, vset1(1.3981999507e-3f));
+  p = vfma(p, r, vset1(8.3334519073e-3f));
+  p = vfma(p, r, vset1(4.1665795894e-2f));
+  p = vfma(p, r, vset1(1.6666665459e-1f));
+  p = vfma(p, r, vset1(5.0000001201e-1f));
+  V r2 = vmul(r, r);
+  p = vfma(p, r2, vadd(r, vset1(1.0f)));
+  return vselect(under, vzero(), vscale2(p, n));
 }
 
 // Pairwise tree over `n` partial sums (n a power of two): a[i] += a[i + half] for halves n/2..1.
