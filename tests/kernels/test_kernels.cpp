@@ -362,7 +362,9 @@ TEST(Kernels, HalfPrecisionConversionsAreExact) {
     if (std::isnan(f)) continue;
     ASSERT_EQ(kernels::f32_to_f16(f), h) << h;
     const float b = kernels::bf16_to_f32(static_cast<uint16_t>(h));
-    if (!std::isnan(b)) ASSERT_EQ(kernels::f32_to_bf16(b), h) << h;
+    if (!std::isnan(b)) {
+      ASSERT_EQ(kernels::f32_to_bf16(b), h) << h;
+    }
   }
   // Ties round to even.
   EXPECT_EQ(kernels::f32_to_bf16(1.0f + 0x1p-8f), kernels::f32_to_bf16(1.0f));
