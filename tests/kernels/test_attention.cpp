@@ -134,7 +134,8 @@ TEST(AttentionBackward, BitsPinnedAndEqualAcrossIsas) {
   struct Shape {
     int64_t n_own, n_prefix, hq, hkv, d, q_begin, q_end;
   };
-  const std::vector<Shape> shapes{{600, 300, 4, 2, 64, 0, 600}, {517, 0, 6, 2, 40, 71, 450}, {300, 40, 2, 1, 128, 0, 300}};
+  const std::vector<Shape> shapes{
+      {600, 300, 4, 2, 64, 0, 600}, {517, 0, 6, 2, 40, 71, 450}, {300, 40, 2, 1, 128, 0, 300}};
   for (const auto& name : supported_kernels()) {
     const KernelSet* ks = select_kernels(name);
     ASSERT_NE(ks, nullptr);
