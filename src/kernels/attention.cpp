@@ -42,20 +42,43 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
   pack_rows_panels(pk, nr, K, D, n_keys, D, 0, key_panels);
   pack_rows_panels(pv, nr, V, D, n_keys, D, 0, key_panels);
 
+  // K^T per key block as the B operand of dQ = dS K_blk: block b (D, kb) at kt + b * kt_block,
+  // packed once per call.
   const int64_t d_panels = (D + nr - 1) / nr;
+  const int64_t kt_block = d_panels * kKeyBlock * nr;
+  const int64_t n_key_blocks = (n_keys + kKeyBlock - 1) / kKeyBlock;
+  float* kt = packed_kt_.get(static_cast<size_t>(n_key_blocks * kt_block));
+  for (int64_t b = 0; b < n_key_blocks; ++b) {
+    const int64_t kb = std::min(kKeyBlock, n_keys - b * kKeyBlock);
+    pack_cols_steps(kt + b * kt_block, nr, K + b * kKeyBlock * D, D, D, kb, 0, kb);
+  }
+
   const int mr = ks->mr;
-  for (int64_t i0 = q_begin; i0 < q_end; i0 += kQueryBlock) {
-    const int64_t i1 = std::min(q_end, i0 + kQueryBlock);
-    const int64_t M = (i1 - i0) * n_rep;  // query rows: (own row, head) pairs, row-major
-    const int64_t nk = n_prefix + i1;     // keys visible to the block's last row
+  const int64_t block_rows = kQueryBlock * n_rep;  // query rows of one query block
+  // S/P and dP/dS of a tile: (rows, kb) kKeyBlock floats apart, plus the padding dK/dV's in-place A
+  // reads past the last row (rows of A up to a multiple of mr). Zeroed when allocated: the reads past
+  // the written columns see finite numbers.
+  const size_t sd_floats = static_cast<size_t>(kQueryTile * n_rep * kKeyBlock + kKeyBlock);
+  const bool grow = s_.size() < sd_floats || dp_.size() < sd_floats;
+  float* S = s_.get(sd_floats);
+  float* dS = dp_.get(sd_floats);
+  if (grow) {
+    std::memset(S, 0, sd_floats * sizeof(float));
+    std::memset(dS, 0, sd_floats * sizeof(float));
+  }
+  for (int64_t c0 = q_begin; c0 < q_end; c0 += kQueryTile) {
+    const int64_t c1 = std::min(q_end, c0 + kQueryTile);
+    const int64_t M = (c1 - c0) * n_rep;  // query rows: (own row, head) pairs, row-major
+    const int64_t nk = n_prefix + c1;     // keys visible to the tile's last row
+    const int64_t n_blocks = (c1 - c0 + kQueryBlock - 1) / kQueryBlock;
     float* Q = q_.get(static_cast<size_t>(M * D));
     float* dO = dout_.get(static_cast<size_t>(M * D));
     float* O = o_.get(static_cast<size_t>(M * D));
     float* L = lse_.get(static_cast<size_t>(M));
     float* delta = delta_.get(static_cast<size_t>(M));
-    for (int64_t i = i0; i < i1; ++i) {
+    for (int64_t i = c0; i < c1; ++i) {
       for (int64_t r = 0; r < n_rep; ++r) {
-        const int64_t m = (i - i0) * n_rep + r;
+        const int64_t m = (i - c0) * n_rep + r;
         std::memcpy(Q + m * D, qkv_own + i * W + q_col + r * D, static_cast<size_t>(D) * sizeof(float));
         std::memcpy(dO + m * D, dout + i * dout_stride + q_col + r * D,
                     static_cast<size_t>(D) * sizeof(float));
@@ -66,7 +89,7 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
         }
       }
     }
-    if (!out) {  // rerun the forward for this block: O (M, D) and its log-sum-exp
+    if (!out) {  // rerun the forward for this tile: O (M, D) and its log-sum-exp
       AttnArgs a;
       a.k_prefix = qkv_prefix ? qkv_prefix + k_col : nullptr;
       a.v_prefix = qkv_prefix ? qkv_prefix + v_col : nullptr;
@@ -76,16 +99,16 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
       a.kv_stride = W;
       a.q = qkv_own + q_col;
       a.q_stride = W;
-      a.out = O - i0 * n_rep * D;
+      a.out = O - c0 * n_rep * D;
       a.out_stride = n_rep * D;
-      a.q_begin = i0;
-      a.q_end = i1;
+      a.q_begin = c0;
+      a.q_end = c1;
       a.head_dim = static_cast<int>(D);
       a.n_rep = static_cast<int>(n_rep);
       a.scale = scale;
-      a.lse = L - i0 * n_rep;
+      a.lse = L - c0 * n_rep;
       a.lse_stride = n_rep;
-      ks->attention(a, attn_scratch_.get(ks->attention_scratch_floats(kQueryBlock, static_cast<int>(D),
+      ks->attention(a, attn_scratch_.get(ks->attention_scratch_floats(kQueryTile, static_cast<int>(D),
                                                                       static_cast<int>(n_rep))));
     }
     // Delta = rowsum(dO * O) (= rowsum(P * dP)), d ascending.
@@ -94,54 +117,74 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
       for (int64_t d = 0; d < D; ++d) acc = std::fma(dO[m * D + d], O[m * D + d], acc);
       delta[m] = acc;
     }
-    // dO^T and Q^T as GEMM B operands (rows = query rows) for dV and dK: packed once per query block.
-    float* pdo = packed_.get(static_cast<size_t>(2 * d_panels * M * nr));
-    float* pq = pdo + d_panels * M * nr;
-    pack_cols_steps(pdo, nr, dO, D, D, M, 0, M);
-    pack_cols_steps(pq, nr, Q, D, D, M, 0, M);
-    const auto do_view = packed_view(nr, D, M, pdo);
-    const auto q_view = packed_view(nr, D, M, pq);
+    // Q and dO as A tiles (S, dP), and per query block Q^T and dO^T as B panels (dK, dV): packed
+    // once per tile, read by every key block.
+    const int64_t a_floats = (M + mr - 1) / mr * mr * D;
+    float* qa = packed_a_.get(static_cast<size_t>(2 * a_floats));
+    float* doa = qa + a_floats;
+    ks->pack_a(Q, D, M, D, qa);
+    ks->pack_a(dO, D, M, D, doa);
+    const int64_t bt_floats = d_panels * block_rows * nr;
+    float* pq = packed_.get(static_cast<size_t>(2 * n_blocks * bt_floats));
+    float* pdo = pq + n_blocks * bt_floats;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int64_t r0 = b * block_rows, mb = std::min(block_rows, M - r0);
+      pack_cols_steps(pq + b * bt_floats, nr, Q + r0 * D, D, D, mb, 0, mb);
+      pack_cols_steps(pdo + b * bt_floats, nr, dO + r0 * D, D, D, mb, 0, mb);
+    }
     float* dQ = dq_.get(static_cast<size_t>(M * D));
     for (int64_t j0 = 0; j0 < nk; j0 += kKeyBlock) {
       const int64_t kb = std::min(kKeyBlock, nk - j0);
-      // S = Q K_blk^T, then P = exp(S * scale - lse) for the visible keys, 0 for the masked ones.
-      float* P = s_.get(static_cast<size_t>(M * kKeyBlock));
+      // Query blocks before b_first end before the key block: they skip it (as in a query block,
+      // keys past its last row are not visited). S and dP start at the row tile holding r_first.
+      const int64_t b_first = std::max<int64_t>(0, j0 - n_prefix - c0) / kQueryBlock;
+      const int64_t r_first = b_first * block_rows, m_lo = r_first / mr * mr;
+      // S = Q K_blk^T and dP = dO V_blk^T, then P and dS in place (attn_backward_rows).
       const auto k_view = packed_view(nr, kb, D, pk + (j0 / nr) * D * nr);
-      gemm_serial(ks, GemmArgs{Q, D, &k_view, nullptr, P, kb, M, false}, a_buf_, scratch_);
-      for (int64_t m = 0; m < M; ++m) {
-        const int64_t visible = std::clamp<int64_t>(n_prefix + i0 + m / n_rep + 1 - j0, 0, kb);
-        float* row = P + m * kb;
-        for (int64_t j = 0; j < visible; ++j) row[j] = row[j] * scale - L[m];
-        ks->exp(row, row, visible);
-        for (int64_t j = visible; j < kb; ++j) row[j] = 0.0f;
-      }
-      // dP = dO V_blk^T ; dS = P (dP - Delta) * scale (in place of dP).
-      float* dS = dp_.get(static_cast<size_t>(M * kKeyBlock));
       const auto v_view = packed_view(nr, kb, D, pv + (j0 / nr) * D * nr);
-      gemm_serial(ks, GemmArgs{dO, D, &v_view, nullptr, dS, kb, M, false}, a_buf_, scratch_);
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t j = 0; j < kb; ++j) dS[m * kb + j] = P[m * kb + j] * (dS[m * kb + j] - delta[m]) * scale;
-      // dQ (+)= dS K_blk (B = K_blk^T), key blocks in order.
+      gemm_serial_packed(
+          ks, GemmArgs{nullptr, D, &k_view, nullptr, S + m_lo * kKeyBlock, kKeyBlock, M - m_lo, false},
+          qa + m_lo * D, scratch_);
+      gemm_serial_packed(
+          ks, GemmArgs{nullptr, D, &v_view, nullptr, dS + m_lo * kKeyBlock, kKeyBlock, M - m_lo, false},
+          doa + m_lo * D, scratch_);
+      ks->attn_backward_rows(S + r_first * kKeyBlock, dS + r_first * kKeyBlock, kKeyBlock, M - r_first, kb,
+                             n_prefix + c0 + r_first / n_rep + 1 - j0, static_cast<int>(n_rep), L + r_first,
+                             delta + r_first, scale);
+      // dQ (+)= dS K_blk (B = K_blk^T) for the rows from r_first, key blocks in order. The packed
+      // block holds the call's keys (kb_packed >= kb): one view per panel of head dims, kb steps each.
       {
-        float* b = kt_.get(static_cast<size_t>(d_panels * kb * nr));
-        pack_cols_steps(b, nr, K + j0 * D, D, D, kb, 0, kb);
-        const auto view = packed_view(nr, D, kb, b);
-        gemm_serial(ks, GemmArgs{dS, kb, &view, nullptr, dQ, D, M, j0 > 0}, a_buf_, scratch_);
+        const int64_t rows = M - r_first;
+        float* dsa = packed_ds_.get(static_cast<size_t>((rows + mr - 1) / mr * mr * kb));
+        ks->pack_a(dS + r_first * kKeyBlock, kKeyBlock, rows, kb, dsa);
+        const int64_t kb_packed = std::min(kKeyBlock, n_keys - j0);
+        for (int64_t p = 0; p < d_panels; ++p) {
+          const auto view = packed_view(nr, std::min<int64_t>(nr, D - p * nr), kb,
+                                        kt + (j0 / kKeyBlock) * kt_block + p * kb_packed * nr);
+          gemm_serial_packed(
+              ks, GemmArgs{nullptr, kb, &view, nullptr, dQ + r_first * D + p * nr, D, rows, j0 > 0}, dsa,
+              scratch_);
+        }
       }
-      // dK_blk += dS^T Q and dV_blk += P^T dO (A transposed, packed straight from (M, kb)).
-      float* T = t_.get(static_cast<size_t>((kKeyBlock + mr) * M));
-      for (int which = 0; which < 2; ++which) {
-        pack_a_transposed(T, mr, which == 0 ? dS : P, kb, kb, M, 0, (kb + mr - 1) / mr);
-        gemm_serial_packed(ks,
-                           GemmArgs{nullptr, M, which == 0 ? &q_view : &do_view, nullptr,
-                                    (which == 0 ? dK : dV) + j0 * D, D, kb, true},
-                           T, scratch_);
+      // Per query block, in order: dK_blk += dS^T Q and dV_blk += P^T dO over the block's rows (A
+      // read in place from dS and P), for the keys up to the block's last row.
+      for (int64_t b = b_first; b < n_blocks; ++b) {
+        const int64_t r0 = b * block_rows, mb = std::min(block_rows, M - r0);
+        const int64_t kb_b = std::min(kb, n_prefix + std::min(c1, c0 + (b + 1) * kQueryBlock) - j0);
+        const auto q_view = packed_view(nr, D, mb, pq + b * bt_floats);
+        const auto do_view = packed_view(nr, D, mb, pdo + b * bt_floats);
+        gemm_serial_at(ks,
+                       GemmArgs{dS + r0 * kKeyBlock, kKeyBlock, &q_view, nullptr, dK + j0 * D, D, kb_b, true},
+                       scratch_);
+        gemm_serial_at(ks,
+                       GemmArgs{S + r0 * kKeyBlock, kKeyBlock, &do_view, nullptr, dV + j0 * D, D, kb_b, true},
+                       scratch_);
       }
     }
-    for (int64_t i = i0; i < i1; ++i) {
+    for (int64_t i = c0; i < c1; ++i) {
       for (int64_t r = 0; r < n_rep; ++r) {
         float* dst = dqkv_own + i * W + q_col + r * D;
-        const float* src = dQ + ((i - i0) * n_rep + r) * D;
+        const float* src = dQ + ((i - c0) * n_rep + r) * D;
         for (int64_t d = 0; d < D; ++d) dst[d] += src[d];
       }
     }
