@@ -9,6 +9,36 @@
 
 namespace synpref::kernels {
 
+namespace {
+
+// dst[d] += src[d], non-overlapping (fixed-width chunks: vectorized at -O2).
+void add_to(float* __restrict dst, const float* __restrict src, int64_t n) {
+  int64_t d = 0;
+  for (; d + 16 <= n; d += 16)
+    for (int u = 0; u < 16; ++u) dst[d + u] += src[d + u];
+  for (; d < n; ++d) dst[d] += src[d];
+}
+
+// delta[m] = sum_d a[m][d] * b[m][d] for rows of n floats, one fused multiply-add chain per row (d
+// ascending), 8 rows interleaved (independent chains keep the FMA units busy).
+void row_dots(float* delta, const float* a, const float* b, int64_t rows, int64_t n) {
+  constexpr int64_t kRows = 8;
+  int64_t m = 0;
+  for (; m + kRows <= rows; m += kRows) {
+    float acc[kRows] = {};
+    for (int64_t d = 0; d < n; ++d)
+      for (int64_t u = 0; u < kRows; ++u) acc[u] = std::fma(a[(m + u) * n + d], b[(m + u) * n + d], acc[u]);
+    for (int64_t u = 0; u < kRows; ++u) delta[m + u] = acc[u];
+  }
+  for (; m < rows; ++m) {
+    float acc = 0.0f;
+    for (int64_t d = 0; d < n; ++d) acc = std::fma(a[m * n + d], b[m * n + d], acc);
+    delta[m] = acc;
+  }
+}
+
+}  // namespace
+
 void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_prefix, const float* dout,
                             int64_t dout_stride, const float* qkv_own, const float* qkv_prefix, int64_t n_own,
                             int64_t n_prefix, int64_t W, const ops::AttnDims& dims, float scale, int64_t g,
@@ -55,10 +85,12 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
 
   const int mr = ks->mr;
   const int64_t block_rows = kQueryBlock * n_rep;  // query rows of one query block
-  // S/P and dP/dS of a tile: (rows, kb) kKeyBlock floats apart, plus the padding dK/dV's in-place A
-  // reads past the last row (rows of A up to a multiple of mr). Zeroed when allocated: the reads past
-  // the written columns see finite numbers.
-  const size_t sd_floats = static_cast<size_t>(kQueryTile * n_rep * kKeyBlock + kKeyBlock);
+  // S/P and dP/dS of a tile: (rows, kb) kKeyBlock floats apart, plus the padding the in-place A
+  // operands read past the last row (dK/dV: A rows up to a multiple of mr, i.e. columns past kb of the
+  // last row; dQ: rows up to a multiple of mr). Zeroed when allocated: the reads past the written
+  // rows and columns see finite numbers.
+  const size_t sd_floats = static_cast<size_t>((kQueryTile * n_rep + 16) * kKeyBlock);
+  SP_CHECK(mr <= 16);
   const bool grow = s_.size() < sd_floats || dp_.size() < sd_floats;
   float* S = s_.get(sd_floats);
   float* dS = dp_.get(sd_floats);
@@ -112,11 +144,7 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
                                                                       static_cast<int>(n_rep))));
     }
     // Delta = rowsum(dO * O) (= rowsum(P * dP)), d ascending.
-    for (int64_t m = 0; m < M; ++m) {
-      float acc = 0.0f;
-      for (int64_t d = 0; d < D; ++d) acc = std::fma(dO[m * D + d], O[m * D + d], acc);
-      delta[m] = acc;
-    }
+    row_dots(delta, dO, O, M, D);
     // Q and dO as A tiles (S, dP), and per query block Q^T and dO^T as B panels (dK, dV): packed
     // once per tile, read by every key block.
     const int64_t a_floats = (M + mr - 1) / mr * mr * D;
@@ -151,20 +179,17 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
       ks->attn_backward_rows(S + r_first * kKeyBlock, dS + r_first * kKeyBlock, kKeyBlock, M - r_first, kb,
                              n_prefix + c0 + r_first / n_rep + 1 - j0, static_cast<int>(n_rep), L + r_first,
                              delta + r_first, scale);
-      // dQ (+)= dS K_blk (B = K_blk^T) for the rows from r_first, key blocks in order. The packed
-      // block holds the call's keys (kb_packed >= kb): one view per panel of head dims, kb steps each.
-      {
-        const int64_t rows = M - r_first;
-        float* dsa = packed_ds_.get(static_cast<size_t>((rows + mr - 1) / mr * mr * kb));
-        ks->pack_a(dS + r_first * kKeyBlock, kKeyBlock, rows, kb, dsa);
-        const int64_t kb_packed = std::min(kKeyBlock, n_keys - j0);
-        for (int64_t p = 0; p < d_panels; ++p) {
-          const auto view = packed_view(nr, std::min<int64_t>(nr, D - p * nr), kb,
-                                        kt + (j0 / kKeyBlock) * kt_block + p * kb_packed * nr);
-          gemm_serial_packed(
-              ks, GemmArgs{nullptr, kb, &view, nullptr, dQ + r_first * D + p * nr, D, rows, j0 > 0}, dsa,
-              scratch_);
-        }
+      // dQ (+)= dS K_blk (B = K_blk^T, A = dS read in place) for the rows from r_first, key blocks in
+      // order. The packed block holds the call's keys (kb_packed >= kb): one view per panel of head
+      // dims, kb steps each.
+      const int64_t kb_packed = std::min(kKeyBlock, n_keys - j0);
+      for (int64_t p = 0; p < d_panels; ++p) {
+        const auto view = packed_view(nr, std::min<int64_t>(nr, D - p * nr), kb,
+                                      kt + (j0 / kKeyBlock) * kt_block + p * kb_packed * nr);
+        gemm_serial_inplace(ks,
+                            GemmArgs{dS + r_first * kKeyBlock, kKeyBlock, &view, nullptr,
+                                     dQ + r_first * D + p * nr, D, M - r_first, j0 > 0},
+                            false, scratch_);
       }
       // Per query block, in order: dK_blk += dS^T Q and dV_blk += P^T dO over the block's rows (A
       // read in place from dS and P), for the keys up to the block's last row.
@@ -173,27 +198,27 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
         const int64_t kb_b = std::min(kb, n_prefix + std::min(c1, c0 + (b + 1) * kQueryBlock) - j0);
         const auto q_view = packed_view(nr, D, mb, pq + b * bt_floats);
         const auto do_view = packed_view(nr, D, mb, pdo + b * bt_floats);
-        gemm_serial_at(ks,
-                       GemmArgs{dS + r0 * kKeyBlock, kKeyBlock, &q_view, nullptr, dK + j0 * D, D, kb_b, true},
-                       scratch_);
-        gemm_serial_at(ks,
-                       GemmArgs{S + r0 * kKeyBlock, kKeyBlock, &do_view, nullptr, dV + j0 * D, D, kb_b, true},
-                       scratch_);
+        gemm_serial_inplace(
+            ks, GemmArgs{dS + r0 * kKeyBlock, kKeyBlock, &q_view, nullptr, dK + j0 * D, D, kb_b, true}, true,
+            scratch_);
+        gemm_serial_inplace(
+            ks, GemmArgs{S + r0 * kKeyBlock, kKeyBlock, &do_view, nullptr, dV + j0 * D, D, kb_b, true}, true,
+            scratch_);
       }
     }
     for (int64_t i = c0; i < c1; ++i) {
       for (int64_t r = 0; r < n_rep; ++r) {
         float* dst = dqkv_own + i * W + q_col + r * D;
         const float* src = dQ + ((i - c0) * n_rep + r) * D;
-        for (int64_t d = 0; d < D; ++d) dst[d] += src[d];
+        add_to(dst, src, D);
       }
     }
   }
   // Key/value gradients back into the context's and the own rows' k/v columns.
   for (int64_t j = 0; j < n_keys; ++j) {
     float* row = j < n_prefix ? dqkv_prefix + j * W : dqkv_own + (j - n_prefix) * W;
-    for (int64_t d = 0; d < D; ++d) row[k_col + d] += dK[j * D + d];
-    for (int64_t d = 0; d < D; ++d) row[v_col + d] += dV[j * D + d];
+    add_to(row + k_col, dK + j * D, D);
+    add_to(row + v_col, dV + j * D, D);
   }
 }
 

@@ -79,14 +79,19 @@ void pack_a(const float* a, int64_t lda, int64_t rows, int64_t k_dim, float* out
 // C = acc (+ bias), or C = C + (acc (+ bias)), the same IEEE operations as store_tile, but the
 // stores overlap the next tile's FMAs instead of running as a separate memory-bound pass.
 //
-// kAInPlace: the A tile is read where it lies, a[i][k] = ap[k * a_ld + i] (mr consecutive floats
-// per k step, a_ld apart: the transpose of a row-major matrix) instead of packed (a_ld = kMR).
-template <WType T, bool kAInPlace = false>
+// L: where the A tile lies. packed: a[i][k] = ap[k * kMR + i] (pack_a); cols: read in place from
+// the transpose of a row-major matrix, a[i][k] = ap[k * a_ld + i]; rows: read in place from a
+// row-major matrix, a[i][k] = ap[i * a_ld + k].
+enum class ALayout { packed, cols, rows };
+template <WType T, ALayout L = ALayout::packed>
 SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float* ctile, bool first,
                           const uint8_t* pf, int64_t pf_stride, const GemmArgs* out = nullptr, int64_t m0 = 0,
                           int64_t n0 = 0, int64_t a_ld = kMR) {
   constexpr int64_t es = elem_bytes<T>();
-  const int64_t a_step = kAInPlace ? a_ld : kMR;
+  const int64_t a_k = L == ALayout::packed ? kMR
+                      : L == ALayout::cols ? a_ld
+                                           : 1;  // a[i][k]: k * a_k + i * a_i
+  const int64_t a_i = L == ALayout::rows ? a_ld : 1;
   V acc[kMR][kNV];
 #pragma GCC unroll 32
   for (int i = 0; i < kMR; ++i)
@@ -110,7 +115,7 @@ SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float*
     if (pf_stride > 64) __builtin_prefetch(pf + k * pf_stride + 64, 0, 3);
 #pragma GCC unroll 32
     for (int i = 0; i < kMR; ++i) {
-      const V a = vset1(ap[k * a_step + i]);
+      const V a = vset1(ap[k * a_k + i * a_i]);
 #pragma GCC unroll 16
       for (int v = 0; v < kNV; ++v) acc[i][v] = vfma(a, b[v], acc[i][v]);
     }
@@ -159,10 +164,10 @@ SP_INLINE void store_tile(const GemmArgs& g, const float* ctile, int64_t m0, int
 }
 
 // Rows [m_begin, m_end) (m_begin a multiple of kMR) x panels [p_begin, p_end), A packed by pack_a
-// (or, kAInPlace, read in place: A[i][k] = g.a[k * g.lda + i], see micro_tile).
+// (or read in place from g.a, g.lda: see micro_tile).
 // K runs in slices of kKC: per slice, one panel slice (kKC x kNR) stays in L1 while the block's row
 // tiles stream from L2; partial sums wait in `partial` between slices.
-template <WType T, bool kAInPlace = false>
+template <WType T, ALayout L = ALayout::packed>
 void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int64_t m_end, int64_t p_begin,
                   int64_t p_end, float* partial) {
   const PackedMatrix& w = *g.w;
@@ -170,14 +175,16 @@ void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int
   const int64_t t_begin = m_begin / kMR;
   const int64_t n_tiles = (m_end - m_begin + kMR - 1) / kMR;
   const int64_t n_panels = p_end - p_begin;
-  const int64_t a_ld = kAInPlace ? g.lda : kMR;
+  const int64_t a_ld = L == ALayout::packed ? kMR : g.lda;
   for (int64_t k0 = 0; k0 < k_dim; k0 += kKC) {
     const int64_t kc = min64(kKC, k_dim - k0);
     const auto a_slice = [&](int64_t t, int64_t k) {
-      if (kAInPlace) return reinterpret_cast<const uint8_t*>(g.a + (t_begin + t) * kMR + k * a_ld);
+      if (L == ALayout::cols) return reinterpret_cast<const uint8_t*>(g.a + (t_begin + t) * kMR + k * a_ld);
+      if (L == ALayout::rows) return reinterpret_cast<const uint8_t*>(g.a + (t_begin + t) * kMR * a_ld + k);
       return reinterpret_cast<const uint8_t*>(a_packed + (t_begin + t) * kMR * k_dim + k * kMR);
     };
-    const int64_t a_stride = a_ld * 4, b_stride = kNR * elem_bytes<T>();
+    // Per k step the next A tile reads a_stride bytes further (rows: its first row only).
+    const int64_t a_stride = L == ALayout::rows ? 4 : a_ld * 4, b_stride = kNR * elem_bytes<T>();
     for (int64_t p = 0; p < n_panels; ++p) {
       const uint8_t* bp = w.panel(p_begin + p) + k0 * kNR * elem_bytes<T>();
       for (int64_t t = 0; t < n_tiles; ++t) {
@@ -194,9 +201,9 @@ void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int
         }
         const int64_t m0 = m_begin + t * kMR, n0 = (p_begin + p) * kNR;
         const bool direct = k0 + kc == k_dim && m0 + kMR <= m_end && n0 + kNR <= w.n;
-        micro_tile<T, kAInPlace>(reinterpret_cast<const float*>(a_slice(t, k0)), bp, kc,
-                                 partial + (p * n_tiles + t) * kMR * kNR, k0 == 0, pf, pf_stride,
-                                 direct ? &g : nullptr, m0, n0, a_ld);
+        micro_tile<T, L>(reinterpret_cast<const float*>(a_slice(t, k0)), bp, kc,
+                         partial + (p * n_tiles + t) * kMR * kNR, k0 == 0, pf, pf_stride,
+                         direct ? &g : nullptr, m0, n0, a_ld);
       }
     }
   }
@@ -232,11 +239,15 @@ void gemm_block(const GemmArgs& g, const float* a_packed, int64_t m_begin, int64
   }
 }
 
-// gemm_block with A read in place: A[i][k] = g.a[k * g.lda + i] (f32 panels only).
-void gemm_block_at(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin, int64_t p_end,
-                   float* partial) {
+// gemm_block with A read in place (f32 panels only): A[i][k] = g.a[k * g.lda + i] (transposed) or
+// g.a[i * g.lda + k].
+void gemm_block_inplace(const GemmArgs& g, bool transposed, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                        int64_t p_end, float* partial) {
   if (g.w->nr != kNR || m_begin % kMR != 0 || g.w->type != WType::f32) __builtin_trap();  // caller bug
-  gemm_block_t<WType::f32, true>(g, nullptr, m_begin, m_end, p_begin, p_end, partial);
+  if (transposed)
+    gemm_block_t<WType::f32, ALayout::cols>(g, nullptr, m_begin, m_end, p_begin, p_end, partial);
+  else
+    gemm_block_t<WType::f32, ALayout::rows>(g, nullptr, m_begin, m_end, p_begin, p_end, partial);
 }
 
 // ---------------------------------------------------------------- row ops

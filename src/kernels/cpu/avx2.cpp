@@ -26,7 +26,7 @@ const KernelSet kKernelsAvx2 = {"avx2",
                                 attention,
                                 attention_scratch_floats,
                                 fma_peak_probe,
-                                gemm_block_at,
+                                gemm_block_inplace,
                                 attn_backward_rows};
 
 }  // namespace synpref::kernels

@@ -26,7 +26,7 @@ const KernelSet kKernelsAvx512 = {"avx512",
                                   attention,
                                   attention_scratch_floats,
                                   fma_peak_probe,
-                                  gemm_block_at,
+                                  gemm_block_inplace,
                                   attn_backward_rows};
 
 }  // namespace synpref::kernels
