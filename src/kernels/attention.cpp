@@ -167,29 +167,44 @@ void AttentionBackward::run(const KernelSet* ks, float* dqkv_own, float* dqkv_pr
       // keys past its last row are not visited). S and dP start at the row tile holding r_first.
       const int64_t b_first = std::max<int64_t>(0, j0 - n_prefix - c0) / kQueryBlock;
       const int64_t r_first = b_first * block_rows, m_lo = r_first / mr * mr;
-      // S = Q K_blk^T and dP = dO V_blk^T, then P and dS in place (attn_backward_rows).
+      // Row blocks of 8 tiles compute only the keys their last row sees (in the block on the
+      // diagonal the rest is masked: P and dS are zero there, written by attn_backward_rows).
+      const int64_t rb = 8 * mr;
+      const auto keys_seen = [&](int64_t row_end) {  // by row row_end - 1
+        return std::clamp<int64_t>(n_prefix + c0 + (row_end - 1) / n_rep + 1 - j0, 0, kb);
+      };
+      float* part = scratch_.get(ks->gemm_scratch_floats(rb, kKeyBlock / nr));
+      // S = Q K_blk^T and dP = dO V_blk^T (up to the panel of the last key seen), then P and dS in
+      // place (attn_backward_rows).
       const auto k_view = packed_view(nr, kb, D, pk + (j0 / nr) * D * nr);
       const auto v_view = packed_view(nr, kb, D, pv + (j0 / nr) * D * nr);
-      gemm_serial_packed(
-          ks, GemmArgs{nullptr, D, &k_view, nullptr, S + m_lo * kKeyBlock, kKeyBlock, M - m_lo, false},
-          qa + m_lo * D, scratch_);
-      gemm_serial_packed(
-          ks, GemmArgs{nullptr, D, &v_view, nullptr, dS + m_lo * kKeyBlock, kKeyBlock, M - m_lo, false},
-          doa + m_lo * D, scratch_);
+      for (int64_t r0 = m_lo; r0 < M; r0 += rb) {
+        const int64_t r1 = std::min(M, r0 + rb), keys = keys_seen(r1);
+        if (keys == 0) continue;
+        const int64_t p_end = (keys + nr - 1) / nr;
+        ks->gemm_block(GemmArgs{nullptr, D, &k_view, nullptr, S, kKeyBlock, M, false}, qa, r0, r1, 0, p_end,
+                       part);
+        ks->gemm_block(GemmArgs{nullptr, D, &v_view, nullptr, dS, kKeyBlock, M, false}, doa, r0, r1, 0, p_end,
+                       part);
+      }
       ks->attn_backward_rows(S + r_first * kKeyBlock, dS + r_first * kKeyBlock, kKeyBlock, M - r_first, kb,
                              n_prefix + c0 + r_first / n_rep + 1 - j0, static_cast<int>(n_rep), L + r_first,
                              delta + r_first, scale);
       // dQ (+)= dS K_blk (B = K_blk^T, A = dS read in place) for the rows from r_first, key blocks in
-      // order. The packed block holds the call's keys (kb_packed >= kb): one view per panel of head
-      // dims, kb steps each.
+      // order; a row block's chains stop at the last key it sees (the masked rest would add exact
+      // zeros). The packed block holds the call's keys (kb_packed >= kb): one view per panel of head
+      // dims.
       const int64_t kb_packed = std::min(kKeyBlock, n_keys - j0);
-      for (int64_t p = 0; p < d_panels; ++p) {
-        const auto view = packed_view(nr, std::min<int64_t>(nr, D - p * nr), kb,
-                                      kt + (j0 / kKeyBlock) * kt_block + p * kb_packed * nr);
-        gemm_serial_inplace(ks,
-                            GemmArgs{dS + r_first * kKeyBlock, kKeyBlock, &view, nullptr,
-                                     dQ + r_first * D + p * nr, D, M - r_first, j0 > 0},
-                            false, scratch_);
+      for (int64_t r0 = r_first; r0 < M; r0 += rb) {
+        const int64_t r1 = std::min(M, r0 + rb), keys = keys_seen(r1);
+        if (keys == 0) continue;  // never for j0 = 0 (every row sees key 0)
+        for (int64_t p = 0; p < d_panels; ++p) {
+          const auto view = packed_view(nr, std::min<int64_t>(nr, D - p * nr), keys,
+                                        kt + (j0 / kKeyBlock) * kt_block + p * kb_packed * nr);
+          ks->gemm_block_inplace(GemmArgs{dS + r0 * kKeyBlock, kKeyBlock, &view, nullptr,
+                                          dQ + r0 * D + p * nr, D, r1 - r0, j0 > 0},
+                                 false, 0, r1 - r0, 0, 1, part);
+        }
       }
       // Per query block, in order: dK_blk += dS^T Q and dV_blk += P^T dO over the block's rows (A
       // read in place from dS and P), for the keys up to the block's last row.

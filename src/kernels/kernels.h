@@ -127,7 +127,8 @@ struct KernelSet {
   // The attention backward's elementwise step on a block of scores (kernels/attention.cpp): rows
   // [0, rows) of s and dp, ld floats apart, `cols` keys; row r sees its first
   // clamp(visible0 + r / n_rep, 0, cols) keys. s <- p = exp(s * scale - lse[r]) on those, 0 on the
-  // others; dp <- p * (dp - delta[r]) * scale.
+  // others; dp <- p * (dp - delta[r]) * scale on those, 0 on the others. Whole vectors of masked keys
+  // are not read (they may be left uncomputed).
   void (*attn_backward_rows)(float* s, float* dp, int64_t ld, int64_t rows, int64_t cols, int64_t visible0,
                              int n_rep, const float* lse, const float* delta, float scale);
 };

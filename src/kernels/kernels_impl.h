@@ -546,7 +546,8 @@ double fma_peak_probe(int64_t iters) {
 // rows [0, rows) of s and dp (ld floats apart), `cols` keys, row r seeing its first
 // clamp(visible0 + r / n_rep, 0, cols) keys:
 //   s  <- p  = exp(s * scale - lse[r]) on the visible keys, 0 on the others
-//   dp <- ds = p * (dp - delta[r]) * scale
+//   dp <- ds = p * (dp - delta[r]) * scale on the visible keys, 0 on the others (whole vectors of
+//             masked keys are not read: the caller may leave them uncomputed)
 // Elementwise IEEE operations in this order (no fused multiply-add): the same bits in every build.
 void attn_backward_rows(float* s, float* dp, int64_t ld, int64_t rows, int64_t cols, int64_t visible0,
                         int n_rep, const float* lse, const float* delta, float scale_f) {
@@ -564,15 +565,19 @@ void attn_backward_rows(float* s, float* dp, int64_t ld, int64_t rows, int64_t c
       vstore(sr + j, p);
       vstore(dr + j, vmul(vmul(p, vsub(vload(dr + j), dl)), scale));
     }
-    for (; j < cols; j += kLanes) {  // the vector of the last visible keys, then the masked ones
+    if (j < visible) {  // the vector of the last visible keys
       const int n = static_cast<int>(min64(kLanes, cols - j));
-      if (j < visible) {
-        store(sr + j, vexp(vsub(vmul(load(sr + j, n), scale), l)), n);
-        for (int64_t c = visible; c < j + n; ++c) sr[c] = 0.0f;
-      } else {
-        store(sr + j, vzero(), n);
-      }
+      store(sr + j, vexp(vsub(vmul(load(sr + j, n), scale), l)), n);
+      for (int64_t c = visible; c < j + n; ++c) sr[c] = 0.0f;
       store(dr + j, vmul(vmul(load(sr + j, n), vsub(load(dr + j, n), dl)), scale), n);
+      j += n;
+    }
+    // Masked keys: p = 0 and ds = 0 without reading s and dp (their products may be skipped). A
+    // zero's sign never shows in the gradients: every chain they enter starts at +0 or is non-zero.
+    for (; j < cols; j += kLanes) {
+      const int n = static_cast<int>(min64(kLanes, cols - j));
+      store(sr + j, vzero(), n);
+      store(dr + j, vzero(), n);
     }
   }
 }
