@@ -158,6 +158,15 @@ void gemm_serial(const KernelSet* ks, const GemmArgs& g, FloatBuffer& a_buf, Flo
   gemm_serial_packed(ks, g, a_packed, scratch);
 }
 
+void gemm_serial_inplace(const KernelSet* ks, const GemmArgs& g, bool transposed, FloatBuffer& scratch) {
+  if (g.m == 0) return;
+  const int64_t panels = g.w->n_panels();
+  const int64_t block_rows = 8 * ks->mr;
+  float* part = scratch.get(ks->gemm_scratch_floats(std::min(block_rows, g.m), panels));
+  for (int64_t m0 = 0; m0 < g.m; m0 += block_rows)
+    ks->gemm_block_inplace(g, transposed, m0, std::min(g.m, m0 + block_rows), 0, panels, part);
+}
+
 void pack_rows_panels(float* dst, int nr, const float* src, int64_t ld, int64_t n, int64_t k, int64_t p0,
                       int64_t p1) {
   // A transpose per panel (transpose_rows_full for full 32-row panels).

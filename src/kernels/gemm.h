@@ -55,6 +55,9 @@ void gemm_serial_packed(const KernelSet* ks, const GemmArgs& args, const float* 
                         FloatBuffer& scratch);
 // C (M, N) (+)= A @ B^T on the calling thread; a_buf and scratch grow as needed.
 void gemm_serial(const KernelSet* ks, const GemmArgs& args, FloatBuffer& a_buf, FloatBuffer& scratch);
+// The same with A read in place (KernelSet::gemm_block_inplace): A[i][k] = args.a[k * args.lda + i]
+// (transposed) or args.a[i * args.lda + k]; A rows up to round_up(M, mr) must be readable.
+void gemm_serial_inplace(const KernelSet* ks, const GemmArgs& args, bool transposed, FloatBuffer& scratch);
 
 // Task shape of the parallel driver (results never depend on it: each output element is one
 // task's fixed chain). A task computes row_tiles tiles of mr rows x a group of panels: at most

@@ -117,6 +117,20 @@ struct KernelSet {
   // Peak-throughput probe for MFU: `iters` steps of register-resident FMAs (no memory traffic).
   // Returns the number of floating-point operations performed (an FMA counts 2).
   double (*fma_peak_probe)(int64_t iters);
+  // gemm_block with A read in place instead of packed (f32 panels only): A[i][k] =
+  // args.a[k * args.lda + i] (transposed: the transpose of a row-major matrix) or
+  // args.a[i * args.lda + k] (a row-major matrix). Same bits as gemm_block on A packed. Rows up to
+  // round_up(m_end, mr) are read (those past m_end are computed and dropped): that memory must be
+  // readable.
+  void (*gemm_block_inplace)(const GemmArgs& args, bool transposed, int64_t m_begin, int64_t m_end,
+                             int64_t p_begin, int64_t p_end, float* partial);
+  // The attention backward's elementwise step on a block of scores (kernels/attention.cpp): rows
+  // [0, rows) of s and dp, ld floats apart, `cols` keys; row r sees its first
+  // clamp(visible0 + r / n_rep, 0, cols) keys. s <- p = exp(s * scale - lse[r]) on those, 0 on the
+  // others; dp <- p * (dp - delta[r]) * scale on those, 0 on the others. Whole vectors of masked keys
+  // are not read (they may be left uncomputed).
+  void (*attn_backward_rows)(float* s, float* dp, int64_t ld, int64_t rows, int64_t cols, int64_t visible0,
+                             int n_rep, const float* lse, const float* delta, float scale);
 };
 
 const KernelSet* kernels_avx512();  // nullptr when the CPU lacks AVX-512 (F, BW, VL, DQ)

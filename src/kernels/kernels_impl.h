@@ -78,11 +78,20 @@ void pack_a(const float* a, int64_t lda, int64_t rows, int64_t k_dim, float* out
 // With `out` (a full tile on the last K slice), the result goes straight to C instead of ctile:
 // C = acc (+ bias), or C = C + (acc (+ bias)), the same IEEE operations as store_tile, but the
 // stores overlap the next tile's FMAs instead of running as a separate memory-bound pass.
-template <WType T>
+//
+// L: where the A tile lies. packed: a[i][k] = ap[k * kMR + i] (pack_a); cols: read in place from
+// the transpose of a row-major matrix, a[i][k] = ap[k * a_ld + i]; rows: read in place from a
+// row-major matrix, a[i][k] = ap[i * a_ld + k].
+enum class ALayout { packed, cols, rows };
+template <WType T, ALayout L = ALayout::packed>
 SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float* ctile, bool first,
                           const uint8_t* pf, int64_t pf_stride, const GemmArgs* out = nullptr, int64_t m0 = 0,
-                          int64_t n0 = 0) {
+                          int64_t n0 = 0, int64_t a_ld = kMR) {
   constexpr int64_t es = elem_bytes<T>();
+  const int64_t a_k = L == ALayout::packed ? kMR
+                      : L == ALayout::cols ? a_ld
+                                           : 1;  // a[i][k]: k * a_k + i * a_i
+  const int64_t a_i = L == ALayout::rows ? a_ld : 1;
   V acc[kMR][kNV];
 #pragma GCC unroll 32
   for (int i = 0; i < kMR; ++i)
@@ -106,7 +115,7 @@ SP_INLINE void micro_tile(const float* ap, const uint8_t* bp, int64_t kc, float*
     if (pf_stride > 64) __builtin_prefetch(pf + k * pf_stride + 64, 0, 3);
 #pragma GCC unroll 32
     for (int i = 0; i < kMR; ++i) {
-      const V a = vset1(ap[k * kMR + i]);
+      const V a = vset1(ap[k * a_k + i * a_i]);
 #pragma GCC unroll 16
       for (int v = 0; v < kNV; ++v) acc[i][v] = vfma(a, b[v], acc[i][v]);
     }
@@ -154,10 +163,11 @@ SP_INLINE void store_tile(const GemmArgs& g, const float* ctile, int64_t m0, int
   }
 }
 
-// Rows [m_begin, m_end) (m_begin a multiple of kMR) x panels [p_begin, p_end), A packed by pack_a.
+// Rows [m_begin, m_end) (m_begin a multiple of kMR) x panels [p_begin, p_end), A packed by pack_a
+// (or read in place from g.a, g.lda: see micro_tile).
 // K runs in slices of kKC: per slice, one panel slice (kKC x kNR) stays in L1 while the block's row
 // tiles stream from L2; partial sums wait in `partial` between slices.
-template <WType T>
+template <WType T, ALayout L = ALayout::packed>
 void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int64_t m_end, int64_t p_begin,
                   int64_t p_end, float* partial) {
   const PackedMatrix& w = *g.w;
@@ -165,12 +175,16 @@ void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int
   const int64_t t_begin = m_begin / kMR;
   const int64_t n_tiles = (m_end - m_begin + kMR - 1) / kMR;
   const int64_t n_panels = p_end - p_begin;
+  const int64_t a_ld = L == ALayout::packed ? kMR : g.lda;
   for (int64_t k0 = 0; k0 < k_dim; k0 += kKC) {
     const int64_t kc = min64(kKC, k_dim - k0);
     const auto a_slice = [&](int64_t t, int64_t k) {
+      if (L == ALayout::cols) return reinterpret_cast<const uint8_t*>(g.a + (t_begin + t) * kMR + k * a_ld);
+      if (L == ALayout::rows) return reinterpret_cast<const uint8_t*>(g.a + (t_begin + t) * kMR * a_ld + k);
       return reinterpret_cast<const uint8_t*>(a_packed + (t_begin + t) * kMR * k_dim + k * kMR);
     };
-    constexpr int64_t a_stride = kMR * 4, b_stride = kNR * elem_bytes<T>();
+    // Per k step the next A tile reads a_stride bytes further (rows: its first row only).
+    const int64_t a_stride = L == ALayout::rows ? 4 : a_ld * 4, b_stride = kNR * elem_bytes<T>();
     for (int64_t p = 0; p < n_panels; ++p) {
       const uint8_t* bp = w.panel(p_begin + p) + k0 * kNR * elem_bytes<T>();
       for (int64_t t = 0; t < n_tiles; ++t) {
@@ -187,9 +201,9 @@ void gemm_block_t(const GemmArgs& g, const float* a_packed, int64_t m_begin, int
         }
         const int64_t m0 = m_begin + t * kMR, n0 = (p_begin + p) * kNR;
         const bool direct = k0 + kc == k_dim && m0 + kMR <= m_end && n0 + kNR <= w.n;
-        micro_tile<T>(reinterpret_cast<const float*>(a_slice(t, k0)), bp, kc,
-                      partial + (p * n_tiles + t) * kMR * kNR, k0 == 0, pf, pf_stride, direct ? &g : nullptr,
-                      m0, n0);
+        micro_tile<T, L>(reinterpret_cast<const float*>(a_slice(t, k0)), bp, kc,
+                         partial + (p * n_tiles + t) * kMR * kNR, k0 == 0, pf, pf_stride,
+                         direct ? &g : nullptr, m0, n0, a_ld);
       }
     }
   }
@@ -223,6 +237,17 @@ void gemm_block(const GemmArgs& g, const float* a_packed, int64_t m_begin, int64
       gemm_block_t<WType::f16>(g, a_packed, m_begin, m_end, p_begin, p_end, partial);
       break;
   }
+}
+
+// gemm_block with A read in place (f32 panels only): A[i][k] = g.a[k * g.lda + i] (transposed) or
+// g.a[i * g.lda + k].
+void gemm_block_inplace(const GemmArgs& g, bool transposed, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                        int64_t p_end, float* partial) {
+  if (g.w->nr != kNR || m_begin % kMR != 0 || g.w->type != WType::f32) __builtin_trap();  // caller bug
+  if (transposed)
+    gemm_block_t<WType::f32, ALayout::cols>(g, nullptr, m_begin, m_end, p_begin, p_end, partial);
+  else
+    gemm_block_t<WType::f32, ALayout::rows>(g, nullptr, m_begin, m_end, p_begin, p_end, partial);
 }
 
 // ---------------------------------------------------------------- row ops
@@ -590,6 +615,48 @@ double fma_peak_probe(int64_t iters) {
   volatile float keep = sink;
   (void)keep;
   return 2.0 * kChains * kLanes * static_cast<double>(iters);
+}
+
+// ---------------------------------------------------------------- attention backward
+
+// The FlashAttention-2 backward's elementwise step on one block of scores (kernels/attention.cpp):
+// rows [0, rows) of s and dp (ld floats apart), `cols` keys, row r seeing its first
+// clamp(visible0 + r / n_rep, 0, cols) keys:
+//   s  <- p  = exp(s * scale - lse[r]) on the visible keys, 0 on the others
+//   dp <- ds = p * (dp - delta[r]) * scale on the visible keys, 0 on the others (whole vectors of
+//             masked keys are not read: the caller may leave them uncomputed)
+// Elementwise IEEE operations in this order (no fused multiply-add): the same bits in every build.
+void attn_backward_rows(float* s, float* dp, int64_t ld, int64_t rows, int64_t cols, int64_t visible0,
+                        int n_rep, const float* lse, const float* delta, float scale_f) {
+  const V scale = vset1(scale_f);
+  const auto load = [](const float* p, int n) { return n == kLanes ? vload(p) : vload_n(p, n); };
+  const auto store = [](float* p, V a, int n) { n == kLanes ? vstore(p, a) : vstore_n(p, a, n); };
+  for (int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * ld;
+    float* dr = dp + r * ld;
+    const int64_t visible = visible0 + r / n_rep < 0 ? 0 : min64(visible0 + r / n_rep, cols);
+    const V l = vset1(lse[r]), dl = vset1(delta[r]);
+    int64_t j = 0;
+    for (; j + kLanes <= visible; j += kLanes) {
+      const V p = vexp(vsub(vmul(vload(sr + j), scale), l));
+      vstore(sr + j, p);
+      vstore(dr + j, vmul(vmul(p, vsub(vload(dr + j), dl)), scale));
+    }
+    if (j < visible) {  // the vector of the last visible keys
+      const int n = static_cast<int>(min64(kLanes, cols - j));
+      store(sr + j, vexp(vsub(vmul(load(sr + j, n), scale), l)), n);
+      for (int64_t c = visible; c < j + n; ++c) sr[c] = 0.0f;
+      store(dr + j, vmul(vmul(load(sr + j, n), vsub(load(dr + j, n), dl)), scale), n);
+      j += n;
+    }
+    // Masked keys: p = 0 and ds = 0 without reading s and dp (their products may be skipped). A
+    // zero's sign never shows in the gradients: every chain they enter starts at +0 or is non-zero.
+    for (; j < cols; j += kLanes) {
+      const int n = static_cast<int>(min64(kLanes, cols - j));
+      store(sr + j, vzero(), n);
+      store(dr + j, vzero(), n);
+    }
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -118,6 +119,60 @@ TEST(Kernels, GemmMatchesScalarReferenceBitwise) {
               }
             }
           }
+    }
+  }
+}
+
+// gemm_block_inplace reads A in place, as a row-major matrix or as the transpose of one (the
+// attention backward's dQ += dS K and dK += dS^T Q): the same bits as the reference on A, whatever
+// the row blocks, with the rows past M (read, dropped) holding NaN.
+TEST(Kernels, GemmWithAInPlaceMatchesScalarReferenceBitwise) {
+  uint32_t seed = 7;
+  for (const KernelSet* ks : all_sets()) {
+    for (auto [m, n, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+             {1, 1, 1}, {5, 7, 3}, {13, 33, 17}, {31, 65, 129}, {70, 32, 200}, {266, 40, 64}}) {
+      SCOPED_TRACE(std::string(ks->name) + " m " + std::to_string(m) + " n " + std::to_string(n) + " k " +
+                   std::to_string(k));
+      const auto a = randn(static_cast<size_t>(m * k), seed++);
+      const int64_t m_up = (m + ks->mr - 1) / ks->mr * ks->mr;
+      // A^T (k, m) row-major, rows m + 9 apart; A (m, k) row-major, rows k + 5 apart.
+      const int64_t ld_t = m + 9, ld_r = k + 5;
+      std::vector<float> a_t(static_cast<size_t>(k * ld_t + ks->mr), std::nanf("")),
+          a_r(static_cast<size_t>(m_up * ld_r), std::nanf(""));
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < k; ++j) {
+          a_t[static_cast<size_t>(j * ld_t + i)] = a[static_cast<size_t>(i * k + j)];
+          a_r[static_cast<size_t>(i * ld_r + j)] = a[static_cast<size_t>(i * k + j)];
+        }
+      const auto w = randn(static_cast<size_t>(n * k), seed++, 0.5f);
+      const Weights wt = make_weights(WType::f32, w);
+      std::vector<uint8_t> packed(kernels::packed_bytes(WType::f32, n, k, ks->nr));
+      kernels::pack_weights({{WType::f32, wt.bytes.data(), n}}, k, ks->nr, WType::f32, packed.data(), 0,
+                            (n + ks->nr - 1) / ks->nr);
+      kernels::PackedMatrix pm{WType::f32, n, k, ks->nr, packed.data()};
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool accumulate = variant % 2 == 1, transposed = variant < 2;
+        SCOPED_TRACE(std::string(transposed ? "transposed" : "rows") + (accumulate ? " accumulate" : ""));
+        std::vector<float> c_fast = randn(static_cast<size_t>(m * n), 99), c_ref = c_fast;
+        kernels::GemmArgs g{transposed ? a_t.data() : a_r.data(),
+                            transposed ? ld_t : ld_r,
+                            &pm,
+                            nullptr,
+                            c_fast.data(),
+                            n,
+                            m,
+                            accumulate};
+        const int64_t block_rows = accumulate ? 2 * ks->mr : m;
+        const int64_t panels = pm.n_panels();
+        std::vector<float> scratch(ks->gemm_scratch_floats(block_rows, panels));
+        for (int64_t m0 = 0; m0 < m; m0 += block_rows)
+          ks->gemm_block_inplace(g, transposed, m0, std::min(m, m0 + block_rows), 0, panels, scratch.data());
+        kernels::reference::gemm_ref(c_ref.data(), n, a.data(), k, WType::f32, wt.bytes.data(), nullptr, m, n,
+                                     k, accumulate);
+        for (size_t i = 0; i < c_ref.size(); ++i)
+          ASSERT_TRUE(bits_equal(c_fast[i], c_ref[i]))
+              << "element " << i << ": " << c_fast[i] << " vs " << c_ref[i];
+      }
     }
   }
 }

@@ -25,6 +25,8 @@ const KernelSet kKernelsAvx512 = {"avx512",
                                   exp_array,
                                   attention,
                                   attention_scratch_floats,
-                                  fma_peak_probe};
+                                  fma_peak_probe,
+                                  gemm_block_inplace,
+                                  attn_backward_rows};
 
 }  // namespace synpref::kernels
