@@ -111,7 +111,9 @@ TEST_P(Invariance, PooledHiddenIsBatchInvariant) {
     ASSERT_EQ((*together)[i].size(), size_t(config_.hidden_size));
     EXPECT_EQ(std::memcmp((*alone)[0].data(), (*together)[i].data(), 4 * (*alone)[0].size()), 0)
         << "sequence " << i;
-    if (i > 0 && seqs[i] != seqs[i - 1]) EXPECT_NE((*together)[i], (*together)[i - 1]);
+    if (i > 0 && seqs[i] != seqs[i - 1]) {
+      EXPECT_NE((*together)[i], (*together)[i - 1]);
+    }
   }
 }
 
