@@ -140,13 +140,24 @@ void pack_a_transposed(float* dst, int mr, const float* src, int64_t ld, int64_t
   }
 }
 
-void gemm_serial_packed(const KernelSet* ks, const GemmArgs& g, const float* a_packed, FloatBuffer& scratch) {
+namespace {
+
+// The serial drivers' loop: blocks of 8 row tiles over all panels, `block(m0, m1, panels, partial)`.
+template <typename Block>
+void serial_row_blocks(const KernelSet* ks, const GemmArgs& g, FloatBuffer& scratch, Block&& block) {
   if (g.m == 0) return;
   const int64_t panels = g.w->n_panels();
   const int64_t block_rows = 8 * ks->mr;
   float* part = scratch.get(ks->gemm_scratch_floats(std::min(block_rows, g.m), panels));
-  for (int64_t m0 = 0; m0 < g.m; m0 += block_rows)
-    ks->gemm_block(g, a_packed, m0, std::min(g.m, m0 + block_rows), 0, panels, part);
+  for (int64_t m0 = 0; m0 < g.m; m0 += block_rows) block(m0, std::min(g.m, m0 + block_rows), panels, part);
+}
+
+}  // namespace
+
+void gemm_serial_packed(const KernelSet* ks, const GemmArgs& g, const float* a_packed, FloatBuffer& scratch) {
+  serial_row_blocks(ks, g, scratch, [&](int64_t m0, int64_t m1, int64_t panels, float* part) {
+    ks->gemm_block(g, a_packed, m0, m1, 0, panels, part);
+  });
 }
 
 void gemm_serial(const KernelSet* ks, const GemmArgs& g, FloatBuffer& a_buf, FloatBuffer& scratch) {
@@ -159,12 +170,9 @@ void gemm_serial(const KernelSet* ks, const GemmArgs& g, FloatBuffer& a_buf, Flo
 }
 
 void gemm_serial_inplace(const KernelSet* ks, const GemmArgs& g, bool transposed, FloatBuffer& scratch) {
-  if (g.m == 0) return;
-  const int64_t panels = g.w->n_panels();
-  const int64_t block_rows = 8 * ks->mr;
-  float* part = scratch.get(ks->gemm_scratch_floats(std::min(block_rows, g.m), panels));
-  for (int64_t m0 = 0; m0 < g.m; m0 += block_rows)
-    ks->gemm_block_inplace(g, transposed, m0, std::min(g.m, m0 + block_rows), 0, panels, part);
+  serial_row_blocks(ks, g, scratch, [&](int64_t m0, int64_t m1, int64_t panels, float* part) {
+    ks->gemm_block_inplace(g, transposed, m0, m1, 0, panels, part);
+  });
 }
 
 void pack_rows_panels(float* dst, int nr, const float* src, int64_t ld, int64_t n, int64_t k, int64_t p0,

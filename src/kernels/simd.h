@@ -286,45 +286,38 @@ SP_INLINE V vselect(M m, V if_true, V if_false) {
 //   n = round(x * log2(e)); r = x - n*ln2 (two-constant Cody-Waite, fused); exp(r) by the Cephes
 //   degree-5 minimax polynomial (about 1 ulp on [-ln2/2, ln2/2]); result = p * 2^n.
 // x > 88 gives +inf; x < -87 gives 0 (the true value is below 1.7e-38 there). -inf gives 0.
+// exp(xc) for xc in [-87, 88] (or NaN) as p * 2^n: the reduction and polynomial described above.
+SP_INLINE V vexp_core(V xc) {
+  V n = vround(vmul(xc, vset1(1.44269504088896341f)));
+  V r = vfma(n, vset1(-0.693359375f), xc);
+  r = vfma(n, vset1(2.12194440e-4f), r);
+  V p = vset1(1.9875691500e-4f);
+  p = vfma(p, r, vset1(1.3981999507e-3f));
+  p = vfma(p, r, vset1(8.3334519073e-3f));
+  p = vfma(p, r, vset1(4.1665795894e-2f));
+  p = vfma(p, r, vset1(1.6666665459e-1f));
+  p = vfma(p, r, vset1(5.0000001201e-1f));
+  V r2 = vmul(r, r);
+  p = vfma(p, r2, vadd(r, vset1(1.0f)));
+  return vscale2(p, n);
+}
+
 SP_INLINE V vexp(V x) {
   const V hi = vset1(88.0f), lo = vset1(-87.0f);
   const M over = vgt(x, hi);
   const M under = vlt(x, lo);
-  V xc = vmin(hi, vmax(lo, x));  // operand order keeps NaN (x86 min/max return the 2nd operand)
-  V n = vround(vmul(xc, vset1(1.44269504088896341f)));
-  V r = vfma(n, vset1(-0.693359375f), xc);
-  r = vfma(n, vset1(2.12194440e-4f), r);
-  V p = vset1(1.9875691500e-4f);
-  p = vfma(p, r, vset1(1.3981999507e-3f));
-  p = vfma(p, r, vset1(8.3334519073e-3f));
-  p = vfma(p, r, vset1(4.1665795894e-2f));
-  p = vfma(p, r, vset1(1.6666665459e-1f));
-  p = vfma(p, r, vset1(5.0000001201e-1f));
-  V r2 = vmul(r, r);
-  p = vfma(p, r2, vadd(r, vset1(1.0f)));
-  V y = vscale2(p, n);
-  y = vselect(over, vset1(__builtin_inff()), y);
+  const V xc = vmin(hi, vmax(lo, x));  // operand order keeps NaN (x86 min/max return the 2nd operand)
+  const V y = vselect(over, vset1(__builtin_inff()), vexp_core(xc));
   return vselect(under, vzero(), y);
 }
 
 // vexp for x <= 0 or NaN (the online softmax's exp(s - max)): the same bits as vexp there, with the
-// overflow branch dropped (min(88, x) = x and x > 88 is false) and the scaling in one step.
+// overflow branch dropped (min(88, x) = x and x > 88 is false).
 SP_INLINE V vexp_nonpos(V x) {
   const V lo = vset1(-87.0f);
   const M under = vlt(x, lo);
-  V xc = vmax(lo, x);  // NaN stays NaN (x86 max returns the 2nd operand)
-  V n = vround(vmul(xc, vset1(1.44269504088896341f)));
-  V r = vfma(n, vset1(-0.693359375f), xc);
-  r = vfma(n, vset1(2.12194440e-4f), r);
-  V p = vset1(1.9875691500e-4f);
-  p = vfma(p, r, vset1(1.3981999507e-3f));
-  p = vfma(p, r, vset1(8.3334519073e-3f));
-  p = vfma(p, r, vset1(4.1665795894e-2f));
-  p = vfma(p, r, vset1(1.6666665459e-1f));
-  p = vfma(p, r, vset1(5.0000001201e-1f));
-  V r2 = vmul(r, r);
-  p = vfma(p, r2, vadd(r, vset1(1.0f)));
-  return vselect(under, vzero(), vscale2(p, n));
+  const V xc = vmax(lo, x);  // NaN stays NaN (x86 max returns the 2nd operand)
+  return vselect(under, vzero(), vexp_core(xc));
 }
 
 // Pairwise tree over `n` partial sums (n a power of two): a[i] += a[i + half] for halves n/2..1.
