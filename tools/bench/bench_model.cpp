@@ -18,7 +18,9 @@
 // Parameters (--param k=v): threads (2), torch (1: run the PyTorch side; 0: skip), llamacpp (1: run the
 // llama.cpp side when node-llama-cpp is installed; 0: skip), llamacpp_kv (16: llama.cpp's default f16
 // KV cache; 32: f32, attention in synpref's precision), llamacpp_dtype (f32: the GGUF's matrices in f32,
-// synpref's precision; f16: what `synpref convert gguf --dtype F16` writes), openblas_coretype (e.g.
+// synpref's precision; f16, bf16: `synpref convert gguf --type f16|bf16`, llama.cpp's faster paths; bf16
+// multiplies activations rounded to bf16), llamacpp_batch (long workloads: tokens per llama_decode call
+// and micro-batch; default n, the whole sequence in one batch), openblas_coretype (e.g.
 // SkylakeX: OPENBLAS_CORETYPE for the PyTorch side; unset: OpenBLAS's own choice), peers (long
 // workloads; 0: synpref only), n (long workloads: tokens), layers (8B and best-of-8), prune (1: the
 // engine's default, the last layer runs for the scored rows only; 0: every row through every layer, the
@@ -26,6 +28,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -192,7 +195,7 @@ std::string llamacpp_unavailable(const std::string& tokenizer_dir) {
 // How the llama.cpp side runs: weights' element type in the GGUF, KV cache type, threads.
 struct LlamaCppSetup {
   std::string gguf;   // the exported file
-  std::string dtype;  // "f32" | "f16": the GGUF's matrices
+  std::string dtype;  // "f32" | "f16" | "bf16": the GGUF's matrices
   std::string kv;     // "f16" (llama.cpp's default) | "f32"
   int threads = 2;
   std::string label() const {
@@ -211,10 +214,13 @@ std::optional<LlamaCppSetup> prepare_llamacpp(Context& ctx, const std::string& m
   model::DType dtype = model::DType::F32;
   if (s.dtype == "f16") {
     dtype = model::DType::F16;
+  } else if (s.dtype == "bf16") {
+    dtype = model::DType::BF16;
   } else if (s.dtype != "f32") {
-    std::fprintf(stderr,
-                 "llama.cpp side skipped: --param llamacpp_dtype=%s (the GGUF export writes f32 or f16)\n",
-                 s.dtype.c_str());
+    std::fprintf(
+        stderr,
+        "llama.cpp side skipped: --param llamacpp_dtype=%s (the GGUF export writes f32, f16 or bf16)\n",
+        s.dtype.c_str());
     return std::nullopt;
   }
   const std::string tokenizer_dir = "../shared/data/tokenizers/qwen3";
