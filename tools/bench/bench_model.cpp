@@ -198,9 +198,11 @@ struct LlamaCppSetup {
   std::string dtype;  // "f32" | "f16" | "bf16": the GGUF's matrices
   std::string kv;     // "f16" (llama.cpp's default) | "f32"
   int threads = 2;
+  int batch = 512;  // tokens per llama_decode call (and micro-batch)
+  bool batch_in_label = false;
   std::string label() const {
     return "llama.cpp tokens/s (" + dtype + " weights, " + kv + " KV, " + std::to_string(threads) +
-           " threads)";
+           " threads" + (batch_in_label ? ", batch " + std::to_string(batch) : "") + ")";
   }
 };
 
@@ -386,6 +388,11 @@ Result<RunOnce> setup_long(Context& ctx, int64_t default_n) {
   const std::string coretype = ctx.param_str("openblas_coretype", "");
   std::optional<LlamaCppSetup> llamacpp;
   if (peers && ctx.param("llamacpp", 1) != 0) llamacpp = prepare_llamacpp(ctx, l->dir, l->threads);
+  if (llamacpp) {
+    llamacpp->batch =
+        static_cast<int>(std::clamp<int64_t>(static_cast<int64_t>(ctx.param("llamacpp_batch", n)), 1, n));
+    llamacpp->batch_in_label = llamacpp->batch != n;
+  }
   // Warm-up here rather than a warm-up repetition (minutes at these lengths): threads, packed weights.
   {
     const std::vector<int32_t> warm(ids->begin(), ids->begin() + 256);
@@ -408,9 +415,8 @@ Result<RunOnce> setup_long(Context& ctx, int64_t default_n) {
       m.push_back({"synpref / torch", synpref_tps / torch_tps, "x"});
     }
     if (llamacpp) {
-      SP_ASSIGN_OR_RETURN(auto peer,
-                          LlamaCppPeer::start(llamacpp->gguf, llamacpp->threads, static_cast<int>(n),
-                                              static_cast<int>(n), llamacpp->kv, "on"));
+      SP_ASSIGN_OR_RETURN(auto peer, LlamaCppPeer::start(llamacpp->gguf, llamacpp->threads, llamacpp->batch,
+                                                         static_cast<int>(n), llamacpp->kv, "on"));
       if (!*printed) print_llamacpp_facts(peer->facts());
       SP_RETURN_IF_ERROR(peer->run(warm).status());
       SP_ASSIGN_OR_RETURN(double llamacpp_seconds, peer->run(*ids));
