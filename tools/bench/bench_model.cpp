@@ -471,6 +471,10 @@ Result<RunOnce> setup_bo8(Context& ctx) {
   if (layers > 0)
     std::fprintf(stderr, "a model of %lld layers with Qwen3-0.6B shapes (of 28)\n",
                  static_cast<long long>(layers));
+  if (layers == 1 && l->prune)
+    std::fprintf(stderr,
+                 "note: the one layer is the pruned last layer (k/v for every row, the rest for the 8 "
+                 "scored rows only); layers >= 2 gives a representative mix\n");
   auto prompt = std::make_shared<std::vector<int32_t>>(random_ids(P, 151936, 3));
   auto responses = std::make_shared<std::vector<std::vector<int32_t>>>();
   auto full = std::make_shared<std::vector<std::vector<int32_t>>>();
