@@ -169,27 +169,37 @@ def auto_attn_chunk(n_head, T):
     return chunk
 
 
-def causal_attention(q, k, v, scaling, chunk):
+def attention_masks(T, chunk):
+    """The additive causal masks causal_attention applies: eager (chunk = 0 or >= T), one (1, 1, T, T)
+    mask; chunked, one (1, 1, e - s, e) mask per chunk of query rows s..e-1 (row i: keys j > s + i get
+    finfo.min). Built once per forward pass and shared by the layers."""
+    min_value = torch.finfo(torch.float32).min
+    if chunk <= 0 or chunk >= T:
+        return [torch.full((T, T), min_value).triu(1)[None, None]]
+    return [torch.full((min(T, s + chunk) - s, min(T, s + chunk)), min_value).triu(s + 1)[None, None]
+            for s in range(0, T, chunk)]
+
+
+def causal_attention(q, k, v, scaling, chunk, masks=None):
     """eager_attention_forward with a causal mask: softmax(q k^T * scaling + mask) v, (1, H, T, D) each.
 
     chunk = 0: transformers' eager path as written (the whole (T, T) additive mask and score matrix).
     chunk > 0: the same per query row, computed for chunk rows at a time: rows s..e-1 see keys 0..e-1
     with the eager path's additive mask (finfo.min above the diagonal); the keys >= e that eager attention
     also masks for these rows are left out, which drops only exact zeros (exp(finfo.min - max) = 0) from
-    each softmax sum and from the product with v.
+    each softmax sum and from the product with v. masks: attention_masks(T, chunk) (built when None).
     """
     T = q.shape[2]
-    min_value = torch.finfo(torch.float32).min
+    if masks is None:
+        masks = attention_masks(T, chunk)
     if chunk <= 0 or chunk >= T:
-        causal_mask = torch.full((T, T), min_value).triu(1)[None, None]  # additive mask
         attn_weights = torch.matmul(q, k.transpose(2, 3)) * scaling
-        attn_weights = attn_weights + causal_mask
+        attn_weights = attn_weights + masks[0]
         attn_weights = torch.nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32)
         return torch.matmul(attn_weights, v)
     out = torch.empty_like(q)
-    for s in range(0, T, chunk):
+    for mask, s in zip(masks, range(0, T, chunk)):
         e = min(T, s + chunk)
-        mask = torch.full((e - s, e), min_value).triu(s + 1)[None, None]  # row i: keys j > s + i masked
         attn_weights = torch.matmul(q[:, :, s:e], k[:, :, :e].transpose(2, 3)) * scaling
         attn_weights = attn_weights + mask
         attn_weights = torch.nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32)
@@ -228,6 +238,7 @@ class Model:
         cos, sin = rotary_cos_sin(self.inv_freq, position_ids)
         chunk = auto_attn_chunk(self.n_head, T) if self.attn_chunk < 0 else self.attn_chunk
         self.last_attn_chunk = chunk if 0 < chunk < T else 0
+        masks = attention_masks(T, chunk)  # once per forward pass (chunked at 16K: 512 MB in all)
         scaling = self.head_dim ** -0.5
         for l in range(self.n_layer):
             lp = f"layers.{l}."
@@ -244,7 +255,7 @@ class Model:
             q, k = apply_rotary_pos_emb(q, k, cos, sin)
             k = repeat_kv(k, self.n_head // self.n_kv)
             v = repeat_kv(v, self.n_head // self.n_kv)
-            attn_output = causal_attention(q, k, v, scaling, chunk).transpose(1, 2).reshape(1, T, -1)
+            attn_output = causal_attention(q, k, v, scaling, chunk, masks).transpose(1, 2).reshape(1, T, -1)
             attn_output = linear(attn_output, self.p(lp + "self_attn.o_proj.weight"), self.w.get(self.prefix + lp + "self_attn.o_proj.bias"))
             h = residual + attn_output
             residual = h
