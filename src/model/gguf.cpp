@@ -48,7 +48,7 @@ enum class ValueType : uint32_t {
   f64 = 12
 };
 // ggml tensor types we write.
-enum class GgmlType : uint32_t { f32 = 0, f16 = 1 };
+enum class GgmlType : uint32_t { f32 = 0, f16 = 1, bf16 = 30 };
 
 // Little-endian byte builder.
 class Bytes {
@@ -260,7 +260,8 @@ Status write_tensor(const PlannedTensor& t, io::Writer& out) {
   const uint8_t* src = t.file->tensor_data(*t.entry);
   const size_t src_elem = t.src_type == kernels::WType::f32 ? 4 : 2;
   const bool same = (t.src_type == kernels::WType::f32 && t.type == GgmlType::f32) ||
-                    (t.src_type == kernels::WType::f16 && t.type == GgmlType::f16);
+                    (t.src_type == kernels::WType::f16 && t.type == GgmlType::f16) ||
+                    (t.src_type == kernels::WType::bf16 && t.type == GgmlType::bf16);
   const int64_t rows_per_block =
       std::max<int64_t>(1, (int64_t{4} << 20) / (row_len * static_cast<int64_t>(out_elem)));
   std::string block;
@@ -285,7 +286,7 @@ Status write_tensor(const PlannedTensor& t, io::Writer& out) {
           if (t.type == GgmlType::f32) {
             std::memcpy(d + i * 4, &x, 4);
           } else {
-            const uint16_t h = kernels::f32_to_f16(x);
+            const uint16_t h = t.type == GgmlType::f16 ? kernels::f32_to_f16(x) : kernels::f32_to_bf16(x);
             std::memcpy(d + i * 2, &h, 2);
           }
         }
@@ -312,8 +313,8 @@ std::optional<json> read_json_file(const fs::path& path) {
 
 Result<GgufExportSummary> export_gguf(const std::string& model_dir, const std::string& out_path,
                                       const GgufExportOptions& options) {
-  if (options.dtype != DType::F32 && options.dtype != DType::F16)
-    return invalid_argument(std::string("GGUF export writes F32 or F16 matrices, not ") +
+  if (options.dtype != DType::F32 && options.dtype != DType::F16 && options.dtype != DType::BF16)
+    return invalid_argument(std::string("GGUF export writes F32, F16 or BF16 matrices, not ") +
                             dtype_name(options.dtype));
   if (options.alignment < 8 || (options.alignment & (options.alignment - 1)) != 0)
     return invalid_argument("GGUF alignment must be a power of two >= 8, got " +
@@ -352,7 +353,9 @@ Result<GgufExportSummary> export_gguf(const std::string& model_dir, const std::s
   GgufExportSummary summary;
   summary.architecture = arch;
   summary.lm_head_tied = config.tie_word_embeddings;
-  const GgmlType matrix_type = options.dtype == DType::F16 ? GgmlType::f16 : GgmlType::f32;
+  const GgmlType matrix_type = options.dtype == DType::F16    ? GgmlType::f16
+                               : options.dtype == DType::BF16 ? GgmlType::bf16
+                                                              : GgmlType::f32;
 
   // Tensor table: transformers' role -> llama.cpp's name.
   auto gguf_name = [](TensorRole role, int layer) -> std::string {
@@ -463,7 +466,8 @@ Result<GgufExportSummary> export_gguf(const std::string& model_dir, const std::s
   kv.add_str("general.architecture", a);
   kv.add_str("general.name", options.name.empty() ? fs::path(model_dir).lexically_normal().filename().string()
                                                   : options.name);
-  kv.add_u32("general.file_type", options.dtype == DType::F16 ? 1 : 0);
+  // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_BF16 32.
+  kv.add_u32("general.file_type", options.dtype == DType::F16 ? 1 : options.dtype == DType::BF16 ? 32 : 0);
   kv.add_u32("general.alignment", options.alignment);
   kv.add_u32(a + ".vocab_size", static_cast<uint32_t>(config.vocab_size));
   kv.add_u32(a + ".context_length", static_cast<uint32_t>(config.max_position_embeddings));

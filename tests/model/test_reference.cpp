@@ -130,3 +130,32 @@ TEST(ModelVsTorch, LmLogitsMatchForCausalLm) {
     }
   }
 }
+
+// The reference's query-chunked attention (model_reference.py --attn-chunk, the path long sequences
+// take) against its eager attention: the same softmax per query row, so the same scores up to the
+// order of float additions. Chunks of 7 rows leave remainders; sequences shorter than a chunk stay eager.
+TEST(ModelVsTorch, ChunkedReferenceAttentionEqualsEager) {
+  TempDir tmp;
+  ModelConfig c = tiny_config(Family::qwen3);  // GQA 4/2 (the chunk slices repeated k/v heads)
+  ASSERT_TRUE(write_random_model(c, test_init(31), tmp.path()).is_ok());
+  auto seqs = random_sequences(12, 1, 300, c.vocab_size, 32);
+  seqs[0].resize(7);  // exactly one chunk: eager
+  const nlohmann::json eager =
+      run_reference({"score", "--model", tmp.path(), "--attn-chunk", "0"}, seqs, tmp);
+  const nlohmann::json chunked =
+      run_reference({"score", "--model", tmp.path(), "--attn-chunk", "7"}, seqs, tmp);
+  ASSERT_TRUE(eager.contains("scores") && chunked.contains("scores"));
+  ASSERT_EQ(eager["scores"].size(), seqs.size());
+  ASSERT_EQ(chunked["scores"].size(), seqs.size());
+  double worst = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    EXPECT_EQ(eager["attn_chunks"][i].get<int>(), 0);
+    EXPECT_EQ(chunked["attn_chunks"][i].get<int>(), seqs[i].size() > 7 ? 7 : 0)
+        << "length " << seqs[i].size();
+    const double e = eager["scores"][i].get<double>(), ch = chunked["scores"][i].get<double>();
+    EXPECT_LE(std::fabs(e - ch), 1e-5 * std::max(1.0, std::fabs(e)))
+        << "sequence " << i << " (length " << seqs[i].size() << ")";
+    worst = std::max(worst, std::fabs(e - ch) / std::max(1.0, std::fabs(e)));
+  }
+  std::printf("[ chunked vs eager reference ] 12 sequences, worst |diff|/max(1,|s|) = %.3g\n", worst);
+}

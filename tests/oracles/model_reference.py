@@ -12,6 +12,10 @@ Run with Debian's interpreter: /usr/bin/python3 tests/oracles/model_reference.py
   logits  --model DIR --input seqs.json --output out.json   -> {"logits": [[T*V floats], ...]}
   llama2c --bin FILE  --input seqs.json --output out.json   -> {"logits": [[T*V floats], ...]}
   bench   --model DIR --seq-len N --threads K               reads "run" lines on stdin, prints tokens/s
+  --attn-chunk N (score, logits, bench): -1 (default) eager attention up to 2048 tokens, query-chunked
+  above; 0 always eager; N > 0 chunks of N query rows. The chunked path computes the same softmax per
+  query row as eager attention (see causal_attention) without materializing heads x T x T scores,
+  which at 16K tokens is 17 GB per layer for Qwen3-0.6B.
 """
 import argparse
 import json
@@ -151,9 +155,63 @@ def linear(x, w, b=None):
     return torch.nn.functional.linear(x, w, b)
 
 
+EAGER_MAX_TOKENS = 2048  # --attn-chunk -1: eager attention up to this length
+CHUNK_SCORE_BYTES = 512 << 20  # --attn-chunk -1: query rows per chunk keep heads x rows x T scores below this
+
+
+def auto_attn_chunk(n_head, T):
+    """Query rows per chunk for --attn-chunk -1 (0: eager)."""
+    if T <= EAGER_MAX_TOKENS:
+        return 0
+    chunk = 64
+    while chunk * 2 < T and n_head * (chunk * 2) * T * 4 <= CHUNK_SCORE_BYTES:
+        chunk *= 2
+    return chunk
+
+
+def attention_masks(T, chunk):
+    """The additive causal masks causal_attention applies: eager (chunk = 0 or >= T), one (1, 1, T, T)
+    mask; chunked, one (1, 1, e - s, e) mask per chunk of query rows s..e-1 (row i: keys j > s + i get
+    finfo.min). Built once per forward pass and shared by the layers."""
+    min_value = torch.finfo(torch.float32).min
+    if chunk <= 0 or chunk >= T:
+        return [torch.full((T, T), min_value).triu(1)[None, None]]
+    return [torch.full((min(T, s + chunk) - s, min(T, s + chunk)), min_value).triu(s + 1)[None, None]
+            for s in range(0, T, chunk)]
+
+
+def causal_attention(q, k, v, scaling, chunk, masks=None):
+    """eager_attention_forward with a causal mask: softmax(q k^T * scaling + mask) v, (1, H, T, D) each.
+
+    chunk = 0: transformers' eager path as written (the whole (T, T) additive mask and score matrix).
+    chunk > 0: the same per query row, computed for chunk rows at a time: rows s..e-1 see keys 0..e-1
+    with the eager path's additive mask (finfo.min above the diagonal); the keys >= e that eager attention
+    also masks for these rows are left out, which drops only exact zeros (exp(finfo.min - max) = 0) from
+    each softmax sum and from the product with v. masks: attention_masks(T, chunk) (built when None).
+    """
+    T = q.shape[2]
+    if masks is None:
+        masks = attention_masks(T, chunk)
+    if chunk <= 0 or chunk >= T:
+        attn_weights = torch.matmul(q, k.transpose(2, 3)) * scaling
+        attn_weights = attn_weights + masks[0]
+        attn_weights = torch.nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32)
+        return torch.matmul(attn_weights, v)
+    out = torch.empty_like(q)
+    for mask, s in zip(masks, range(0, T, chunk)):
+        e = min(T, s + chunk)
+        attn_weights = torch.matmul(q[:, :, s:e], k[:, :, :e].transpose(2, 3)) * scaling
+        attn_weights = attn_weights + mask
+        attn_weights = torch.nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32)
+        out[:, :, s:e] = torch.matmul(attn_weights, v[:, :, :e])
+    return out
+
+
 class Model:
-    def __init__(self, folder):
+    def __init__(self, folder, attn_chunk=-1):
         self.config, self.w = load_folder(folder)
+        self.attn_chunk = attn_chunk  # --attn-chunk
+        self.last_attn_chunk = 0  # the chunk the last forward pass used (0: eager)
         c = self.config
         arch = c["architectures"][0]
         self.qk_norm = arch.startswith("Qwen3") or c.get("model_type") == "qwen3"
@@ -178,8 +236,9 @@ class Model:
         h = self.p("embed_tokens.weight")[input_ids]  # (1, T, C)
         position_ids = torch.arange(T)[None, :]
         cos, sin = rotary_cos_sin(self.inv_freq, position_ids)
-        min_value = torch.finfo(torch.float32).min
-        causal_mask = torch.full((T, T), min_value).triu(1)[None, None]  # additive mask
+        chunk = auto_attn_chunk(self.n_head, T) if self.attn_chunk < 0 else self.attn_chunk
+        self.last_attn_chunk = chunk if 0 < chunk < T else 0
+        masks = attention_masks(T, chunk)  # once per forward pass (chunked at 16K: 512 MB in all)
         scaling = self.head_dim ** -0.5
         for l in range(self.n_layer):
             lp = f"layers.{l}."
@@ -196,10 +255,7 @@ class Model:
             q, k = apply_rotary_pos_emb(q, k, cos, sin)
             k = repeat_kv(k, self.n_head // self.n_kv)
             v = repeat_kv(v, self.n_head // self.n_kv)
-            attn_weights = torch.matmul(q, k.transpose(2, 3)) * scaling
-            attn_weights = attn_weights + causal_mask
-            attn_weights = torch.nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32)
-            attn_output = torch.matmul(attn_weights, v).transpose(1, 2).reshape(1, T, -1)
+            attn_output = causal_attention(q, k, v, scaling, chunk, masks).transpose(1, 2).reshape(1, T, -1)
             attn_output = linear(attn_output, self.p(lp + "self_attn.o_proj.weight"), self.w.get(self.prefix + lp + "self_attn.o_proj.bias"))
             h = residual + attn_output
             residual = h
@@ -315,30 +371,44 @@ def main():
     ap.add_argument("--output")
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--attn-chunk", type=int, default=-1)
     args = ap.parse_args()
 
     if args.command == "bench":
+        # "run": one forward pass of --seq-len random ids; "run [ids...]" (a JSON array): of those ids.
+        # Each answer is the tokens/s of that pass and the attention path it took ("eager", "chunk=N").
         torch.set_num_threads(args.threads)
-        model = Model(args.model)
-        ids = [int(i) for i in np.random.default_rng(0).integers(0, model.config["vocab_size"], args.seq_len)]
+        model = Model(args.model, args.attn_chunk)
+        default_ids = [int(i) for i in np.random.default_rng(0).integers(0, model.config["vocab_size"], args.seq_len)]
         print("ready", flush=True)
         for line in sys.stdin:
-            if line.strip() != "run":
+            line = line.strip()
+            if line != "run" and not line.startswith("run "):
                 break
+            ids = json.loads(line[4:]) if line.startswith("run ") else default_ids
             t0 = time.perf_counter()
             model.score(ids) if "score.weight" in model.w else model.hidden(ids)
             dt = time.perf_counter() - t0
-            print(f"{args.seq_len / dt:.6f}", flush=True)
+            path = f"chunk={model.last_attn_chunk}" if model.last_attn_chunk else "eager"
+            print(f"{len(ids) / dt:.6f} {path}", flush=True)
         return
 
     with open(args.input) as f:
         seqs = json.load(f)["sequences"]
-    if args.command == "score":
-        model = Model(args.model)
-        result = {"scores": [model.score(s) for s in seqs]}
-    elif args.command == "logits":
-        model = Model(args.model)
-        result = {"logits": [model.logits(s).reshape(-1).tolist() for s in seqs]}
+    if args.command in ("score", "logits"):
+        model = Model(args.model, args.attn_chunk)
+        chunks = []  # per sequence: the query rows per attention chunk (0: eager)
+        if args.command == "score":
+            result = {"scores": []}
+            for s in seqs:
+                result["scores"].append(model.score(s))
+                chunks.append(model.last_attn_chunk)
+        else:
+            result = {"logits": []}
+            for s in seqs:
+                result["logits"].append(model.logits(s).reshape(-1).tolist())
+                chunks.append(model.last_attn_chunk)
+        result["attn_chunks"] = chunks
     else:
         result = {"logits": [llama2c_logits(args.bin, s).reshape(-1).tolist() for s in seqs]}
     with open(args.output, "w") as f:

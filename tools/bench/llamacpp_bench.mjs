@@ -9,7 +9,8 @@
 //       stdout: {"ready": true, ...facts}                       once the model is loaded
 //       stdin {"cmd": "run", "ids": [...]}    -> {"seconds": s}  prompt processing from scratch
 //       stdin {"cmd": "logits", "ids": [...]} -> {"logits": [...]}  raw logits after the last id
-//   options: --threads N (2), --batch N (512; >= the longest sequence: one llama_decode call),
+//   options: --threads N (2), --batch N (512; tokens per llama_decode call, node-llama-cpp makes the
+//            micro-batch the same; >= the longest sequence: one call),
 //            --context N (1024), --kv f16|f32 (f16, llama.cpp's default), --flash-attention on|off|auto (auto)
 //
 // Every evaluation starts from an empty KV cache (the sequence's history is cleared), so a
@@ -94,6 +95,8 @@ async function main() {
     llama.logLevel = LlamaLogLevel.warn;  // nothing to collect during evaluation
 
     const cpuBackend = logs.map(l => /loaded CPU backend from (\S+)/.exec(l)).find(m => m);
+    // llama.cpp's context log line says what "auto" resolved to ("flash_attn = auto -> enabled").
+    const flashLine = logs.map(l => /flash_attn\s*=\s*(.*)$/.exec(l)).filter(m => m).pop();
     const facts = {
         node_llama_cpp: version,
         llama_cpp: llama.llamaCppRelease.release,
@@ -106,6 +109,7 @@ async function main() {
         context: context.contextSize,
         kv: args.kv,
         flash_attention: args.flashAttention,
+        flash_attention_log: flashLine ? flashLine[1].trim() : "unknown (no flash_attn log line)",
     };
     if (args.ids && Math.max(...parseIds(args.ids)) >= model.tokens.vocabSize) {
         throw new Error(`--ids: an id is >= the model's vocabulary size ${model.tokens.vocabSize}`);
@@ -113,7 +117,8 @@ async function main() {
 
     // Prompt processing of `ids` from an empty cache; returns wall seconds.
     async function run(ids) {
-        if (ids.length > context.batchSize) throw new Error(`${ids.length} ids exceed the batch size ${context.batchSize}`);
+        // More ids than the batch size: node-llama-cpp splits them into batch-size llama_decode calls.
+        if (ids.length > context.contextSize) throw new Error(`${ids.length} ids exceed the context size ${context.contextSize}`);
         await sequence.clearHistory();
         const t0 = process.hrtime.bigint();
         await sequence.evaluateWithoutGeneratingNewTokens(ids);

@@ -1,5 +1,5 @@
 // GGUF export, a subcommand of `synpref convert` (registered after cmd_model.cpp creates it):
-//   synpref convert gguf --model DIR --out FILE.gguf [--type f32|f16] [--name NAME] [--no-tokenizer]
+//   synpref convert gguf --model DIR --out FILE.gguf [--type f32|f16|bf16] [--name NAME] [--no-tokenizer]
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -23,8 +23,10 @@ Status run_gguf(const GgufArgs& a) {
     options.dtype = model::DType::F32;
   else if (a.type == "f16")
     options.dtype = model::DType::F16;
+  else if (a.type == "bf16")
+    options.dtype = model::DType::BF16;
   else
-    return synpref::invalid_argument("--type must be f32 or f16, got '" + a.type + "'");
+    return synpref::invalid_argument("--type must be f32, f16 or bf16, got '" + a.type + "'");
   options.name = a.name;
   options.tokenizer = !a.no_tokenizer;
   options.tokenizer_dir = a.tokenizer;
@@ -62,14 +64,15 @@ void add(CLI::App& app) {
   auto args = std::make_shared<GgufArgs>();
   auto* gguf = convert->add_subcommand(
       "gguf",
-      "Hugging Face folder -> GGUF file for llama.cpp (Qwen3/Llama, f32 or f16). A reward model's score "
+      "Hugging Face folder -> GGUF file for llama.cpp (Qwen3/Llama, f32, f16 or bf16). A reward model's "
+      "score "
       "head (score.weight) is not exported: llama.cpp has no place for it, so the file holds the backbone "
       "and the LM head (tied embeddings)");
   gguf->add_option("--model", args->model_dir,
                    "Hugging Face model folder (config.json, safetensors, tokenizer)")
       ->required();
   gguf->add_option("--out", args->out, "Output .gguf file")->required();
-  gguf->add_option("--type", args->type, "Matrix element type: f32 (default) or f16 (norms stay f32)");
+  gguf->add_option("--type", args->type, "Matrix element type: f32 (default), f16 or bf16 (norms stay f32)");
   gguf->add_option("--name", args->name, "general.name (default: the folder's name)");
   gguf->add_option("--tokenizer", args->tokenizer,
                    "Folder with tokenizer.json (+ tokenizer_config.json) when the model folder has none");

@@ -16,13 +16,13 @@
 //                   9 array = { u32 element_type, u64 count, count x element }, 10 u64, 11 i64, 12 f64
 //   n_tensors x { str name, u32 n_dims, u64 ne[n_dims], u32 ggml_type, u64 offset }
 //       ne[0] is the fastest-varying dimension: a row-major (out, in) matrix is ne = {in, out}.
-//       ggml_type: 0 F32, 1 F16. offset is relative to the start of the data section and a
+//       ggml_type: 0 F32, 1 F16, 30 BF16. offset is relative to the start of the data section and a
 //       multiple of the alignment.
 //   zero padding to a multiple of `general.alignment` (u32; 32 when absent; we always write it)
 //   data section: each tensor's bytes at its offset, zero padding between tensors
 //
 // What is written (llama.cpp's names; A = general.architecture, "qwen3" or "llama"):
-//   general.architecture, general.name, general.file_type (0 all F32, 1 mostly F16),
+//   general.architecture, general.name, general.file_type (0 all F32, 1 mostly F16, 32 mostly BF16),
 //   general.alignment; A.vocab_size, A.context_length, A.embedding_length, A.block_count,
 //   A.feed_forward_length, A.attention.head_count, A.attention.head_count_kv,
 //   A.attention.key_length = A.attention.value_length = A.rope.dimension_count = head_dim,
@@ -53,7 +53,7 @@
 namespace synpref::model {
 
 struct GgufExportOptions {
-  // Element type of the matrices (F32 or F16). 1-D tensors (norm weights, rope_freqs) stay F32, as
+  // Element type of the matrices (F32, F16 or BF16). 1-D tensors (norm weights, rope_freqs) stay F32, as
   // llama.cpp expects. Source weights may be F32, F16 or BF16.
   DType dtype = DType::F32;
   std::string name{};  // general.name; empty: the folder's name
