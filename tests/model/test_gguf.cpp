@@ -660,19 +660,32 @@ void expect_llamacpp_agrees(const std::string& dir, const std::string& what, con
 
 }  // namespace
 
-TEST(GgufLlamaCpp, Qwen3LogitsAgree) {
-  if (const std::string why = llamacpp_missing(); !why.empty()) GTEST_SKIP() << why;
-  TempDir tmp;
+namespace {
+
+// A tiny tied-embedding Qwen3 LM with the real Qwen3 tokenizer (so llama.cpp accepts the GGUF) in
+// `dir`, weights stored as `dtype`; returns the vocabulary size.
+int64_t write_qwen3_with_tokenizer(const std::string& dir, uint64_t seed, DType dtype) {
   const std::string tok = synpref::testing::shared_data("tokenizers/qwen3");
   auto facts = inspect_tokenizer_dir(tok);
-  ASSERT_TRUE(facts.is_ok()) << facts.status().message();
+  EXPECT_TRUE(facts.is_ok()) << facts.status().message();
+  if (!facts.is_ok()) return 0;
   ModelConfig c = tiny_config(Family::qwen3, HeadKind::lm);
   c.vocab_size = facts->vocab_size;
   c.tie_word_embeddings = true;
   c.pad_token_id = facts->pad_token_id;
-  write_model(c, tmp.path(), 7);
-  ASSERT_TRUE(copy_tokenizer_files(tok, *facts, tmp.path()).is_ok());
-  auto ids = random_sequences(1, 70, 70, c.vocab_size, 11)[0];  // beyond one 64-key attention block
+  write_model(c, dir, seed, dtype);
+  EXPECT_TRUE(copy_tokenizer_files(tok, *facts, dir).is_ok());
+  return c.vocab_size;
+}
+
+}  // namespace
+
+TEST(GgufLlamaCpp, Qwen3LogitsAgree) {
+  if (const std::string why = llamacpp_missing(); !why.empty()) GTEST_SKIP() << why;
+  TempDir tmp;
+  const int64_t vocab = write_qwen3_with_tokenizer(tmp.path(), 7, DType::F32);
+  ASSERT_GT(vocab, 0);
+  auto ids = random_sequences(1, 70, 70, vocab, 11)[0];  // beyond one 64-key attention block
   expect_llamacpp_agrees(tmp.path(), "qwen3", ids, tmp);
 }
 
@@ -700,15 +713,8 @@ TEST(GgufLlamaCpp, Llama3LogitsAgree) {
 TEST(GgufLlamaCpp, Qwen3Bf16LogitsAgree) {
   if (const std::string why = llamacpp_missing(); !why.empty()) GTEST_SKIP() << why;
   TempDir tmp;
-  const std::string tok = synpref::testing::shared_data("tokenizers/qwen3");
-  auto facts = inspect_tokenizer_dir(tok);
-  ASSERT_TRUE(facts.is_ok()) << facts.status().message();
-  ModelConfig c = tiny_config(Family::qwen3, HeadKind::lm);
-  c.vocab_size = facts->vocab_size;
-  c.tie_word_embeddings = true;
-  c.pad_token_id = facts->pad_token_id;
-  write_model(c, tmp.path(), 9, DType::BF16);
-  ASSERT_TRUE(copy_tokenizer_files(tok, *facts, tmp.path()).is_ok());
-  auto ids = random_sequences(1, 70, 70, c.vocab_size, 13)[0];
+  const int64_t vocab = write_qwen3_with_tokenizer(tmp.path(), 9, DType::BF16);
+  ASSERT_GT(vocab, 0);
+  auto ids = random_sequences(1, 70, 70, vocab, 13)[0];
   expect_llamacpp_agrees(tmp.path(), "qwen3_bf16", ids, tmp, DType::BF16, 3e-2);
 }
