@@ -125,7 +125,9 @@ TEST(CurateKill, ExportKilledAtRandomPointsLeavesNoPartialFile) {
     bool interrupted = kill_after(args, delay);
     if (std::filesystem::exists(out))
       EXPECT_EQ(first_difference(slurp(out), reference), "") << "iteration " << iteration;
-    if (!interrupted) EXPECT_TRUE(std::filesystem::exists(out));
+    if (!interrupted) {
+      EXPECT_TRUE(std::filesystem::exists(out));
+    }
     ASSERT_EQ(run_to_end(args), 0);
     EXPECT_EQ(first_difference(slurp(out), reference), "");
   }

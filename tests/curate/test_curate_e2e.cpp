@@ -248,7 +248,9 @@ TEST(CurateE2E, PoolToKeptSetThroughJudgesAndRewardModels) {
     auto verdicts = expected_llm_verdicts(*project);
     for (int i = kGold; i < kPairs; ++i) {
       int verdict = verdicts.at(pool.records[i].id);
-      if (verdict != 0) EXPECT_EQ(verdict, flipped(i) ? -1 : +1) << i;
+      if (verdict != 0) {
+        EXPECT_EQ(verdict, flipped(i) ? -1 : +1) << i;
+      }
     }
   }
 

@@ -51,7 +51,9 @@ struct ExportFixture {
       EXPECT_EQ(*outcome, data::RecordReader::Outcome::record) << reject.reason;
       records.push_back(record);
     }
-    if (summary.is_ok()) EXPECT_EQ(summary->written, static_cast<int64_t>(records.size()));
+    if (summary.is_ok()) {
+      EXPECT_EQ(summary->written, static_cast<int64_t>(records.size()));
+    }
     return records;
   }
 };

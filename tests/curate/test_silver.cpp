@@ -188,7 +188,9 @@ TEST(Silver, AggregationProperties) {
       EXPECT_EQ(label.reason, again.reason);
       bool all_abstain =
           std::all_of(votes.begin(), votes.end(), [](const NamedVote& v) { return v.vote.verdict == 0; });
-      if (all_abstain) EXPECT_EQ(label.verdict, 0) << "abstentions became a label";
+      if (all_abstain) {
+        EXPECT_EQ(label.verdict, 0) << "abstentions became a label";
+      }
       if (label.verdict != 0) {
         // The label is a side some judge actually voted for, with a confidence above one half.
         bool someone = std::any_of(votes.begin(), votes.end(),

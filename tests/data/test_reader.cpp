@@ -351,7 +351,9 @@ TEST(Compressed, AUtf8ByteOrderMarkIsAcceptedInJsonlAndArraysPlainAndCompressed)
       auto r = read_all(path);
       EXPECT_EQ(r.records.size(), 2u) << path;
       EXPECT_TRUE(r.rejects.empty()) << path << ": " << (r.rejects.empty() ? "" : r.rejects[0].reason);
-      if (!r.records.empty()) EXPECT_EQ(r.records[0].context[0].content, "Q") << path;
+      if (!r.records.empty()) {
+        EXPECT_EQ(r.records[0].context[0].content, "Q") << path;
+      }
     }
   }
 }
