@@ -43,7 +43,8 @@ std::vector<std::string> read_lines(std::unique_ptr<io::ByteSource> src, uint64_
     }
     // The padding promised to simdjson must be readable (ASan would flag it otherwise).
     volatile char sink = 0;
-    for (size_t i = 0; i < io::LineReader::kPadding; ++i) sink ^= line->text.data()[line->text.size() + i];
+    for (size_t i = 0; i < io::LineReader::kPadding; ++i)
+      sink = sink ^ line->text.data()[line->text.size() + i];
     (void)sink;
     out.emplace_back(line->text);
   }

@@ -123,8 +123,9 @@ TEST(CurateKill, ExportKilledAtRandomPointsLeavesNoPartialFile) {
     args.back() = out;
     std::chrono::microseconds delay(static_cast<int64_t>(rng() % static_cast<uint64_t>(full.count() + 1)));
     bool interrupted = kill_after(args, delay);
-    if (std::filesystem::exists(out))
+    if (std::filesystem::exists(out)) {
       EXPECT_EQ(first_difference(slurp(out), reference), "") << "iteration " << iteration;
+    }
     if (!interrupted) {
       EXPECT_TRUE(std::filesystem::exists(out));
     }

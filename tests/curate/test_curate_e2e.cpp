@@ -160,8 +160,8 @@ std::map<std::string, int> expected_llm_verdicts(const Project& project) {
   const std::vector<Label> aggregates = project.labels_for("silver_aggregate").value();
   for (const Label& label : aggregates) aggregated.insert(label.pair_id);
   std::map<std::string, std::map<std::string, int>> sums;  // pair -> judge -> sum of verdicts
-  for (const Label& label : project.labels_for("silver").value())
-    sums[label.pair_id][label.annotator] += label.verdict;
+  const std::vector<Label> silver = project.labels_for("silver").value();
+  for (const Label& label : silver) sums[label.pair_id][label.annotator] += label.verdict;
   std::map<std::string, int> verdicts;
   for (const auto& [pair, judges] : sums) {
     if (!aggregated.count(pair)) continue;

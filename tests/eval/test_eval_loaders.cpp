@@ -89,8 +89,9 @@ TEST(RealData, RmBenchFourFiles) {
   EXPECT_TRUE(starts_with(chat->responses[5], "Organizing your wardrobe with "));  // rejected[2]
   EXPECT_EQ(chat->tag("source"), "alpacaeval");
   for (const auto& f : d.files) {
-    if (f.path.find("chat_filtered") != std::string::npos)
+    if (f.path.find("chat_filtered") != std::string::npos) {
       EXPECT_EQ(f.sha256.substr(0, 16), "1df6053a68119c17");
+    }
   }
 }
 

@@ -255,7 +255,7 @@ TEST(ScoreCli, AnOutputThatIsTheInputIsRefusedBeforeWriting) {
   fs::create_hard_link(tmp + "/in.jsonl", tmp + "/hard.jsonl");
   for (const std::string& out : {tmp + "/in.jsonl", tmp + "/link.jsonl", tmp + "/hard.jsonl",
                                  tmp + "/../" + fs::path(tmp).filename().string() + "/in.jsonl"}) {
-    for (const std::string& extra : {"", "--resume"}) {
+    for (const char* extra : {"", "--resume"}) {
       auto r = run_synpref(score_cmd(tmp + "/in.jsonl", out, extra));
       EXPECT_EQ(r.exit_code, 2) << out << " " << extra << ": " << r.err;
       EXPECT_NE(r.err.find("is the input file"), std::string::npos) << r.err;

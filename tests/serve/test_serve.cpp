@@ -149,7 +149,11 @@ class Running {
     server_ = std::move(opened).value();
     thread_ = std::thread([this] { result_ = server_->run(); });
   }
-  ~Running() { stop(); }
+  // A server whose run() failed fails the test even when the test never calls stop() itself.
+  ~Running() {
+    Status status = stop();
+    EXPECT_TRUE(status.is_ok()) << status.message();
+  }
   Status stop() {
     if (thread_.joinable()) {
       server_->stop();

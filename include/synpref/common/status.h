@@ -92,13 +92,15 @@ class [[nodiscard]] Result {
     SP_CHECK_MSG(is_ok(), status().message().c_str());
     return std::get<T>(v_);
   }
-  T&& value() && {
+  // By value, not T&&: `for (auto& x : f().value())` would otherwise iterate a member of the
+  // temporary Result, destroyed before the loop body runs.
+  T value() && {
     SP_CHECK_MSG(is_ok(), status().message().c_str());
     return std::get<T>(std::move(v_));
   }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
+  T operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
