@@ -4,7 +4,7 @@
 #   1. optimized build + the whole CTest suite (unit, golden, reference-oracle and black-box tests)
 #   2. clang-format check
 #   3. ASan+UBSan build + the suite again (labels 'slow' and 'browser' excluded there; they run in step 1)
-#   4. libFuzzer targets, each for FUZZ_SECONDS (default 30; seven targets)
+#   4. libFuzzer targets, each for FUZZ_SECONDS (default 30; six targets)
 # Usage: bash scripts/test.sh            (FUZZ_SECONDS=0 skips fuzzing; SKIP_SANITIZE=1 skips step 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
